@@ -1,0 +1,72 @@
+-- Missive schema, Postgres flavour. Keep it in step with migrations/sqlite/0001_schema.sql:
+-- the same tables, columns and indexes, so the store's SQL runs unchanged on both.
+-- Times are bigint milliseconds since the Unix epoch (sqlx's Any driver binds no date types).
+
+create table users (
+    id             bigserial primary key,
+    -- Lower-cased at the edge (Username::parse), so uniqueness is case-insensitive.
+    username       text    not null unique,
+    display_name   text    not null,
+    password_hash  text    not null,
+    created_at     bigint  not null,
+    -- Access tokens issued (in milliseconds) at or before this are refused (logout-all).
+    tokens_valid_after bigint  not null default 0,
+    last_seen_at   bigint
+);
+
+-- One row per refresh token ever issued. A login starts a family; each refresh marks its token
+-- used and issues the next in the same family. Presenting a used token revokes the family.
+create table refresh_tokens (
+    jti         text    primary key,
+    user_id     bigint  not null references users (id) on delete cascade,
+    family      text    not null,
+    expires_at  bigint  not null,
+    used_at     bigint,
+    revoked_at  bigint,
+    created_at  bigint  not null
+);
+create index refresh_tokens_family on refresh_tokens (family);
+create index refresh_tokens_user on refresh_tokens (user_id);
+
+create table rooms (
+    id           bigserial primary key,
+    kind         text    not null check (kind in ('direct', 'group', 'channel')),
+    name         text    not null,
+    owner_id     bigint  references users (id),
+    max_members  bigint,
+    -- The room's stream position: bumped in the same transaction that stores a message, which
+    -- both numbers messages without gaps and serialises writers per room.
+    last_seq     bigint  not null default 0,
+    created_at   bigint  not null,
+    last_activity_at bigint  not null,
+    -- "lower_id:higher_id" for direct rooms: one room per pair of users.
+    direct_key   text unique
+);
+
+create table memberships (
+    room_id        bigint  not null references rooms (id) on delete cascade,
+    user_id        bigint  not null references users (id) on delete cascade,
+    role           text    not null check (role in ('owner', 'admin', 'member')),
+    joined_at      bigint  not null,
+    -- Cursors: the user's devices together hold (delivered) and have shown (read) the stream up
+    -- to here. The offline queue is simply the messages past delivered_seq.
+    delivered_seq  bigint  not null default 0,
+    read_seq       bigint  not null default 0,
+    primary key (room_id, user_id)
+);
+create index memberships_user on memberships (user_id);
+
+create table messages (
+    id          bigserial primary key,
+    room_id     bigint  not null references rooms (id) on delete cascade,
+    seq         bigint  not null,
+    sender_id   bigint  not null references users (id),
+    kind        text    not null check (kind in ('text', 'system')),
+    body        text    not null,
+    client_id   text,
+    reply_to    bigint,
+    created_at  bigint  not null,
+    unique (room_id, seq),
+    -- Idempotent sends: a retried client_id finds the stored message.
+    unique (sender_id, client_id)
+);

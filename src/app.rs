@@ -1,0 +1,105 @@
+//! The application state every HTTP handler and socket handler shares, and the rate limiters.
+
+use std::num::NonZeroU32;
+use std::ops::Deref;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use governor::clock::{Clock, DefaultClock};
+use governor::{DefaultKeyedRateLimiter, Quota};
+use metrics_exporter_prometheus::PrometheusHandle;
+
+use crate::auth::password::Hasher;
+use crate::auth::throttle::LoginThrottle;
+use crate::auth::tokens::Tokens;
+use crate::config::Config;
+use crate::domain::UserId;
+use crate::error::{AppError, AppResult};
+use crate::realtime::hub::Hub;
+use crate::realtime::presence::PresenceTracker;
+use crate::store::Store;
+
+/// Cheap to clone: one `Arc` around everything.
+#[derive(Clone)]
+pub struct App(Arc<AppInner>);
+
+pub struct AppInner {
+    pub config: Config,
+    pub store: Store,
+    pub tokens: Tokens,
+    pub hasher: Hasher,
+    pub login_throttle: LoginThrottle,
+    /// `None` when `MISSIVE_SEND_RATE=0`.
+    pub send_limiter: Option<UserLimiter>,
+    pub typing_limiter: UserLimiter,
+    /// Set once the Socket.IO layer is built (it needs the app as its state first).
+    hub: OnceLock<Hub>,
+    pub presence: PresenceTracker,
+    pub metrics: PrometheusHandle,
+    /// Messages delivered live since start (for `/admin`'s messages_per_second).
+    messages: AtomicU64,
+}
+
+impl Deref for App {
+    type Target = AppInner;
+    fn deref(&self) -> &AppInner {
+        &self.0
+    }
+}
+
+impl App {
+    pub fn new(config: Config, store: Store, tokens: Tokens, metrics: PrometheusHandle) -> anyhow::Result<Self> {
+        let send_limiter = NonZeroU32::new(config.send_rate).map(|rate| UserLimiter::new(rate, rate.saturating_mul(NonZeroU32::new(2).unwrap())));
+        let five = NonZeroU32::new(5).unwrap();
+        Ok(Self(Arc::new(AppInner {
+            presence: PresenceTracker::new(config.presence_grace),
+            config,
+            store,
+            tokens,
+            hasher: Hasher::new()?,
+            login_throttle: LoginThrottle::default(),
+            send_limiter,
+            typing_limiter: UserLimiter::new(five, five),
+            hub: OnceLock::new(),
+            metrics,
+            messages: AtomicU64::new(0),
+        })))
+    }
+
+    pub fn set_hub(&self, hub: Hub) {
+        let _ = self.0.hub.set(hub);
+    }
+
+    /// Counts a stored message about to be delivered live.
+    pub fn count_message(&self) {
+        self.0.messages.fetch_add(1, Ordering::Relaxed);
+        metrics::counter!("missive_messages_total").increment(1);
+    }
+
+    pub fn messages_total(&self) -> u64 {
+        self.0.messages.load(Ordering::Relaxed)
+    }
+
+    /// Emits and room membership across every node.
+    pub fn hub(&self) -> &Hub {
+        self.0.hub.get().expect("hub is set before the server accepts connections")
+    }
+}
+
+/// A per-user token bucket (governor's GCRA).
+pub struct UserLimiter(DefaultKeyedRateLimiter<UserId>);
+
+impl UserLimiter {
+    fn new(per_second: NonZeroU32, burst: NonZeroU32) -> Self {
+        Self(governor::RateLimiter::keyed(Quota::per_second(per_second).allow_burst(burst)))
+    }
+
+    /// `rate_limited` with the wait until the next allowed call.
+    pub fn check(&self, user: UserId) -> AppResult<()> {
+        self.0.check_key(&user).map_err(|not_until| {
+            let wait: Duration = not_until.wait_time_from(DefaultClock::default().now());
+            AppError::RateLimited { retry_after_ms: (wait.as_millis() as u64).max(1) }
+        })
+    }
+}

@@ -1,0 +1,207 @@
+//! Configuration: PROTOCOL.md §1's environment variables, each also a CLI flag of the same name in
+//! kebab case (`MISSIVE_ADDR` → `--missive-addr`), with `.env` read first by `main`.
+//!
+//! `Config::jwt_secret_bytes` resolves the signing key: the configured one, else (SQLite only) a
+//! key generated once and kept beside the database file with mode 0600.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use clap::Parser;
+
+#[derive(Parser, Clone, Debug)]
+#[command(name = "missive", version, about = "A persistent private-messaging server")]
+pub struct Config {
+    /// Listen address.
+    #[arg(long = "missive-addr", alias = "addr", env = "MISSIVE_ADDR", default_value = "127.0.0.1:4000")]
+    pub addr: String,
+
+    /// `sqlite://…` or `postgres://…`; a SQLite file (and a missing Postgres database) is created.
+    #[arg(long = "database-url", env = "DATABASE_URL", default_value = "sqlite://missive.db")]
+    pub database_url: String,
+
+    /// HS256 key, at least 32 bytes; generated and kept beside the SQLite file when unset.
+    #[arg(long = "missive-jwt-secret", env = "MISSIVE_JWT_SECRET", hide_env_values = true)]
+    pub jwt_secret: Option<String>,
+
+    /// Web client folder served at `/`.
+    #[arg(long = "missive-static-dir", env = "MISSIVE_STATIC_DIR", default_value = "static")]
+    pub static_dir: PathBuf,
+
+    /// Comma-separated allowed origins, `*` for any; unset means same origin only.
+    #[arg(long = "missive-cors-origins", env = "MISSIVE_CORS_ORIGINS")]
+    pub cors_origins: Option<String>,
+
+    /// Access token lifetime (`15m`, `30s`, …).
+    #[arg(long = "missive-access-ttl", env = "MISSIVE_ACCESS_TTL", default_value = "15m", value_parser = humantime::parse_duration)]
+    pub access_ttl: Duration,
+
+    /// Refresh token lifetime.
+    #[arg(long = "missive-refresh-ttl", env = "MISSIVE_REFRESH_TTL", default_value = "30d", value_parser = humantime::parse_duration)]
+    pub refresh_ttl: Duration,
+
+    /// Longest message body, in characters.
+    #[arg(long = "missive-max-message-chars", env = "MISSIVE_MAX_MESSAGE_CHARS", default_value_t = 4096)]
+    pub max_message_chars: usize,
+
+    /// Usernames allowed on the `/admin` namespace (comma-separated).
+    #[arg(long = "missive-admins", env = "MISSIVE_ADMINS", default_value = "", value_delimiter = ',')]
+    pub admins: Vec<String>,
+
+    /// Messages per second per user (bursts of twice that); 0 = unlimited.
+    #[arg(long = "missive-send-rate", env = "MISSIVE_SEND_RATE", default_value_t = 20)]
+    pub send_rate: u32,
+
+    /// SQLite `synchronous` level: `normal` survives a process crash (WAL), `full` also power loss.
+    #[arg(long = "missive-sqlite-synchronous", env = "MISSIVE_SQLITE_SYNCHRONOUS", default_value = "normal", value_parser = ["off", "normal", "full", "extra"])]
+    pub sqlite_synchronous: String,
+
+    /// Batch concurrent sends into one transaction (group commit). Off only to measure its effect.
+    #[arg(long = "missive-group-commit", env = "MISSIVE_GROUP_COMMIT", default_value_t = true, action = clap::ArgAction::Set)]
+    pub group_commit: bool,
+
+    /// How long a user stays "online" after their last socket closes, so that reconnect bursts
+    /// do not flood contacts with presence events.
+    #[arg(long = "missive-presence-grace", env = "MISSIVE_PRESENCE_GRACE", default_value = "2s", value_parser = humantime::parse_duration)]
+    pub presence_grace: Duration,
+
+    /// Database connection pool size.
+    #[arg(long = "missive-db-pool", env = "MISSIVE_DB_POOL", default_value_t = 8)]
+    pub db_pool: u32,
+}
+
+impl Config {
+    /// The defaults, as if no variable and no flag were given (for tests and tools).
+    pub fn defaults() -> Self {
+        Self::parse_from(["missive"])
+    }
+
+    pub fn is_postgres(&self) -> bool {
+        self.database_url.starts_with("postgres:") || self.database_url.starts_with("postgresql:")
+    }
+
+    /// The SQLite database file, if the URL names one (not `:memory:`).
+    pub fn sqlite_path(&self) -> Option<PathBuf> {
+        let rest = self.database_url.strip_prefix("sqlite:")?;
+        let rest = rest.trim_start_matches("//");
+        let path = rest.split('?').next().unwrap_or_default();
+        if path.is_empty() || path.contains(":memory:") {
+            return None;
+        }
+        Some(PathBuf::from(path))
+    }
+
+    /// The HS256 key. Refuses a short key, and Postgres without an explicit key (every node of
+    /// a cluster must share it, so a generated one would be wrong).
+    pub fn jwt_secret_bytes(&self) -> anyhow::Result<Vec<u8>> {
+        if let Some(secret) = &self.jwt_secret {
+            if secret.len() < 32 {
+                bail!("MISSIVE_JWT_SECRET must be at least 32 bytes (got {})", secret.len());
+            }
+            return Ok(secret.as_bytes().to_vec());
+        }
+        if self.is_postgres() {
+            bail!("MISSIVE_JWT_SECRET is required with Postgres: every node must share the same key");
+        }
+        match self.sqlite_path() {
+            Some(db) => load_or_create_secret(&secret_path_for(&db)),
+            None => Ok(random_secret()),
+        }
+    }
+}
+
+fn secret_path_for(db: &Path) -> PathBuf {
+    let mut name = db.file_name().unwrap_or_default().to_os_string();
+    name.push(".jwt-secret");
+    db.with_file_name(name)
+}
+
+fn random_secret() -> Vec<u8> {
+    use rand::RngCore;
+    let mut key = vec![0u8; 64];
+    rand::rng().fill_bytes(&mut key);
+    key
+}
+
+fn load_or_create_secret(path: &Path) -> anyhow::Result<Vec<u8>> {
+    use base64::Engine;
+    let b64 = base64::engine::general_purpose::STANDARD;
+    if let Ok(text) = std::fs::read_to_string(path) {
+        let key = b64
+            .decode(text.trim())
+            .with_context(|| format!("{} is not base64", path.display()))?;
+        if key.len() < 32 {
+            bail!("{} holds a key shorter than 32 bytes", path.display());
+        }
+        return Ok(key);
+    }
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    }
+    let key = random_secret();
+    write_private(path, b64.encode(&key).as_bytes())
+        .with_context(|| format!("writing {}", path.display()))?;
+    tracing::info!(path = %path.display(), "generated a new JWT secret");
+    Ok(key)
+}
+
+#[cfg(unix)]
+fn write_private(path: &Path, data: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)?;
+    f.write_all(data)?;
+    f.sync_all()
+}
+
+#[cfg(not(unix))]
+fn write_private(path: &Path, data: &[u8]) -> std::io::Result<()> {
+    std::fs::write(path, data)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_match_the_protocol() {
+        let c = Config::defaults();
+        assert_eq!(c.addr, "127.0.0.1:4000");
+        assert_eq!(c.database_url, "sqlite://missive.db");
+        assert_eq!(c.access_ttl, Duration::from_secs(15 * 60));
+        assert_eq!(c.refresh_ttl, Duration::from_secs(30 * 86400));
+        assert_eq!(c.max_message_chars, 4096);
+        assert_eq!(c.send_rate, 20);
+        assert_eq!(c.sqlite_path(), Some(PathBuf::from("missive.db")));
+    }
+
+    #[test]
+    fn short_secrets_and_keyless_postgres_are_refused() {
+        let mut c = Config::defaults();
+        c.jwt_secret = Some("short".into());
+        assert!(c.jwt_secret_bytes().is_err());
+        c.jwt_secret = None;
+        c.database_url = "postgres://localhost/x".into();
+        assert!(c.jwt_secret_bytes().is_err());
+    }
+
+    #[test]
+    fn a_generated_secret_is_kept_with_mode_0600() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut c = Config::defaults();
+        c.database_url = format!("sqlite://{}", dir.path().join("m.db").display());
+        let first = c.jwt_secret_bytes().unwrap();
+        assert_eq!(first, c.jwt_secret_bytes().unwrap());
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let meta = std::fs::metadata(dir.path().join("m.db.jwt-secret")).unwrap();
+            assert_eq!(meta.permissions().mode() & 0o777, 0o600);
+        }
+    }
+}

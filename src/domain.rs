@@ -1,0 +1,374 @@
+//! The vocabulary of Missive: typed ids, validated inputs (`Username::parse`, `Body::parse`) and
+//! the wire objects of PROTOCOL.md §2 exactly as clients see them.
+//!
+//! Ids are integers inside and opaque strings on the wire; times are milliseconds inside and
+//! RFC 3339 strings with milliseconds on the wire.
+
+use std::fmt;
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+use crate::error::AppError;
+
+macro_rules! id_type {
+    ($(#[$doc:meta])* $name:ident) => {
+        $(#[$doc])*
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub struct $name(pub i64);
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                self.0.fmt(f)
+            }
+        }
+
+        impl Serialize for $name {
+            fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.collect_str(&self.0)
+            }
+        }
+
+        impl<'de> Deserialize<'de> for $name {
+            /// Accepts the string form (the contract) and, leniently, a bare integer.
+            fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                #[derive(Deserialize)]
+                #[serde(untagged)]
+                enum Raw {
+                    S(String),
+                    I(i64),
+                }
+                match Raw::deserialize(d)? {
+                    Raw::I(i) => Ok(Self(i)),
+                    Raw::S(s) => s
+                        .parse()
+                        .map(Self)
+                        .map_err(|_| serde::de::Error::custom(concat!("malformed ", stringify!($name)))),
+                }
+            }
+        }
+
+        impl std::str::FromStr for $name {
+            type Err = AppError;
+            fn from_str(s: &str) -> Result<Self, AppError> {
+                // An id that cannot exist is simply not found: no hint about the id format.
+                s.parse().map(Self).map_err(|_| AppError::NotFound)
+            }
+        }
+    };
+}
+
+id_type!(
+    /// A user's stable id.
+    UserId
+);
+id_type!(
+    /// A room's id (direct, group or channel).
+    RoomId
+);
+id_type!(
+    /// A stored message's id.
+    MessageId
+);
+
+/// Milliseconds since the Unix epoch, now.
+pub fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}
+
+/// Serialises a millisecond timestamp as an RFC 3339 UTC string with milliseconds.
+pub mod time_ms {
+    use chrono::{DateTime, SecondsFormat};
+    use serde::Serializer;
+
+    pub fn format(ms: i64) -> String {
+        DateTime::from_timestamp_millis(ms)
+            .unwrap_or_default()
+            .to_rfc3339_opts(SecondsFormat::Millis, true)
+    }
+
+    pub fn serialize<S: Serializer>(ms: &i64, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&format(*ms))
+    }
+
+    /// For `Option<i64>` fields.
+    pub mod option {
+        use serde::Serializer;
+
+        pub fn serialize<S: Serializer>(ms: &Option<i64>, s: S) -> Result<S::Ok, S::Error> {
+            match ms {
+                Some(ms) => s.serialize_str(&super::format(*ms)),
+                None => s.serialize_none(),
+            }
+        }
+    }
+}
+
+/// A username: 3–32 of `a-z 0-9 _ . -`, upper case folded to lower case.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Username(String);
+
+impl Username {
+    pub fn parse(raw: &str) -> Result<Self, AppError> {
+        let name = raw.trim().to_lowercase();
+        let len = name.chars().count();
+        let ok_chars = name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '_' | '.' | '-'));
+        if !(3..=32).contains(&len) || !ok_chars {
+            return Err(AppError::invalid(
+                "username must be 3 to 32 characters of a-z, 0-9, '_', '.' or '-'",
+            ));
+        }
+        Ok(Self(name))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// Checks a password's length in characters (8–1024).
+pub fn check_password(password: &str) -> Result<(), AppError> {
+    let len = password.chars().count();
+    if !(8..=1024).contains(&len) {
+        return Err(AppError::invalid("password must be 8 to 1024 characters"));
+    }
+    Ok(())
+}
+
+/// A display name: 1–64 characters after trimming, no control characters.
+pub fn parse_display_name(raw: &str) -> Result<String, AppError> {
+    let name = raw.trim();
+    let len = name.chars().count();
+    if !(1..=64).contains(&len) || name.chars().any(char::is_control) {
+        return Err(AppError::invalid(
+            "display_name must be 1 to 64 characters without control characters",
+        ));
+    }
+    Ok(name.to_owned())
+}
+
+/// A room name: 1–100 characters after trimming, no control characters.
+pub fn parse_room_name(raw: &str) -> Result<String, AppError> {
+    let name = raw.trim();
+    let len = name.chars().count();
+    if !(1..=100).contains(&len) || name.chars().any(char::is_control) {
+        return Err(AppError::invalid(
+            "name must be 1 to 100 characters without control characters",
+        ));
+    }
+    Ok(name.to_owned())
+}
+
+/// Checks a message body: 1 to `max_chars` Unicode scalar values, not only white space.
+pub fn check_body(body: &str, max_chars: usize) -> Result<(), AppError> {
+    if body.trim().is_empty() {
+        return Err(AppError::invalid("body must not be empty"));
+    }
+    if body.chars().count() > max_chars {
+        return Err(AppError::invalid(format!(
+            "body is longer than {max_chars} characters"
+        )));
+    }
+    Ok(())
+}
+
+/// Checks a client-chosen idempotency key: 1–64 characters.
+pub fn check_client_id(client_id: &str) -> Result<(), AppError> {
+    let len = client_id.chars().count();
+    if !(1..=64).contains(&len) {
+        return Err(AppError::invalid("client_id must be 1 to 64 characters"));
+    }
+    Ok(())
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RoomKind {
+    Direct,
+    Group,
+    Channel,
+}
+
+impl RoomKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Direct => "direct",
+            Self::Group => "group",
+            Self::Channel => "channel",
+        }
+    }
+
+    pub fn from_db(s: &str) -> Self {
+        match s {
+            "direct" => Self::Direct,
+            "group" => Self::Group,
+            _ => Self::Channel,
+        }
+    }
+
+    /// Receipts, presence and typing go to members of direct rooms and groups, not channels:
+    /// a channel costs O(1) per message however many follow it.
+    pub fn is_conversation(self) -> bool {
+        !matches!(self, Self::Channel)
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    Member,
+    Admin,
+    Owner,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Owner => "owner",
+            Self::Admin => "admin",
+            Self::Member => "member",
+        }
+    }
+
+    pub fn from_db(s: &str) -> Self {
+        match s {
+            "owner" => Self::Owner,
+            "admin" => Self::Admin,
+            _ => Self::Member,
+        }
+    }
+
+    /// Owners and admins add, remove, rename and (in channels) post.
+    pub fn is_admin(self) -> bool {
+        self >= Self::Admin
+    }
+}
+
+/// PROTOCOL.md `User`.
+#[derive(Clone, Debug, Serialize)]
+pub struct User {
+    pub id: UserId,
+    pub username: String,
+    pub display_name: String,
+    #[serde(with = "time_ms")]
+    pub created_at: i64,
+}
+
+/// PROTOCOL.md `Presence`.
+#[derive(Clone, Debug, Serialize)]
+pub struct Presence {
+    pub user_id: UserId,
+    pub online: bool,
+    #[serde(with = "time_ms::option")]
+    pub last_seen_at: Option<i64>,
+}
+
+/// PROTOCOL.md `Message`.
+#[derive(Clone, Debug, Serialize)]
+pub struct Message {
+    pub id: MessageId,
+    pub room_id: RoomId,
+    pub seq: i64,
+    pub sender_id: UserId,
+    pub kind: MessageKind,
+    pub body: String,
+    pub client_id: Option<String>,
+    pub reply_to: Option<i64>,
+    #[serde(with = "time_ms")]
+    pub created_at: i64,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MessageKind {
+    Text,
+    System,
+}
+
+impl MessageKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Text => "text",
+            Self::System => "system",
+        }
+    }
+}
+
+/// The caller's own view of a room: role, cursors and unread count.
+#[derive(Clone, Debug, Serialize)]
+pub struct MyView {
+    pub my_role: Role,
+    pub delivered_seq: i64,
+    pub read_seq: i64,
+    pub unread_count: i64,
+}
+
+/// PROTOCOL.md `Room`. Without `me` it is the shared form sent in `room:updated`.
+#[derive(Clone, Debug, Serialize)]
+pub struct Room {
+    pub id: RoomId,
+    pub kind: RoomKind,
+    pub name: String,
+    #[serde(with = "time_ms")]
+    pub created_at: i64,
+    pub owner_id: Option<UserId>,
+    pub max_members: Option<i64>,
+    pub members_count: i64,
+    pub last_seq: i64,
+    pub last_message: Option<Message>,
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    pub me: Option<MyView>,
+    /// Only in `GET /api/rooms/{id}`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub members: Option<Vec<Member>>,
+}
+
+/// PROTOCOL.md `Member`.
+#[derive(Clone, Debug, Serialize)]
+pub struct Member {
+    pub user_id: UserId,
+    pub username: String,
+    pub display_name: String,
+    pub role: Role,
+    #[serde(with = "time_ms")]
+    pub joined_at: i64,
+    pub delivered_seq: i64,
+    pub read_seq: i64,
+    pub online: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn usernames_fold_to_lower_case_and_reject_other_characters() {
+        assert_eq!(Username::parse("Alice").unwrap().as_str(), "alice");
+        assert!(Username::parse("al").is_err());
+        assert!(Username::parse("a".repeat(33).as_str()).is_err());
+        assert!(Username::parse("al ice").is_err());
+        assert!(Username::parse("élan").is_err());
+        assert!(Username::parse("a.b-c_1").is_ok());
+    }
+
+    #[test]
+    fn bodies_are_counted_in_characters_not_bytes() {
+        assert!(check_body("ééé", 3).is_ok());
+        assert!(check_body("éééé", 3).is_err());
+        assert!(check_body("   ", 3).is_err());
+    }
+
+    #[test]
+    fn ids_are_strings_on_the_wire() {
+        assert_eq!(serde_json::to_string(&UserId(7)).unwrap(), "\"7\"");
+        let id: RoomId = serde_json::from_str("\"42\"").unwrap();
+        assert_eq!(id, RoomId(42));
+        assert!(serde_json::from_str::<RoomId>("\"x\"").is_err());
+    }
+
+    #[test]
+    fn times_have_milliseconds() {
+        assert_eq!(time_ms::format(1_700_000_000_123), "2023-11-14T22:13:20.123Z");
+    }
+}

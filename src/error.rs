@@ -1,0 +1,126 @@
+//! The one error type of the application, mapped once to an HTTP response and once to a socket
+//! ack, with the error codes of PROTOCOL.md §1. Internal details go to the log, never to clients.
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::{Value, json};
+
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    /// The request is malformed or breaks a rule; the message says which.
+    #[error("{0}")]
+    Invalid(String),
+    #[error("authentication required")]
+    Unauthenticated,
+    #[error("wrong username or password")]
+    InvalidCredentials,
+    #[error("{0}")]
+    Forbidden(String),
+    /// Also what a caller gets for a room it may not see: no existence leak.
+    #[error("not found")]
+    NotFound,
+    #[error("{0}")]
+    Conflict(String),
+    #[error("payload too large")]
+    TooLarge,
+    #[error("too many requests")]
+    RateLimited { retry_after_ms: u64 },
+    #[error("service unavailable")]
+    Unavailable,
+    #[error("internal error")]
+    Internal(#[source] anyhow::Error),
+}
+
+impl AppError {
+    pub fn invalid(msg: impl Into<String>) -> Self {
+        Self::Invalid(msg.into())
+    }
+
+    pub fn forbidden(msg: impl Into<String>) -> Self {
+        Self::Forbidden(msg.into())
+    }
+
+    pub fn conflict(msg: impl Into<String>) -> Self {
+        Self::Conflict(msg.into())
+    }
+
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::Invalid(_) => "invalid",
+            Self::Unauthenticated => "unauthenticated",
+            Self::InvalidCredentials => "invalid_credentials",
+            Self::Forbidden(_) => "forbidden",
+            Self::NotFound => "not_found",
+            Self::Conflict(_) => "conflict",
+            Self::TooLarge => "too_large",
+            Self::RateLimited { .. } => "rate_limited",
+            Self::Unavailable => "unavailable",
+            Self::Internal(_) => "internal",
+        }
+    }
+
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Self::Invalid(_) => StatusCode::BAD_REQUEST,
+            Self::Unauthenticated | Self::InvalidCredentials => StatusCode::UNAUTHORIZED,
+            Self::Forbidden(_) => StatusCode::FORBIDDEN,
+            Self::NotFound => StatusCode::NOT_FOUND,
+            Self::Conflict(_) => StatusCode::CONFLICT,
+            Self::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Self::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// The `error` object of both REST bodies and failed acks.
+    pub fn body(&self) -> Value {
+        if let Self::Internal(e) = self {
+            tracing::error!(error = ?e, "internal error");
+        }
+        let mut error = json!({ "code": self.code(), "message": self.to_string() });
+        if let Self::RateLimited { retry_after_ms } = self {
+            error["retry_after_ms"] = json!(retry_after_ms);
+        }
+        error
+    }
+
+    /// The failed-ack form: `{"ok": false, "error": {...}}`.
+    pub fn ack(&self) -> Value {
+        json!({ "ok": false, "error": self.body() })
+    }
+}
+
+impl IntoResponse for AppError {
+    fn into_response(self) -> Response {
+        let mut res = (self.status(), axum::Json(json!({ "error": self.body() }))).into_response();
+        if let Self::RateLimited { retry_after_ms } = self {
+            let secs = retry_after_ms.div_ceil(1000).max(1);
+            if let Ok(v) = HeaderValue::from_str(&secs.to_string()) {
+                res.headers_mut().insert(header::RETRY_AFTER, v);
+            }
+        }
+        res
+    }
+}
+
+impl From<sqlx::Error> for AppError {
+    fn from(e: sqlx::Error) -> Self {
+        match e {
+            sqlx::Error::RowNotFound => Self::NotFound,
+            sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed => {
+                tracing::warn!(error = %e, "database unavailable");
+                Self::Unavailable
+            }
+            e => Self::Internal(e.into()),
+        }
+    }
+}
+
+impl From<anyhow::Error> for AppError {
+    fn from(e: anyhow::Error) -> Self {
+        Self::Internal(e)
+    }
+}
+
+pub type AppResult<T> = Result<T, AppError>;

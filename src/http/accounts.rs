@@ -1,0 +1,188 @@
+//! `/api/auth/*`, `/api/me` and `/api/users`: registration, login, token rotation, logout,
+//! profiles and user look-up.
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::{Deserialize, Serialize};
+
+use super::extract::{AppJson, AppQuery, AuthUser, parse_id};
+use crate::app::App;
+use crate::auth::tokens::{TokenType, random_id};
+use crate::domain::{User, UserId, Username, check_password, parse_display_name};
+use crate::error::{AppError, AppResult};
+use crate::realtime::presence;
+
+pub fn router() -> Router<App> {
+    Router::new()
+        .route("/api/auth/register", post(register))
+        .route("/api/auth/login", post(login))
+        .route("/api/auth/refresh", post(refresh))
+        .route("/api/auth/logout", post(logout))
+        .route("/api/auth/logout-all", post(logout_all))
+        .route("/api/me", get(me).patch(update_me))
+        .route("/api/users", get(search_users))
+        .route("/api/users/{id}", get(user))
+}
+
+/// PROTOCOL.md `Session`.
+#[derive(Serialize)]
+pub struct Session {
+    user: User,
+    access_token: String,
+    refresh_token: String,
+    token_type: &'static str,
+    expires_in: u64,
+}
+
+/// Mints an access token and the next refresh token of `family` (a new family per login).
+async fn issue_session(app: &App, user: User, family: String) -> AppResult<Session> {
+    let access = app.tokens.access(user.id)?;
+    let refresh = app.tokens.refresh(user.id, family.clone())?;
+    app.store
+        .insert_refresh_token(&refresh.jti, user.id, &family, refresh.exp as i64 * 1000)
+        .await?;
+    Ok(Session {
+        user,
+        access_token: access.token,
+        refresh_token: refresh.token,
+        token_type: "Bearer",
+        expires_in: app.tokens.access_ttl.as_secs(),
+    })
+}
+
+#[derive(Deserialize)]
+struct RegisterBody {
+    username: String,
+    password: String,
+    display_name: Option<String>,
+}
+
+async fn register(State(app): State<App>, AppJson(body): AppJson<RegisterBody>) -> AppResult<(StatusCode, Json<Session>)> {
+    let username = Username::parse(&body.username)?;
+    check_password(&body.password)?;
+    let display_name = match &body.display_name {
+        Some(name) => parse_display_name(name)?,
+        None => username.as_str().to_owned(),
+    };
+    let hash = app.hasher.hash(body.password).await?;
+    let user = app.store.create_user(username.as_str(), &display_name, &hash).await?;
+    let session = issue_session(&app, user, random_id()).await?;
+    Ok((StatusCode::CREATED, Json(session)))
+}
+
+#[derive(Deserialize)]
+struct LoginBody {
+    username: String,
+    password: String,
+}
+
+async fn login(State(app): State<App>, AppJson(body): AppJson<LoginBody>) -> AppResult<Json<Session>> {
+    // A name that could never be registered is just another unknown user.
+    let key = body.username.trim().to_lowercase();
+    if let Some(wait) = app.login_throttle.check(&key) {
+        return Err(AppError::RateLimited { retry_after_ms: wait.as_millis() as u64 });
+    }
+    let found = match Username::parse(&body.username) {
+        Ok(name) => app.store.credentials(name.as_str()).await?,
+        Err(_) => None,
+    };
+    let (user, hash) = match found {
+        Some((user, hash)) => (Some(user), Some(hash)),
+        None => (None, None),
+    };
+    let ok = app.hasher.verify(body.password, hash).await?;
+    match user {
+        Some(user) if ok => {
+            app.login_throttle.record_success(&key);
+            Ok(Json(issue_session(&app, user, random_id()).await?))
+        }
+        _ => {
+            app.login_throttle.record_failure(&key);
+            Err(AppError::InvalidCredentials)
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct RefreshBody {
+    refresh_token: String,
+}
+
+async fn refresh(State(app): State<App>, AppJson(body): AppJson<RefreshBody>) -> AppResult<Json<Session>> {
+    let claims = app.tokens.verify(&body.refresh_token, TokenType::Refresh)?;
+    match app.store.use_refresh_token(&claims.jti).await? {
+        crate::store::users::RefreshOutcome::Rotated { user, family } => {
+            let user = app.store.user(user).await.map_err(|_| AppError::Unauthenticated)?;
+            Ok(Json(issue_session(&app, user, family).await?))
+        }
+        crate::store::users::RefreshOutcome::Reused => {
+            tracing::warn!(user = %claims.sub, "refresh token reused: its login's tokens are revoked");
+            Err(AppError::Unauthenticated)
+        }
+        crate::store::users::RefreshOutcome::Refused => Err(AppError::Unauthenticated),
+    }
+}
+
+async fn logout(State(app): State<App>, AppJson(body): AppJson<RefreshBody>) -> AppResult<StatusCode> {
+    // Logging out with a token that is already dead is not an error: the outcome is the same.
+    if let Ok(claims) = app.tokens.verify(&body.refresh_token, TokenType::Refresh) {
+        app.store.revoke_family_of(&claims.jti).await?;
+    }
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn logout_all(State(app): State<App>, AuthUser(user): AuthUser) -> AppResult<StatusCode> {
+    app.store.revoke_all_tokens(user).await?;
+    app.hub().disconnect_user(user).await;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn me(State(app): State<App>, AuthUser(user): AuthUser) -> AppResult<Json<User>> {
+    Ok(Json(app.store.user(user).await?))
+}
+
+#[derive(Deserialize)]
+struct ProfileBody {
+    display_name: String,
+}
+
+async fn update_me(State(app): State<App>, AuthUser(user): AuthUser, AppJson(body): AppJson<ProfileBody>) -> AppResult<Json<User>> {
+    Ok(Json(crate::chat::update_profile(&app, user, &body.display_name).await?))
+}
+
+#[derive(Deserialize)]
+struct SearchQuery {
+    #[serde(default)]
+    q: String,
+    limit: Option<i64>,
+}
+
+async fn search_users(State(app): State<App>, AuthUser(_): AuthUser, AppQuery(query): AppQuery<SearchQuery>) -> AppResult<Json<Vec<User>>> {
+    let limit = query.limit.unwrap_or(20);
+    if limit < 1 {
+        return Err(AppError::invalid("limit must be at least 1"));
+    }
+    let prefix = query.q.trim().to_lowercase();
+    if prefix.chars().count() > 32 {
+        return Ok(Json(vec![]));
+    }
+    Ok(Json(app.store.search_users(&prefix, limit.min(100)).await?))
+}
+
+/// `User` plus `Presence` fields.
+#[derive(Serialize)]
+struct UserWithPresence {
+    #[serde(flatten)]
+    user: User,
+    #[serde(flatten)]
+    presence: crate::domain::Presence,
+}
+
+async fn user(State(app): State<App>, AuthUser(_): AuthUser, Path(id): Path<String>) -> AppResult<Json<UserWithPresence>> {
+    let id: UserId = parse_id(&id)?;
+    let user = app.store.user(id).await?;
+    let presence = presence::query(&app, &[id]).await.pop().ok_or(AppError::NotFound)?;
+    Ok(Json(UserWithPresence { user, presence }))
+}

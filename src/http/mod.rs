@@ -1,0 +1,103 @@
+//! The HTTP surface: the REST API (`accounts`, `rooms`), health and metrics (here), the web
+//! client and the Socket.IO browser bundle, and the layers every response passes through
+//! (body limit, security headers, CORS, tracing).
+
+pub mod accounts;
+pub mod extract;
+pub mod rooms;
+
+use axum::extract::State;
+use axum::http::{HeaderName, HeaderValue, Method, StatusCode, header};
+use axum::response::IntoResponse;
+use axum::routing::get;
+use axum::{Json, Router};
+use serde_json::json;
+use tower_http::cors::{AllowOrigin, CorsLayer};
+use tower_http::services::{ServeDir, ServeFile};
+use tower_http::set_header::SetResponseHeaderLayer;
+use tower_http::trace::TraceLayer;
+
+use crate::app::App;
+use crate::error::AppError;
+
+/// Largest accepted request body.
+pub const MAX_BODY: usize = 64 * 1024;
+
+/// The web client may load scripts, styles and images only from this server: user text can
+/// never become running code even if it slipped into the page as HTML.
+const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
+    connect-src 'self' ws: wss:; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'";
+
+/// Builds the whole router around the Socket.IO layer.
+pub fn router<L>(app: App, socketio: L) -> Router
+where
+    L: tower::Layer<axum::routing::Route> + Clone + Send + Sync + 'static,
+    L::Service: tower::Service<axum::extract::Request, Error = std::convert::Infallible> + Clone + Send + Sync + 'static,
+    <L::Service as tower::Service<axum::extract::Request>>::Response: IntoResponse + 'static,
+    <L::Service as tower::Service<axum::extract::Request>>::Future: Send + 'static,
+{
+    let static_dir = app.config.static_dir.clone();
+    let client_js = ServeFile::new(static_dir.join("vendor/socket.io.min.js"));
+    let cors = cors_layer(app.config.cors_origins.as_deref());
+    Router::new()
+        .merge(accounts::router())
+        .merge(rooms::router())
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
+        .route("/api/{*rest}", axum::routing::any(api_not_found))
+        .fallback_service(ServeDir::new(&static_dir).append_index_html_on_directories(true))
+        // Everything above, the fallback included, is behind the Socket.IO layer, which takes
+        // `/socket.io/?EIO=…`; the browser bundle is routed after it so the layer never sees it.
+        .layer(socketio)
+        .route_service("/socket.io/socket.io.js", client_js)
+        .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY))
+        .layer(SetResponseHeaderLayer::if_not_present(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(CSP)))
+        .layer(SetResponseHeaderLayer::if_not_present(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff")))
+        .layer(SetResponseHeaderLayer::if_not_present(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer")))
+        .layer(cors)
+        .layer(TraceLayer::new_for_http())
+        .with_state(app)
+}
+
+/// No origin list: same origin only (no CORS headers at all). `*`: any origin.
+fn cors_layer(origins: Option<&str>) -> CorsLayer {
+    let base = CorsLayer::new()
+        .allow_methods([Method::GET, Method::POST, Method::PATCH, Method::DELETE, Method::OPTIONS])
+        .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE])
+        .expose_headers([HeaderName::from_static("retry-after")]);
+    match origins.map(str::trim) {
+        None | Some("") => CorsLayer::new(),
+        Some("*") => base.allow_origin(AllowOrigin::any()),
+        Some(list) => {
+            let origins: Vec<HeaderValue> = list
+                .split(',')
+                .filter_map(|o| HeaderValue::from_str(o.trim()).ok())
+                .collect();
+            base.allow_origin(origins)
+        }
+    }
+}
+
+async fn healthz() -> Json<serde_json::Value> {
+    Json(json!({"status": "ok"}))
+}
+
+async fn readyz(State(app): State<App>) -> (StatusCode, Json<serde_json::Value>) {
+    match app.store.ping().await {
+        Ok(()) => (StatusCode::OK, Json(json!({"status": "ok"}))),
+        Err(e) => {
+            tracing::warn!(error = %e, "readyz: database check failed");
+            (StatusCode::SERVICE_UNAVAILABLE, Json(json!({"status": "unavailable"})))
+        }
+    }
+}
+
+async fn metrics(State(app): State<App>) -> impl IntoResponse {
+    metrics::gauge!("missive_sockets").set(app.hub().local_socket_count() as f64);
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], app.metrics.render())
+}
+
+async fn api_not_found() -> AppError {
+    AppError::NotFound
+}

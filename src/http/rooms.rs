@@ -1,0 +1,125 @@
+//! `/api/rooms/*`: rooms, members, messages, receipts and read cursors over REST. Each handler
+//! parses, calls the shared operation in `chat`, and shapes the reply.
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::routing::{get, patch, post};
+use axum::{Json, Router};
+use serde::Deserialize;
+
+use super::extract::{AppJson, AppQuery, AuthUser, parse_id};
+use crate::app::App;
+use crate::chat::messages::{self, HistoryPage, HistoryQuery, Receipts, SendInput};
+use crate::chat::rooms::{self, CreateRoom};
+use crate::domain::{Member, Message, Role, Room, RoomId, UserId};
+use crate::error::AppResult;
+
+pub fn router() -> Router<App> {
+    Router::new()
+        .route("/api/rooms", get(list).post(create))
+        .route("/api/rooms/direct", post(direct))
+        .route("/api/rooms/{id}", get(show).patch(rename))
+        .route("/api/rooms/{id}/members", post(add_member))
+        .route("/api/rooms/{id}/members/{user_id}", patch(set_role).delete(remove_member))
+        .route("/api/rooms/{id}/messages", get(history).post(send))
+        .route("/api/rooms/{id}/messages/{seq}/receipts", get(receipts))
+        .route("/api/rooms/{id}/read", post(read))
+}
+
+async fn list(State(app): State<App>, AuthUser(user): AuthUser) -> AppResult<Json<Vec<Room>>> {
+    Ok(Json(app.store.rooms_for(user).await?))
+}
+
+async fn create(State(app): State<App>, AuthUser(user): AuthUser, AppJson(body): AppJson<CreateRoom>) -> AppResult<(StatusCode, Json<Room>)> {
+    Ok((StatusCode::CREATED, Json(rooms::create(&app, user, body).await?)))
+}
+
+#[derive(Deserialize)]
+struct DirectBody {
+    user_id: UserId,
+}
+
+async fn direct(State(app): State<App>, AuthUser(user): AuthUser, AppJson(body): AppJson<DirectBody>) -> AppResult<(StatusCode, Json<Room>)> {
+    let (room, created) = rooms::direct(&app, user, body.user_id).await?;
+    let status = if created { StatusCode::CREATED } else { StatusCode::OK };
+    Ok((status, Json(app.store.room_for(room, user).await?)))
+}
+
+async fn show(State(app): State<App>, AuthUser(user): AuthUser, Path(id): Path<String>) -> AppResult<Json<Room>> {
+    Ok(Json(rooms::get(&app, user, parse_id(&id)?).await?))
+}
+
+#[derive(Deserialize)]
+struct RenameBody {
+    name: String,
+}
+
+async fn rename(State(app): State<App>, AuthUser(user): AuthUser, Path(id): Path<String>, AppJson(body): AppJson<RenameBody>) -> AppResult<Json<Room>> {
+    Ok(Json(rooms::rename(&app, user, parse_id(&id)?, &body.name).await?))
+}
+
+#[derive(Deserialize)]
+struct AddMemberBody {
+    user_id: UserId,
+}
+
+async fn add_member(
+    State(app): State<App>,
+    AuthUser(user): AuthUser,
+    Path(id): Path<String>,
+    AppJson(body): AppJson<AddMemberBody>,
+) -> AppResult<(StatusCode, Json<Member>)> {
+    let member = rooms::add_member(&app, user, parse_id(&id)?, body.user_id).await?;
+    Ok((StatusCode::CREATED, Json(member)))
+}
+
+#[derive(Deserialize)]
+struct RoleBody {
+    role: Role,
+}
+
+async fn set_role(
+    State(app): State<App>,
+    AuthUser(user): AuthUser,
+    Path((id, target)): Path<(String, String)>,
+    AppJson(body): AppJson<RoleBody>,
+) -> AppResult<Json<Member>> {
+    Ok(Json(rooms::set_role(&app, user, parse_id(&id)?, parse_id(&target)?, body.role).await?))
+}
+
+async fn remove_member(State(app): State<App>, AuthUser(user): AuthUser, Path((id, target)): Path<(String, String)>) -> AppResult<StatusCode> {
+    rooms::remove_member(&app, user, parse_id(&id)?, parse_id(&target)?).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn history(State(app): State<App>, AuthUser(user): AuthUser, Path(id): Path<String>, AppQuery(q): AppQuery<HistoryQuery>) -> AppResult<Json<HistoryPage>> {
+    Ok(Json(messages::history(&app, user, parse_id(&id)?, &q).await?))
+}
+
+#[derive(Deserialize)]
+struct SendBody {
+    body: String,
+    client_id: Option<String>,
+    reply_to: Option<i64>,
+}
+
+async fn send(State(app): State<App>, AuthUser(user): AuthUser, Path(id): Path<String>, AppJson(b): AppJson<SendBody>) -> AppResult<(StatusCode, Json<Message>)> {
+    let room: RoomId = parse_id(&id)?;
+    let input = SendInput { room_id: Some(room), to: None, body: b.body, client_id: b.client_id, reply_to: b.reply_to };
+    Ok((StatusCode::CREATED, Json(messages::send(&app, user, input).await?)))
+}
+
+async fn receipts(State(app): State<App>, AuthUser(user): AuthUser, Path((id, seq)): Path<(String, String)>) -> AppResult<Json<Receipts>> {
+    let seq: i64 = seq.parse().map_err(|_| crate::error::AppError::NotFound)?;
+    Ok(Json(messages::receipts(&app, user, parse_id(&id)?, seq).await?))
+}
+
+#[derive(Deserialize)]
+struct ReadBody {
+    seq: i64,
+}
+
+async fn read(State(app): State<App>, AuthUser(user): AuthUser, Path(id): Path<String>, AppJson(body): AppJson<ReadBody>) -> AppResult<StatusCode> {
+    messages::mark_read(&app, user, parse_id(&id)?, body.seq).await?;
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -1,0 +1,118 @@
+//! # Missive
+//!
+//! A persistent private-messaging server: REST and standard Socket.IO on one listener, every
+//! message stored before anyone hears of it, offline devices caught up from the database.
+//!
+//! ## Layout (a guided tour, in the order a message travels)
+//! - [`config`]: every setting (PROTOCOL.md §1), from flags, environment and `.env`.
+//! - [`http`]: the REST API, health, metrics, the web client; each resource has a `router()`.
+//! - [`realtime`]: Socket.IO — authentication, one list of every event, catch-up, presence.
+//! - [`chat`]: the operations both transports share (send, history, rooms, membership).
+//! - [`store`]: all SQL, for SQLite and Postgres alike, and the group-commit writer.
+//! - [`auth`]: passwords, JWTs, the login throttle.
+//! - [`domain`]: typed ids, validated inputs and the wire objects of PROTOCOL.md §2.
+//! - [`error`]: the one error type, mapped to HTTP responses and socket acks.
+//! - [`app`]: the shared state and the rate limiters.
+//!
+//! [`run`] starts the whole server on a bound listener until `shutdown` resolves, which is how
+//! `main`, the tests and the load generator all start it.
+
+#![forbid(unsafe_code)]
+
+/// The state shared by every handler.
+pub mod app;
+/// Passwords, tokens and the login throttle.
+pub mod auth;
+/// The chat operations shared by REST and Socket.IO.
+pub mod chat;
+/// Configuration.
+pub mod config;
+/// Ids, validated inputs, wire objects.
+pub mod domain;
+/// The application error and its mappings.
+pub mod error;
+/// The REST API and static files.
+pub mod http;
+/// Socket.IO.
+pub mod realtime;
+/// The database.
+pub mod store;
+
+use std::future::Future;
+
+use anyhow::Context;
+use metrics_exporter_prometheus::PrometheusBuilder;
+use socketioxide::handler::ConnectHandler;
+use tokio::net::TcpListener;
+
+use crate::app::App;
+use crate::auth::tokens::Tokens;
+use crate::config::Config;
+use crate::realtime::hub::{Hub, PgAdapter};
+use crate::store::{Backend, Store};
+
+pub use config::Config as MissiveConfig;
+
+/// Runs Missive on `listener` until `shutdown` resolves, then closes every socket and returns.
+pub async fn run(config: Config, listener: TcpListener, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+    let secret = config.jwt_secret_bytes()?;
+    let tokens = Tokens::new(&secret, config.access_ttl, config.refresh_ttl);
+    let (store, committed) = Store::connect(&config).await?;
+    let metrics = metrics_handle();
+    let app = App::new(config.clone(), store.clone(), tokens, metrics)?;
+
+    let router = match store.backend {
+        Backend::Sqlite => {
+            let (layer, io) = realtime::builder(&app).build_layer();
+            io.ns("/", realtime::on_connect.with(realtime::session::handshake));
+            io.ns("/admin", realtime::admin_connect.with(realtime::admin_auth));
+            app.set_hub(Hub::Local(io.clone()));
+            realtime::session::spawn_sweeper(io.clone());
+            realtime::spawn_admin_stats(app.clone(), io);
+            http::router(app.clone(), layer)
+        }
+        Backend::Postgres => {
+            let pool = socketioxide_postgres::drivers::sqlx::sqlx_client::PgPool::connect(&config.database_url)
+                .await
+                .context("connecting the Socket.IO adapter to Postgres")?;
+            let adapter = socketioxide_postgres::PostgresAdapterCtr::new_with_sqlx(pool);
+            let (layer, io) = realtime::builder(&app).with_adapter::<PgAdapter>(adapter).build_layer();
+            io.ns("/", realtime::on_connect.with(realtime::session::handshake))
+                .await
+                .context("starting the / namespace")?;
+            io.ns("/admin", realtime::admin_connect.with(realtime::admin_auth))
+                .await
+                .context("starting the /admin namespace")?;
+            app.set_hub(Hub::Postgres(io.clone()));
+            realtime::session::spawn_sweeper(io.clone());
+            realtime::spawn_admin_stats(app.clone(), io);
+            http::router(app.clone(), layer)
+        }
+    };
+    realtime::spawn_fanout(app.clone(), committed);
+
+    let addr = listener.local_addr()?;
+    tracing::info!(%addr, database = ?store.backend, "missive listening");
+    let hub = app.hub().clone();
+    axum::serve(listener, router)
+        .with_graceful_shutdown(async move {
+            shutdown.await;
+            hub.close().await;
+        })
+        .await
+        .context("serving")?;
+    Ok(())
+}
+
+/// The Prometheus recorder is process-wide; a second server in the same process (tests) shares
+/// the first one's.
+fn metrics_handle() -> metrics_exporter_prometheus::PrometheusHandle {
+    static HANDLE: std::sync::OnceLock<metrics_exporter_prometheus::PrometheusHandle> = std::sync::OnceLock::new();
+    HANDLE
+        .get_or_init(|| {
+            PrometheusBuilder::new()
+                .install_recorder()
+                .unwrap_or_else(|_| PrometheusBuilder::new().build_recorder().handle())
+        })
+        .clone()
+}

@@ -1,0 +1,94 @@
+//! Presence: a user is online while any of their sockets is connected, on any node.
+//!
+//! Contacts hear `presence` on the first connect and after the last disconnect, but the offline
+//! announcement waits `MISSIVE_PRESENCE_GRACE` and is dropped if a socket came back meanwhile,
+//! so a flapping connection (page reloads, network hand-overs) does not flood anyone.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use crate::app::App;
+use crate::domain::{Presence, UserId, now_ms};
+
+pub struct PresenceTracker {
+    grace: Duration,
+    /// Users this node has announced online, with a generation bumped on every connect so a
+    /// pending offline announcement can tell it is stale.
+    announced: Mutex<HashMap<UserId, u64>>,
+}
+
+impl PresenceTracker {
+    pub fn new(grace: Duration) -> Self {
+        Self { grace, announced: Mutex::new(HashMap::new()) }
+    }
+
+    /// Users this node has announced online.
+    pub fn online_count(&self) -> usize {
+        self.announced.lock().unwrap().len()
+    }
+}
+
+/// A socket of `user` has connected (and joined `user:{id}`).
+pub async fn connected(app: &App, user: UserId) {
+    let first = {
+        let mut map = app.presence.announced.lock().unwrap();
+        match map.get_mut(&user) {
+            Some(generation) => {
+                *generation += 1;
+                false
+            }
+            None => {
+                map.insert(user, 0);
+                true
+            }
+        }
+    };
+    if first {
+        announce(app, Presence { user_id: user, online: true, last_seen_at: None }).await;
+    }
+}
+
+/// A socket of `user` has disconnected: after the grace period, announce offline if no socket
+/// of theirs is left on any node.
+pub fn disconnected(app: &App, user: UserId) {
+    let generation = app.presence.announced.lock().unwrap().get(&user).copied();
+    let Some(generation) = generation else { return };
+    let app = app.clone();
+    tokio::spawn(async move {
+        tokio::time::sleep(app.presence.grace).await;
+        if app.hub().socket_count(user).await > 0 {
+            return;
+        }
+        {
+            let mut map = app.presence.announced.lock().unwrap();
+            if map.get(&user) != Some(&generation) {
+                return; // reconnected meanwhile
+            }
+            map.remove(&user);
+        }
+        let now = now_ms();
+        if let Err(e) = app.store.set_last_seen(user, now).await {
+            tracing::warn!(error = %e, "storing last_seen_at failed");
+        }
+        announce(&app, Presence { user_id: user, online: false, last_seen_at: Some(now) }).await;
+    });
+}
+
+async fn announce(app: &App, presence: Presence) {
+    match app.store.contacts(presence.user_id).await {
+        Ok(contacts) => app.hub().emit_to_users(&contacts, "presence", &presence).await,
+        Err(e) => tracing::warn!(error = %e, "loading contacts for presence failed"),
+    }
+}
+
+/// Presence of each of `users` (an unknown id reads as offline, never seen).
+pub async fn query(app: &App, users: &[UserId]) -> Vec<Presence> {
+    let online = app.hub().online(users).await;
+    let mut out = Vec::with_capacity(users.len());
+    for &user in users {
+        let Ok(last_seen_at) = app.store.last_seen(user).await else { continue };
+        out.push(Presence { user_id: user, online: online.contains(&user), last_seen_at });
+    }
+    out
+}

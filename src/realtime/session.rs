@@ -1,0 +1,208 @@
+//! A socket's authentication: the handshake middleware, the `auth` event, the session kept in
+//! the socket's extensions, and the sweeper that disconnects guests after 10 s and sockets
+//! whose access token expired.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use serde::Deserialize;
+use socketioxide::adapter::Adapter;
+use socketioxide::extract::{SocketRef, State, TryData};
+use tokio::sync::watch;
+
+use super::hub::{room_room, user_room};
+use super::{catchup, presence};
+use crate::app::App;
+use crate::auth::tokens::TokenType;
+use crate::domain::{RoomId, UserId};
+use crate::error::AppError;
+
+/// Most sockets one user may hold at once.
+pub const MAX_SOCKETS_PER_USER: usize = 20;
+/// How long a guest socket may stay without authenticating.
+pub const GUEST_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// `{token, cursors?}`: the handshake `auth` payload and the `auth` event's.
+#[derive(Debug, Default, Deserialize)]
+pub struct AuthPayload {
+    pub token: Option<String>,
+    #[serde(default)]
+    pub cursors: HashMap<RoomId, i64>,
+}
+
+/// An authenticated socket's state, in its extensions.
+#[derive(Clone)]
+pub struct Session {
+    pub user: UserId,
+    /// Access-token expiry (Unix seconds); a fresh token by `auth` pushes it back.
+    pub exp: Arc<AtomicU64>,
+    /// Orders this socket's sends: see `Sequencer`.
+    pub sends: Arc<Sequencer>,
+}
+
+/// A socket that connected without a token, and when.
+#[derive(Clone)]
+pub struct Guest(pub Instant);
+
+/// Socket.IO runs each event's handler as its own task, so two sends from one socket could
+/// commit in either order. A send takes a ticket synchronously, in arrival order, and waits for
+/// its turn only to hand its message to the writer, so sends still pipeline.
+pub struct Sequencer {
+    next_ticket: AtomicU64,
+    turn: watch::Sender<u64>,
+}
+
+impl Default for Sequencer {
+    fn default() -> Self {
+        Self { next_ticket: AtomicU64::new(0), turn: watch::Sender::new(0) }
+    }
+}
+
+impl Sequencer {
+    pub fn ticket(self: &Arc<Self>) -> Ticket {
+        Ticket { n: self.next_ticket.fetch_add(1, Ordering::SeqCst), seq: self.clone() }
+    }
+}
+
+/// A place in a socket's send order; dropping it lets the next send go.
+pub struct Ticket {
+    n: u64,
+    seq: Arc<Sequencer>,
+}
+
+impl Ticket {
+    pub async fn wait_turn(&self) {
+        let mut rx = self.seq.turn.subscribe();
+        let _ = rx.wait_for(|&turn| turn >= self.n).await;
+    }
+}
+
+impl Drop for Ticket {
+    fn drop(&mut self) {
+        let n = self.n;
+        // Tickets are dropped in order (each waits its turn first), so this only moves forward.
+        self.seq.turn.send_modify(|turn| *turn = (*turn).max(n + 1));
+    }
+}
+
+pub fn session<A: Adapter>(s: &SocketRef<A>) -> Option<Session> {
+    s.extensions.get::<Session>()
+}
+
+/// A handshake token checked by the middleware, waiting for `on_connect` to start the session.
+#[derive(Clone)]
+struct Verified {
+    user: UserId,
+    exp: u64,
+    cursors: Arc<HashMap<RoomId, i64>>,
+}
+
+/// Connect middleware: a bad token is refused (`connect_error` "unauthenticated"); no token
+/// makes a guest.
+pub async fn handshake<A: Adapter>(s: SocketRef<A>, State(app): State<App>, TryData(auth): TryData<AuthPayload>) -> Result<(), AppErrorCode> {
+    let auth = auth.unwrap_or_default();
+    let Some(token) = auth.token.filter(|t| !t.is_empty()) else {
+        s.extensions.insert(Guest(Instant::now()));
+        return Ok(());
+    };
+    let (user, exp) = verify(&app, &token).await.map_err(AppErrorCode)?;
+    if app.hub().socket_count(user).await >= MAX_SOCKETS_PER_USER {
+        return Err(AppErrorCode(AppError::RateLimited { retry_after_ms: 1000 }));
+    }
+    s.extensions.insert(Verified { user, exp, cursors: Arc::new(auth.cursors) });
+    Ok(())
+}
+
+/// Shows an error as its code: the `connect_error` message clients see.
+#[derive(Debug)]
+pub struct AppErrorCode(pub AppError);
+
+impl std::fmt::Display for AppErrorCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.0.code())
+    }
+}
+
+async fn verify(app: &App, token: &str) -> Result<(UserId, u64), AppError> {
+    let user = crate::http::extract::authenticate(app, token).await?;
+    let exp = app.tokens.verify(token, TokenType::Access)?.exp;
+    Ok((user, exp))
+}
+
+/// After `on_connect`: starts the session of a socket the handshake authenticated.
+pub async fn start_if_verified<A: Adapter>(app: &App, s: &SocketRef<A>) {
+    if let Some(v) = s.extensions.remove::<Verified>() {
+        start(app, s, v.user, v.exp, v.cursors).await;
+    }
+}
+
+/// The `auth` event: authenticates a guest, or extends an authenticated socket's token.
+pub async fn auth_event<A: Adapter>(app: &App, s: &SocketRef<A>, payload: AuthPayload) -> Result<serde_json::Value, AppError> {
+    let token = payload.token.ok_or_else(|| AppError::invalid("token is required"))?;
+    let (user, exp) = verify(app, &token).await?;
+    if let Some(current) = session(s) {
+        if current.user != user {
+            return Err(AppError::forbidden("this socket belongs to another user"));
+        }
+        current.exp.fetch_max(exp, Ordering::SeqCst);
+    } else {
+        if app.hub().socket_count(user).await >= MAX_SOCKETS_PER_USER {
+            return Err(AppError::RateLimited { retry_after_ms: 1000 });
+        }
+        s.extensions.remove::<Guest>();
+        start(app, s, user, exp, Arc::new(payload.cursors)).await;
+    }
+    let user = app.store.user(user).await?;
+    Ok(serde_json::json!({ "user": user }))
+}
+
+/// Binds the socket to `user`: Socket.IO rooms, presence, `session`, then catch-up.
+async fn start<A: Adapter>(app: &App, s: &SocketRef<A>, user: UserId, exp: u64, cursors: Arc<HashMap<RoomId, i64>>) {
+    let profile = match app.store.user(user).await {
+        Ok(profile) => profile,
+        Err(e) => {
+            tracing::warn!(error = %e, "session start failed");
+            let _ = s.clone().disconnect();
+            return;
+        }
+    };
+    let rooms = match app.store.room_ids_for(user).await {
+        Ok(rooms) => rooms,
+        Err(e) => {
+            tracing::warn!(error = %e, "loading rooms failed");
+            let _ = s.clone().disconnect();
+            return;
+        }
+    };
+    s.extensions.insert(Session { user, exp: Arc::new(AtomicU64::new(exp)), sends: Arc::default() });
+    let mut names: Vec<String> = rooms.into_iter().map(room_room).collect();
+    names.push(user_room(user));
+    s.join(names);
+    presence::connected(app, user).await;
+    let _ = s.emit("session", &serde_json::json!({ "user": profile }));
+    tokio::spawn(catchup::run(app.clone(), s.clone(), user, cursors));
+}
+
+/// Once a second: disconnects guests past `GUEST_TIMEOUT` and sockets past their token's expiry.
+/// One task for all sockets costs less memory than a timer per socket.
+pub fn spawn_sweeper<A: Adapter>(io: socketioxide::SocketIo<A>) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(1));
+        loop {
+            tick.tick().await;
+            let now = jsonwebtoken::get_current_timestamp();
+            for s in io.sockets() {
+                let expired = match (session(&s), s.extensions.get::<Guest>()) {
+                    (Some(sess), _) => sess.exp.load(Ordering::SeqCst) <= now,
+                    (None, Some(Guest(since))) => since.elapsed() >= GUEST_TIMEOUT,
+                    (None, None) => false,
+                };
+                if expired {
+                    let _ = s.disconnect();
+                }
+            }
+        }
+    });
+}

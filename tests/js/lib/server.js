@@ -1,0 +1,92 @@
+//! Starts a real Missive server process on port 0 with a fresh database, for the JS suites.
+//!
+//! The database is chosen by MISSIVE_TEST_DB (`sqlite`, the default, or `postgres`). Postgres
+//! gets a database of its own per server, created by the server itself and dropped on stop.
+'use strict';
+
+const { spawn, execFileSync } = require('node:child_process');
+const crypto = require('node:crypto');
+const fs = require('node:fs');
+const os = require('node:os');
+const path = require('node:path');
+
+const ROOT = path.resolve(__dirname, '..', '..', '..');
+const BIN = process.env.MISSIVE_BIN || path.join(ROOT, 'target', 'debug', 'missive');
+const PG_BASE = process.env.MISSIVE_TEST_PG_URL || 'postgres://postgres@127.0.0.1:5432';
+
+function testDb() {
+  return (process.env.MISSIVE_TEST_DB || 'sqlite').toLowerCase();
+}
+
+/**
+ * Spawns the server and resolves once it prints its address.
+ * @param {object} [opts]
+ * @param {object} [opts.env] extra environment (e.g. `{MISSIVE_SEND_RATE: '5'}`)
+ * @returns {Promise<{url: string, stop: () => Promise<void>, logs: () => string}>}
+ */
+async function startServer(opts = {}) {
+  const id = crypto.randomBytes(6).toString('hex');
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'missive-js-'));
+  let databaseUrl;
+  let pgName = null;
+  if (testDb() === 'postgres') {
+    pgName = `missive_js_${id}`;
+    databaseUrl = `${PG_BASE}/${pgName}`;
+  } else {
+    databaseUrl = `sqlite://${path.join(dir, 'missive.db')}`;
+  }
+  const env = {
+    ...process.env,
+    MISSIVE_ADDR: '127.0.0.1:0',
+    DATABASE_URL: databaseUrl,
+    MISSIVE_JWT_SECRET: crypto.randomBytes(32).toString('hex'),
+    MISSIVE_STATIC_DIR: path.join(ROOT, 'static'),
+    MISSIVE_SEND_RATE: '0',
+    RUST_LOG: process.env.RUST_LOG || 'warn',
+    ...(opts.env || {}),
+  };
+  const child = spawn(BIN, [], { env, cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
+  let output = '';
+  const url = await new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`server did not start:\n${output}`)), 30000);
+    const onData = (chunk) => {
+      output += chunk.toString();
+      const m = output.match(/listening on (http:\/\/[\d.]+:\d+)/);
+      if (m) {
+        clearTimeout(timer);
+        resolve(m[1]);
+      }
+    };
+    child.stdout.on('data', onData);
+    child.stderr.on('data', (c) => { output += c.toString(); });
+    child.on('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`server exited with ${code} before listening:\n${output}`));
+    });
+    child.on('error', (err) => {
+      clearTimeout(timer);
+      reject(new Error(`cannot start ${BIN}: ${err.message} (build it with 'cargo build')`));
+    });
+  });
+  // `onData` keeps collecting stdout (and stderr has its own listener) for `logs()`.
+  child.removeAllListeners('exit');
+
+  async function stop() {
+    if (child.exitCode === null) {
+      const exited = new Promise((r) => child.once('exit', r));
+      child.kill('SIGTERM');
+      const t = setTimeout(() => child.kill('SIGKILL'), 5000);
+      await exited;
+      clearTimeout(t);
+    }
+    fs.rmSync(dir, { recursive: true, force: true });
+    if (pgName) {
+      try {
+        execFileSync('psql', [PG_BASE + '/postgres', '-qc', `drop database if exists ${pgName} with (force)`], { stdio: 'ignore' });
+      } catch (_) { /* best effort: a leftover test database is harmless */ }
+    }
+  }
+  return { url, stop, logs: () => output };
+}
+
+module.exports = { startServer, testDb, ROOT };
