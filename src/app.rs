@@ -49,8 +49,14 @@ impl Deref for App {
 }
 
 impl App {
-    pub fn new(config: Config, store: Store, tokens: Tokens, metrics: PrometheusHandle) -> anyhow::Result<Self> {
-        let send_limiter = NonZeroU32::new(config.send_rate).map(|rate| UserLimiter::new(rate, rate.saturating_mul(NonZeroU32::new(2).unwrap())));
+    pub fn new(
+        config: Config,
+        store: Store,
+        tokens: Tokens,
+        metrics: PrometheusHandle,
+    ) -> anyhow::Result<Self> {
+        let send_limiter = NonZeroU32::new(config.send_rate)
+            .map(|rate| UserLimiter::new(rate, rate.saturating_mul(NonZeroU32::new(2).unwrap())));
         let five = NonZeroU32::new(5).unwrap();
         Ok(Self(Arc::new(AppInner {
             presence: PresenceTracker::new(config.presence_grace),
@@ -83,7 +89,10 @@ impl App {
 
     /// Emits and room membership across every node.
     pub fn hub(&self) -> &Hub {
-        self.0.hub.get().expect("hub is set before the server accepts connections")
+        self.0
+            .hub
+            .get()
+            .expect("hub is set before the server accepts connections")
     }
 }
 
@@ -92,14 +101,18 @@ pub struct UserLimiter(DefaultKeyedRateLimiter<UserId>);
 
 impl UserLimiter {
     fn new(per_second: NonZeroU32, burst: NonZeroU32) -> Self {
-        Self(governor::RateLimiter::keyed(Quota::per_second(per_second).allow_burst(burst)))
+        Self(governor::RateLimiter::keyed(
+            Quota::per_second(per_second).allow_burst(burst),
+        ))
     }
 
     /// `rate_limited` with the wait until the next allowed call.
     pub fn check(&self, user: UserId) -> AppResult<()> {
         self.0.check_key(&user).map_err(|not_until| {
             let wait: Duration = not_until.wait_time_from(DefaultClock::default().now());
-            AppError::RateLimited { retry_after_ms: (wait.as_millis() as u64).max(1) }
+            AppError::RateLimited {
+                retry_after_ms: (wait.as_millis() as u64).max(1),
+            }
         })
     }
 }

@@ -11,22 +11,43 @@ use anyhow::{Context, bail};
 use clap::Parser;
 
 #[derive(Parser, Clone, Debug)]
-#[command(name = "missive", version, about = "A persistent private-messaging server")]
+#[command(
+    name = "missive",
+    version,
+    about = "A persistent private-messaging server"
+)]
 pub struct Config {
     /// Listen address.
-    #[arg(long = "missive-addr", alias = "addr", env = "MISSIVE_ADDR", default_value = "127.0.0.1:4000")]
+    #[arg(
+        long = "missive-addr",
+        alias = "addr",
+        env = "MISSIVE_ADDR",
+        default_value = "127.0.0.1:4000"
+    )]
     pub addr: String,
 
     /// `sqlite://…` or `postgres://…`; a SQLite file (and a missing Postgres database) is created.
-    #[arg(long = "database-url", env = "DATABASE_URL", default_value = "sqlite://missive.db")]
+    #[arg(
+        long = "database-url",
+        env = "DATABASE_URL",
+        default_value = "sqlite://missive.db"
+    )]
     pub database_url: String,
 
     /// HS256 key, at least 32 bytes; generated and kept beside the SQLite file when unset.
-    #[arg(long = "missive-jwt-secret", env = "MISSIVE_JWT_SECRET", hide_env_values = true)]
+    #[arg(
+        long = "missive-jwt-secret",
+        env = "MISSIVE_JWT_SECRET",
+        hide_env_values = true
+    )]
     pub jwt_secret: Option<String>,
 
     /// Web client folder served at `/`.
-    #[arg(long = "missive-static-dir", env = "MISSIVE_STATIC_DIR", default_value = "static")]
+    #[arg(
+        long = "missive-static-dir",
+        env = "MISSIVE_STATIC_DIR",
+        default_value = "static"
+    )]
     pub static_dir: PathBuf,
 
     /// Comma-separated allowed origins, `*` for any; unset means same origin only.
@@ -42,15 +63,28 @@ pub struct Config {
     pub refresh_ttl: Duration,
 
     /// Longest message body, in characters.
-    #[arg(long = "missive-max-message-chars", env = "MISSIVE_MAX_MESSAGE_CHARS", default_value_t = 4096)]
+    #[arg(
+        long = "missive-max-message-chars",
+        env = "MISSIVE_MAX_MESSAGE_CHARS",
+        default_value_t = 4096
+    )]
     pub max_message_chars: usize,
 
     /// Usernames allowed on the `/admin` namespace (comma-separated).
-    #[arg(long = "missive-admins", env = "MISSIVE_ADMINS", default_value = "", value_delimiter = ',')]
+    #[arg(
+        long = "missive-admins",
+        env = "MISSIVE_ADMINS",
+        default_value = "",
+        value_delimiter = ','
+    )]
     pub admins: Vec<String>,
 
     /// Messages per second per user (bursts of twice that); 0 = unlimited.
-    #[arg(long = "missive-send-rate", env = "MISSIVE_SEND_RATE", default_value_t = 20)]
+    #[arg(
+        long = "missive-send-rate",
+        env = "MISSIVE_SEND_RATE",
+        default_value_t = 20
+    )]
     pub send_rate: u32,
 
     /// SQLite `synchronous` level: `normal` survives a process crash (WAL), `full` also power loss.
@@ -97,12 +131,17 @@ impl Config {
     pub fn jwt_secret_bytes(&self) -> anyhow::Result<Vec<u8>> {
         if let Some(secret) = &self.jwt_secret {
             if secret.len() < 32 {
-                bail!("MISSIVE_JWT_SECRET must be at least 32 bytes (got {})", secret.len());
+                bail!(
+                    "MISSIVE_JWT_SECRET must be at least 32 bytes (got {})",
+                    secret.len()
+                );
             }
             return Ok(secret.as_bytes().to_vec());
         }
         if self.is_postgres() {
-            bail!("MISSIVE_JWT_SECRET is required with Postgres: every node must share the same key");
+            bail!(
+                "MISSIVE_JWT_SECRET is required with Postgres: every node must share the same key"
+            );
         }
         match self.sqlite_path() {
             Some(db) => load_or_create_secret(&secret_path_for(&db)),

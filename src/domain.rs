@@ -369,6 +369,9 @@ mod tests {
 
     #[test]
     fn times_have_milliseconds() {
-        assert_eq!(time_ms::format(1_700_000_000_123), "2023-11-14T22:13:20.123Z");
+        assert_eq!(
+            time_ms::format(1_700_000_000_123),
+            "2023-11-14T22:13:20.123Z"
+        );
     }
 }

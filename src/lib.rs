@@ -54,7 +54,11 @@ use crate::store::{Backend, Store};
 pub use config::Config as MissiveConfig;
 
 /// Runs Missive on `listener` until `shutdown` resolves, then closes every socket and returns.
-pub async fn run(config: Config, listener: TcpListener, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+pub async fn run(
+    config: Config,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
     let secret = config.jwt_secret_bytes()?;
     let tokens = Tokens::new(&secret, config.access_ttl, config.refresh_ttl);
     let (store, committed) = Store::connect(&config).await?;
@@ -72,11 +76,15 @@ pub async fn run(config: Config, listener: TcpListener, shutdown: impl Future<Ou
             http::router(app.clone(), layer)
         }
         Backend::Postgres => {
-            let pool = socketioxide_postgres::drivers::sqlx::sqlx_client::PgPool::connect(&config.database_url)
-                .await
-                .context("connecting the Socket.IO adapter to Postgres")?;
+            let pool = socketioxide_postgres::drivers::sqlx::sqlx_client::PgPool::connect(
+                &config.database_url,
+            )
+            .await
+            .context("connecting the Socket.IO adapter to Postgres")?;
             let adapter = socketioxide_postgres::PostgresAdapterCtr::new_with_sqlx(pool);
-            let (layer, io) = realtime::builder(&app).with_adapter::<PgAdapter>(adapter).build_layer();
+            let (layer, io) = realtime::builder(&app)
+                .with_adapter::<PgAdapter>(adapter)
+                .build_layer();
             io.ns("/", realtime::on_connect.with(realtime::session::handshake))
                 .await
                 .context("starting the / namespace")?;
@@ -107,7 +115,8 @@ pub async fn run(config: Config, listener: TcpListener, shutdown: impl Future<Ou
 /// The Prometheus recorder is process-wide; a second server in the same process (tests) shares
 /// the first one's.
 fn metrics_handle() -> metrics_exporter_prometheus::PrometheusHandle {
-    static HANDLE: std::sync::OnceLock<metrics_exporter_prometheus::PrometheusHandle> = std::sync::OnceLock::new();
+    static HANDLE: std::sync::OnceLock<metrics_exporter_prometheus::PrometheusHandle> =
+        std::sync::OnceLock::new();
     HANDLE
         .get_or_init(|| {
             PrometheusBuilder::new()

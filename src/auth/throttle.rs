@@ -36,7 +36,9 @@ impl LoginThrottle {
             let now = Instant::now();
             map.retain(|_, q| q.back().is_some_and(|t| now.duration_since(*t) < WINDOW));
         }
-        map.entry(username.to_owned()).or_default().push_back(Instant::now());
+        map.entry(username.to_owned())
+            .or_default()
+            .push_back(Instant::now());
     }
 
     pub fn record_success(&self, username: &str) {

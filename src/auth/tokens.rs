@@ -39,7 +39,10 @@ pub struct Claims {
 
 impl Claims {
     pub fn user_id(&self) -> Result<UserId, AppError> {
-        self.sub.parse().map(UserId).map_err(|_| AppError::Unauthenticated)
+        self.sub
+            .parse()
+            .map(UserId)
+            .map_err(|_| AppError::Unauthenticated)
     }
 }
 
@@ -106,7 +109,11 @@ impl Tokens {
         };
         let token = jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
             .map_err(|e| AppError::Internal(e.into()))?;
-        Ok(Minted { token, jti: claims.jti, exp: claims.exp })
+        Ok(Minted {
+            token,
+            jti: claims.jti,
+            exp: claims.exp,
+        })
     }
 
     pub fn access(&self, user: UserId) -> Result<Minted, AppError> {
@@ -133,7 +140,11 @@ mod tests {
     use super::*;
 
     fn tokens() -> Tokens {
-        Tokens::new(&[7u8; 32], Duration::from_secs(60), Duration::from_secs(600))
+        Tokens::new(
+            &[7u8; 32],
+            Duration::from_secs(60),
+            Duration::from_secs(600),
+        )
     }
 
     #[test]
@@ -144,15 +155,26 @@ mod tests {
         assert!(t.verify(&access, TokenType::Access).is_ok());
         assert!(t.verify(&access, TokenType::Refresh).is_err());
         assert!(t.verify(&refresh, TokenType::Access).is_err());
-        assert_eq!(t.verify(&refresh, TokenType::Refresh).unwrap().fam.as_deref(), Some("f"));
+        assert_eq!(
+            t.verify(&refresh, TokenType::Refresh)
+                .unwrap()
+                .fam
+                .as_deref(),
+            Some("f")
+        );
     }
 
     #[test]
     fn a_token_signed_with_another_key_or_algorithm_is_refused() {
         let t = tokens();
         let other = Tokens::new(&[8u8; 32], Duration::from_secs(60), Duration::from_secs(60));
-        assert!(t.verify(&other.access(UserId(1)).unwrap().token, TokenType::Access).is_err());
-        let claims = t.verify(&t.access(UserId(1)).unwrap().token, TokenType::Access).unwrap();
+        assert!(
+            t.verify(&other.access(UserId(1)).unwrap().token, TokenType::Access)
+                .is_err()
+        );
+        let claims = t
+            .verify(&t.access(UserId(1)).unwrap().token, TokenType::Access)
+            .unwrap();
         let hs512 = jsonwebtoken::encode(
             &Header::new(Algorithm::HS512),
             &claims,

@@ -27,7 +27,10 @@ pub struct SendInput {
 
 /// Loads the caller's membership, or `not_found` when the caller may not see the room.
 pub async fn require_member(app: &App, room: RoomId, user: UserId) -> AppResult<Access> {
-    app.store.access(room, user).await?.ok_or(AppError::NotFound)
+    app.store
+        .access(room, user)
+        .await?
+        .ok_or(AppError::NotFound)
 }
 
 pub async fn send(app: &App, user: UserId, input: SendInput) -> AppResult<Message> {
@@ -37,7 +40,12 @@ pub async fn send(app: &App, user: UserId, input: SendInput) -> AppResult<Messag
 /// `send`, releasing `ticket` (the socket's send order) as soon as the message is queued for
 /// storage, so the socket's next send may queue behind it while this one commits. Live
 /// delivery is done by the fan-out task (`crate::realtime::fanout`), in commit order.
-pub async fn send_ordered(app: &App, user: UserId, input: SendInput, ticket: Option<Ticket>) -> AppResult<Message> {
+pub async fn send_ordered(
+    app: &App,
+    user: UserId,
+    input: SendInput,
+    ticket: Option<Ticket>,
+) -> AppResult<Message> {
     check_body(&input.body, app.config.max_message_chars)?;
     if let Some(client_id) = &input.client_id {
         check_client_id(client_id)?;
@@ -52,7 +60,9 @@ pub async fn send_ordered(app: &App, user: UserId, input: SendInput, ticket: Opt
     };
     let access = require_member(app, room, user).await?;
     if access.kind == RoomKind::Channel && !access.role.is_admin() {
-        return Err(AppError::forbidden("only the channel's owner and admins post"));
+        return Err(AppError::forbidden(
+            "only the channel's owner and admins post",
+        ));
     }
     if let Some(reply_to) = input.reply_to
         && !(1..=access.last_seq).contains(&reply_to)
@@ -107,7 +117,12 @@ pub struct HistoryPage {
     pub has_more: bool,
 }
 
-pub async fn history(app: &App, user: UserId, room: RoomId, q: &HistoryQuery) -> AppResult<HistoryPage> {
+pub async fn history(
+    app: &App,
+    user: UserId,
+    room: RoomId,
+    q: &HistoryQuery,
+) -> AppResult<HistoryPage> {
     let access = require_member(app, room, user).await?;
     let limit = match q.limit {
         None => 50,
@@ -115,10 +130,18 @@ pub async fn history(app: &App, user: UserId, room: RoomId, q: &HistoryQuery) ->
         Some(l) => l.min(200),
     };
     let Page { messages, has_more } = match (q.before_seq, q.after_seq) {
-        (Some(_), Some(_)) => return Err(AppError::invalid("give at most one of before_seq and after_seq")),
+        (Some(_), Some(_)) => {
+            return Err(AppError::invalid(
+                "give at most one of before_seq and after_seq",
+            ));
+        }
         (Some(before), None) => app.store.messages_before(room, before, limit).await?,
         (None, Some(after)) => app.store.messages_after(room, after.max(0), limit).await?,
-        (None, None) => app.store.messages_before(room, access.last_seq + 1, limit).await?,
+        (None, None) => {
+            app.store
+                .messages_before(room, access.last_seq + 1, limit)
+                .await?
+        }
     };
     Ok(HistoryPage { messages, has_more })
 }
@@ -132,9 +155,20 @@ struct Receipt {
     read_seq: i64,
 }
 
-async fn announce_receipt(app: &App, room: RoomId, kind: RoomKind, user: UserId, (delivered_seq, read_seq): (i64, i64)) {
+async fn announce_receipt(
+    app: &App,
+    room: RoomId,
+    kind: RoomKind,
+    user: UserId,
+    (delivered_seq, read_seq): (i64, i64),
+) {
     if kind.is_conversation() {
-        let receipt = Receipt { room_id: room, user_id: user, delivered_seq, read_seq };
+        let receipt = Receipt {
+            room_id: room,
+            user_id: user,
+            delivered_seq,
+            read_seq,
+        };
         app.hub().emit_to_room(room, "receipt", &receipt).await;
     }
 }
@@ -177,7 +211,11 @@ pub struct Receipts {
 pub async fn receipts(app: &App, user: UserId, room: RoomId, seq: i64) -> AppResult<Receipts> {
     require_member(app, room, user).await?;
     let message = app.store.message_by_seq(room, seq).await?;
-    let mut out = Receipts { read: vec![], delivered: vec![], pending: vec![] };
+    let mut out = Receipts {
+        read: vec![],
+        delivered: vec![],
+        pending: vec![],
+    };
     for m in app.store.members(room).await? {
         if m.user_id == message.sender_id {
             continue;

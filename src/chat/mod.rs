@@ -16,6 +16,8 @@ pub async fn update_profile(app: &App, user: UserId, display_name: &str) -> AppR
     let updated = app.store.set_display_name(user, &name).await?;
     let mut audience = app.store.contacts(user).await?;
     audience.push(user);
-    app.hub().emit_to_users(&audience, "user:updated", &updated).await;
+    app.hub()
+        .emit_to_users(&audience, "user:updated", &updated)
+        .await;
     Ok(updated)
 }

@@ -11,7 +11,9 @@ use serde_json::json;
 
 use crate::app::App;
 use crate::chat::messages::{append_system, require_member};
-use crate::domain::{Member, Message, Role, Room, RoomId, RoomKind, UserId, now_ms, parse_room_name};
+use crate::domain::{
+    Member, Message, Role, Room, RoomId, RoomKind, UserId, now_ms, parse_room_name,
+};
 use crate::error::{AppError, AppResult};
 use crate::realtime::hub::user_room;
 use crate::store::rooms as sql;
@@ -31,7 +33,9 @@ const MAX_ROOM_MEMBERS: i64 = 1_000_000;
 
 pub async fn create(app: &App, owner: UserId, input: CreateRoom) -> AppResult<Room> {
     if input.kind == RoomKind::Direct {
-        return Err(AppError::invalid("direct rooms are made with POST /api/rooms/direct or message:send with `to`"));
+        return Err(AppError::invalid(
+            "direct rooms are made with POST /api/rooms/direct or message:send with `to`",
+        ));
     }
     let name = parse_room_name(&input.name)?;
     let mut members = input.members.clone();
@@ -40,16 +44,23 @@ pub async fn create(app: &App, owner: UserId, input: CreateRoom) -> AppResult<Ro
     members.retain(|&m| m != owner);
     if let Some(max) = input.max_members {
         if !(2..=MAX_ROOM_MEMBERS).contains(&max) {
-            return Err(AppError::invalid(format!("max_members must be 2 to {MAX_ROOM_MEMBERS}")));
+            return Err(AppError::invalid(format!(
+                "max_members must be 2 to {MAX_ROOM_MEMBERS}"
+            )));
         }
         if members.len() as i64 + 1 > max {
             return Err(AppError::conflict("more members than max_members"));
         }
     }
     if members.len() > 1000 {
-        return Err(AppError::invalid("at most 1000 members at creation; add more afterwards"));
+        return Err(AppError::invalid(
+            "at most 1000 members at creation; add more afterwards",
+        ));
     }
-    let room = app.store.create_room(input.kind, &name, owner, input.max_members, &members).await?;
+    let room = app
+        .store
+        .create_room(input.kind, &name, owner, input.max_members, &members)
+        .await?;
     for &user in members.iter().chain([&owner]) {
         app.hub().join(user, room).await;
     }
@@ -99,7 +110,13 @@ pub async fn rename(app: &App, actor: UserId, room: RoomId, name: &str) -> AppRe
     let name = parse_room_name(name)?;
     let mut w = app.store.begin_write().await?;
     sql::rename(&mut w.tx, room, &name).await?;
-    let msg = append_system(&mut w.tx, room, actor, json!({"event": "room_renamed", "user_id": actor, "name": name})).await?;
+    let msg = append_system(
+        &mut w.tx,
+        room,
+        actor,
+        json!({"event": "room_renamed", "user_id": actor, "name": name}),
+    )
+    .await?;
     w.commit().await?;
     publish(app, room, &[msg]).await;
     app.store.room_for(room, actor).await
@@ -107,11 +124,18 @@ pub async fn rename(app: &App, actor: UserId, room: RoomId, name: &str) -> AppRe
 
 /// Adds `target` to the room. In a channel anyone may add themself (follow); otherwise the
 /// actor must be an owner or admin.
-pub async fn add_member(app: &App, actor: UserId, room: RoomId, target: UserId) -> AppResult<Member> {
+pub async fn add_member(
+    app: &App,
+    actor: UserId,
+    room: RoomId,
+    target: UserId,
+) -> AppResult<Member> {
     let mut w = app.store.begin_write().await?;
     // Holds the room's row lock (Postgres) so concurrent adds cannot pass max_members together.
     sql::lock_room(&mut w.tx, room).await?;
-    let (kind, max) = sql::room_meta(&mut w.tx, room).await?.ok_or(AppError::NotFound)?;
+    let (kind, max) = sql::room_meta(&mut w.tx, room)
+        .await?
+        .ok_or(AppError::NotFound)?;
     let actor_access = sql::access(&mut w.tx, room, actor).await?;
     let following = kind == RoomKind::Channel && actor == target;
     match (&actor_access, following) {
@@ -140,13 +164,23 @@ pub async fn add_member(app: &App, actor: UserId, room: RoomId, target: UserId) 
     let system = if kind == RoomKind::Channel {
         vec![]
     } else {
-        vec![append_system(&mut w.tx, room, actor, json!({"event": "member_joined", "user_id": target})).await?]
+        vec![
+            append_system(
+                &mut w.tx,
+                room,
+                actor,
+                json!({"event": "member_joined", "user_id": target}),
+            )
+            .await?,
+        ]
     };
     w.commit().await?;
     app.hub().join(target, room).await;
     if kind == RoomKind::Channel {
         let shared = app.store.room_shared(room).await?;
-        app.hub().emit_to_users(&[target], "room:updated", &shared).await;
+        app.hub()
+            .emit_to_users(&[target], "room:updated", &shared)
+            .await;
     } else {
         publish(app, room, &system).await;
     }
@@ -154,16 +188,26 @@ pub async fn add_member(app: &App, actor: UserId, room: RoomId, target: UserId) 
 }
 
 /// Changes `target`'s role; only the owner may.
-pub async fn set_role(app: &App, actor: UserId, room: RoomId, target: UserId, role: Role) -> AppResult<Member> {
+pub async fn set_role(
+    app: &App,
+    actor: UserId,
+    room: RoomId,
+    target: UserId,
+    role: Role,
+) -> AppResult<Member> {
     if role == Role::Owner {
         return Err(AppError::invalid("role must be admin or member"));
     }
     let mut w = app.store.begin_write().await?;
-    let access = sql::access(&mut w.tx, room, actor).await?.ok_or(AppError::NotFound)?;
+    let access = sql::access(&mut w.tx, room, actor)
+        .await?
+        .ok_or(AppError::NotFound)?;
     if access.kind == RoomKind::Direct || access.role != Role::Owner {
         return Err(AppError::forbidden("only the owner changes roles"));
     }
-    let target_access = sql::access(&mut w.tx, room, target).await?.ok_or(AppError::NotFound)?;
+    let target_access = sql::access(&mut w.tx, room, target)
+        .await?
+        .ok_or(AppError::NotFound)?;
     if target_access.role == Role::Owner {
         return Err(AppError::forbidden("the owner's role cannot be changed"));
     }
@@ -186,9 +230,16 @@ pub async fn set_role(app: &App, actor: UserId, room: RoomId, target: UserId, ro
 
 /// Removes `target` (or, when `target == actor`, leaves). An owner removes anyone, an admin
 /// removes plain members. When the owner goes, the earliest admin (else member) takes over.
-pub async fn remove_member(app: &App, actor: UserId, room: RoomId, target: UserId) -> AppResult<()> {
+pub async fn remove_member(
+    app: &App,
+    actor: UserId,
+    room: RoomId,
+    target: UserId,
+) -> AppResult<()> {
     let mut w = app.store.begin_write().await?;
-    let access = sql::access(&mut w.tx, room, actor).await?.ok_or(AppError::NotFound)?;
+    let access = sql::access(&mut w.tx, room, actor)
+        .await?
+        .ok_or(AppError::NotFound)?;
     if access.kind == RoomKind::Direct {
         return Err(AppError::forbidden("a direct room cannot be left"));
     }
@@ -196,31 +247,62 @@ pub async fn remove_member(app: &App, actor: UserId, room: RoomId, target: UserI
     let target_role = if leaving {
         access.role
     } else {
-        let t = sql::access(&mut w.tx, room, target).await?.ok_or(AppError::NotFound)?;
-        let allowed = access.role == Role::Owner || (access.role == Role::Admin && t.role == Role::Member);
+        let t = sql::access(&mut w.tx, room, target)
+            .await?
+            .ok_or(AppError::NotFound)?;
+        let allowed =
+            access.role == Role::Owner || (access.role == Role::Admin && t.role == Role::Member);
         if !allowed {
-            return Err(AppError::forbidden("only the owner removes admins; admins remove members"));
+            return Err(AppError::forbidden(
+                "only the owner removes admins; admins remove members",
+            ));
         }
         t.role
     };
     sql::delete_member(&mut w.tx, room, target).await?;
     let mut system: Vec<Message> = Vec::new();
-    let event = if leaving { "member_left" } else { "member_removed" };
+    let event = if leaving {
+        "member_left"
+    } else {
+        "member_removed"
+    };
     if access.kind != RoomKind::Channel || target_role != Role::Member {
-        system.push(append_system(&mut w.tx, room, actor, json!({"event": event, "user_id": target})).await?);
+        system.push(
+            append_system(
+                &mut w.tx,
+                room,
+                actor,
+                json!({"event": event, "user_id": target}),
+            )
+            .await?,
+        );
     }
     if target_role == Role::Owner {
         match sql::successor(&mut w.tx, room).await? {
             Some(heir) => {
                 sql::set_role(&mut w.tx, room, heir, Role::Owner).await?;
-                system.push(append_system(&mut w.tx, room, actor, json!({"event": "owner_changed", "user_id": heir})).await?);
+                system.push(
+                    append_system(
+                        &mut w.tx,
+                        room,
+                        actor,
+                        json!({"event": "owner_changed", "user_id": heir}),
+                    )
+                    .await?,
+                );
             }
             None => sql::clear_owner(&mut w.tx, room).await?,
         }
     }
     w.commit().await?;
     app.hub().leave(target, room).await;
-    app.hub().emit(vec![user_room(target)], "room:removed", &RoomRemoved { room_id: room }).await;
+    app.hub()
+        .emit(
+            vec![user_room(target)],
+            "room:removed",
+            &RoomRemoved { room_id: room },
+        )
+        .await;
     if system.is_empty() {
         return Ok(());
     }

@@ -59,7 +59,10 @@ struct RegisterBody {
     display_name: Option<String>,
 }
 
-async fn register(State(app): State<App>, AppJson(body): AppJson<RegisterBody>) -> AppResult<(StatusCode, Json<Session>)> {
+async fn register(
+    State(app): State<App>,
+    AppJson(body): AppJson<RegisterBody>,
+) -> AppResult<(StatusCode, Json<Session>)> {
     let username = Username::parse(&body.username)?;
     check_password(&body.password)?;
     let display_name = match &body.display_name {
@@ -67,7 +70,10 @@ async fn register(State(app): State<App>, AppJson(body): AppJson<RegisterBody>) 
         None => username.as_str().to_owned(),
     };
     let hash = app.hasher.hash(body.password).await?;
-    let user = app.store.create_user(username.as_str(), &display_name, &hash).await?;
+    let user = app
+        .store
+        .create_user(username.as_str(), &display_name, &hash)
+        .await?;
     let session = issue_session(&app, user, random_id()).await?;
     Ok((StatusCode::CREATED, Json(session)))
 }
@@ -78,11 +84,16 @@ struct LoginBody {
     password: String,
 }
 
-async fn login(State(app): State<App>, AppJson(body): AppJson<LoginBody>) -> AppResult<Json<Session>> {
+async fn login(
+    State(app): State<App>,
+    AppJson(body): AppJson<LoginBody>,
+) -> AppResult<Json<Session>> {
     // A name that could never be registered is just another unknown user.
     let key = body.username.trim().to_lowercase();
     if let Some(wait) = app.login_throttle.check(&key) {
-        return Err(AppError::RateLimited { retry_after_ms: wait.as_millis() as u64 });
+        return Err(AppError::RateLimited {
+            retry_after_ms: wait.as_millis() as u64,
+        });
     }
     let found = match Username::parse(&body.username) {
         Ok(name) => app.store.credentials(name.as_str()).await?,
@@ -110,11 +121,18 @@ struct RefreshBody {
     refresh_token: String,
 }
 
-async fn refresh(State(app): State<App>, AppJson(body): AppJson<RefreshBody>) -> AppResult<Json<Session>> {
+async fn refresh(
+    State(app): State<App>,
+    AppJson(body): AppJson<RefreshBody>,
+) -> AppResult<Json<Session>> {
     let claims = app.tokens.verify(&body.refresh_token, TokenType::Refresh)?;
     match app.store.use_refresh_token(&claims.jti).await? {
         crate::store::users::RefreshOutcome::Rotated { user, family } => {
-            let user = app.store.user(user).await.map_err(|_| AppError::Unauthenticated)?;
+            let user = app
+                .store
+                .user(user)
+                .await
+                .map_err(|_| AppError::Unauthenticated)?;
             Ok(Json(issue_session(&app, user, family).await?))
         }
         crate::store::users::RefreshOutcome::Reused => {
@@ -125,7 +143,10 @@ async fn refresh(State(app): State<App>, AppJson(body): AppJson<RefreshBody>) ->
     }
 }
 
-async fn logout(State(app): State<App>, AppJson(body): AppJson<RefreshBody>) -> AppResult<StatusCode> {
+async fn logout(
+    State(app): State<App>,
+    AppJson(body): AppJson<RefreshBody>,
+) -> AppResult<StatusCode> {
     // Logging out with a token that is already dead is not an error: the outcome is the same.
     if let Ok(claims) = app.tokens.verify(&body.refresh_token, TokenType::Refresh) {
         app.store.revoke_family_of(&claims.jti).await?;
@@ -148,8 +169,14 @@ struct ProfileBody {
     display_name: String,
 }
 
-async fn update_me(State(app): State<App>, AuthUser(user): AuthUser, AppJson(body): AppJson<ProfileBody>) -> AppResult<Json<User>> {
-    Ok(Json(crate::chat::update_profile(&app, user, &body.display_name).await?))
+async fn update_me(
+    State(app): State<App>,
+    AuthUser(user): AuthUser,
+    AppJson(body): AppJson<ProfileBody>,
+) -> AppResult<Json<User>> {
+    Ok(Json(
+        crate::chat::update_profile(&app, user, &body.display_name).await?,
+    ))
 }
 
 #[derive(Deserialize)]
@@ -159,7 +186,11 @@ struct SearchQuery {
     limit: Option<i64>,
 }
 
-async fn search_users(State(app): State<App>, AuthUser(_): AuthUser, AppQuery(query): AppQuery<SearchQuery>) -> AppResult<Json<Vec<User>>> {
+async fn search_users(
+    State(app): State<App>,
+    AuthUser(_): AuthUser,
+    AppQuery(query): AppQuery<SearchQuery>,
+) -> AppResult<Json<Vec<User>>> {
     let limit = query.limit.unwrap_or(20);
     if limit < 1 {
         return Err(AppError::invalid("limit must be at least 1"));
@@ -180,9 +211,16 @@ struct UserWithPresence {
     presence: crate::domain::Presence,
 }
 
-async fn user(State(app): State<App>, AuthUser(_): AuthUser, Path(id): Path<String>) -> AppResult<Json<UserWithPresence>> {
+async fn user(
+    State(app): State<App>,
+    AuthUser(_): AuthUser,
+    Path(id): Path<String>,
+) -> AppResult<Json<UserWithPresence>> {
     let id: UserId = parse_id(&id)?;
     let user = app.store.user(id).await?;
-    let presence = presence::query(&app, &[id]).await.pop().ok_or(AppError::NotFound)?;
+    let presence = presence::query(&app, &[id])
+        .await
+        .pop()
+        .ok_or(AppError::NotFound)?;
     Ok(Json(UserWithPresence { user, presence }))
 }

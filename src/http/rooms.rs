@@ -20,7 +20,10 @@ pub fn router() -> Router<App> {
         .route("/api/rooms/direct", post(direct))
         .route("/api/rooms/{id}", get(show).patch(rename))
         .route("/api/rooms/{id}/members", post(add_member))
-        .route("/api/rooms/{id}/members/{user_id}", patch(set_role).delete(remove_member))
+        .route(
+            "/api/rooms/{id}/members/{user_id}",
+            patch(set_role).delete(remove_member),
+        )
         .route("/api/rooms/{id}/messages", get(history).post(send))
         .route("/api/rooms/{id}/messages/{seq}/receipts", get(receipts))
         .route("/api/rooms/{id}/read", post(read))
@@ -30,8 +33,15 @@ async fn list(State(app): State<App>, AuthUser(user): AuthUser) -> AppResult<Jso
     Ok(Json(app.store.rooms_for(user).await?))
 }
 
-async fn create(State(app): State<App>, AuthUser(user): AuthUser, AppJson(body): AppJson<CreateRoom>) -> AppResult<(StatusCode, Json<Room>)> {
-    Ok((StatusCode::CREATED, Json(rooms::create(&app, user, body).await?)))
+async fn create(
+    State(app): State<App>,
+    AuthUser(user): AuthUser,
+    AppJson(body): AppJson<CreateRoom>,
+) -> AppResult<(StatusCode, Json<Room>)> {
+    Ok((
+        StatusCode::CREATED,
+        Json(rooms::create(&app, user, body).await?),
+    ))
 }
 
 #[derive(Deserialize)]
@@ -39,13 +49,25 @@ struct DirectBody {
     user_id: UserId,
 }
 
-async fn direct(State(app): State<App>, AuthUser(user): AuthUser, AppJson(body): AppJson<DirectBody>) -> AppResult<(StatusCode, Json<Room>)> {
+async fn direct(
+    State(app): State<App>,
+    AuthUser(user): AuthUser,
+    AppJson(body): AppJson<DirectBody>,
+) -> AppResult<(StatusCode, Json<Room>)> {
     let (room, created) = rooms::direct(&app, user, body.user_id).await?;
-    let status = if created { StatusCode::CREATED } else { StatusCode::OK };
+    let status = if created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
     Ok((status, Json(app.store.room_for(room, user).await?)))
 }
 
-async fn show(State(app): State<App>, AuthUser(user): AuthUser, Path(id): Path<String>) -> AppResult<Json<Room>> {
+async fn show(
+    State(app): State<App>,
+    AuthUser(user): AuthUser,
+    Path(id): Path<String>,
+) -> AppResult<Json<Room>> {
     Ok(Json(rooms::get(&app, user, parse_id(&id)?).await?))
 }
 
@@ -54,8 +76,15 @@ struct RenameBody {
     name: String,
 }
 
-async fn rename(State(app): State<App>, AuthUser(user): AuthUser, Path(id): Path<String>, AppJson(body): AppJson<RenameBody>) -> AppResult<Json<Room>> {
-    Ok(Json(rooms::rename(&app, user, parse_id(&id)?, &body.name).await?))
+async fn rename(
+    State(app): State<App>,
+    AuthUser(user): AuthUser,
+    Path(id): Path<String>,
+    AppJson(body): AppJson<RenameBody>,
+) -> AppResult<Json<Room>> {
+    Ok(Json(
+        rooms::rename(&app, user, parse_id(&id)?, &body.name).await?,
+    ))
 }
 
 #[derive(Deserialize)]
@@ -84,16 +113,29 @@ async fn set_role(
     Path((id, target)): Path<(String, String)>,
     AppJson(body): AppJson<RoleBody>,
 ) -> AppResult<Json<Member>> {
-    Ok(Json(rooms::set_role(&app, user, parse_id(&id)?, parse_id(&target)?, body.role).await?))
+    Ok(Json(
+        rooms::set_role(&app, user, parse_id(&id)?, parse_id(&target)?, body.role).await?,
+    ))
 }
 
-async fn remove_member(State(app): State<App>, AuthUser(user): AuthUser, Path((id, target)): Path<(String, String)>) -> AppResult<StatusCode> {
+async fn remove_member(
+    State(app): State<App>,
+    AuthUser(user): AuthUser,
+    Path((id, target)): Path<(String, String)>,
+) -> AppResult<StatusCode> {
     rooms::remove_member(&app, user, parse_id(&id)?, parse_id(&target)?).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
-async fn history(State(app): State<App>, AuthUser(user): AuthUser, Path(id): Path<String>, AppQuery(q): AppQuery<HistoryQuery>) -> AppResult<Json<HistoryPage>> {
-    Ok(Json(messages::history(&app, user, parse_id(&id)?, &q).await?))
+async fn history(
+    State(app): State<App>,
+    AuthUser(user): AuthUser,
+    Path(id): Path<String>,
+    AppQuery(q): AppQuery<HistoryQuery>,
+) -> AppResult<Json<HistoryPage>> {
+    Ok(Json(
+        messages::history(&app, user, parse_id(&id)?, &q).await?,
+    ))
 }
 
 #[derive(Deserialize)]
@@ -103,15 +145,35 @@ struct SendBody {
     reply_to: Option<i64>,
 }
 
-async fn send(State(app): State<App>, AuthUser(user): AuthUser, Path(id): Path<String>, AppJson(b): AppJson<SendBody>) -> AppResult<(StatusCode, Json<Message>)> {
+async fn send(
+    State(app): State<App>,
+    AuthUser(user): AuthUser,
+    Path(id): Path<String>,
+    AppJson(b): AppJson<SendBody>,
+) -> AppResult<(StatusCode, Json<Message>)> {
     let room: RoomId = parse_id(&id)?;
-    let input = SendInput { room_id: Some(room), to: None, body: b.body, client_id: b.client_id, reply_to: b.reply_to };
-    Ok((StatusCode::CREATED, Json(messages::send(&app, user, input).await?)))
+    let input = SendInput {
+        room_id: Some(room),
+        to: None,
+        body: b.body,
+        client_id: b.client_id,
+        reply_to: b.reply_to,
+    };
+    Ok((
+        StatusCode::CREATED,
+        Json(messages::send(&app, user, input).await?),
+    ))
 }
 
-async fn receipts(State(app): State<App>, AuthUser(user): AuthUser, Path((id, seq)): Path<(String, String)>) -> AppResult<Json<Receipts>> {
+async fn receipts(
+    State(app): State<App>,
+    AuthUser(user): AuthUser,
+    Path((id, seq)): Path<(String, String)>,
+) -> AppResult<Json<Receipts>> {
     let seq: i64 = seq.parse().map_err(|_| crate::error::AppError::NotFound)?;
-    Ok(Json(messages::receipts(&app, user, parse_id(&id)?, seq).await?))
+    Ok(Json(
+        messages::receipts(&app, user, parse_id(&id)?, seq).await?,
+    ))
 }
 
 #[derive(Deserialize)]
@@ -119,7 +181,12 @@ struct ReadBody {
     seq: i64,
 }
 
-async fn read(State(app): State<App>, AuthUser(user): AuthUser, Path(id): Path<String>, AppJson(body): AppJson<ReadBody>) -> AppResult<StatusCode> {
+async fn read(
+    State(app): State<App>,
+    AuthUser(user): AuthUser,
+    Path(id): Path<String>,
+    AppJson(body): AppJson<ReadBody>,
+) -> AppResult<StatusCode> {
     messages::mark_read(&app, user, parse_id(&id)?, body.seq).await?;
     Ok(StatusCode::NO_CONTENT)
 }

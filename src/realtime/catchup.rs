@@ -39,7 +39,12 @@ struct Synced {
     messages: u64,
 }
 
-pub async fn run<A: Adapter>(app: App, s: SocketRef<A>, user: UserId, cursors: Arc<HashMap<RoomId, i64>>) {
+pub async fn run<A: Adapter>(
+    app: App,
+    s: SocketRef<A>,
+    user: UserId,
+    cursors: Arc<HashMap<RoomId, i64>>,
+) {
     match catch_up(&app, &s, user, &cursors).await {
         Ok(Some(done)) => {
             let _ = s.emit("synced", &done);
@@ -52,10 +57,21 @@ pub async fn run<A: Adapter>(app: App, s: SocketRef<A>, user: UserId, cursors: A
     }
 }
 
-async fn catch_up<A: Adapter>(app: &App, s: &SocketRef<A>, user: UserId, cursors: &HashMap<RoomId, i64>) -> AppResult<Option<Synced>> {
-    let mut done = Synced { rooms: 0, messages: 0 };
+async fn catch_up<A: Adapter>(
+    app: &App,
+    s: &SocketRef<A>,
+    user: UserId,
+    cursors: &HashMap<RoomId, i64>,
+) -> AppResult<Option<Synced>> {
+    let mut done = Synced {
+        rooms: 0,
+        messages: 0,
+    };
     for room in app.store.catchup_rooms(user).await? {
-        let start = cursors.get(&room.room_id).copied().unwrap_or(room.delivered_seq);
+        let start = cursors
+            .get(&room.room_id)
+            .copied()
+            .unwrap_or(room.delivered_seq);
         let mut cursor = start.clamp(0, room.last_seq);
         if cursor >= room.last_seq {
             continue;
@@ -63,10 +79,22 @@ async fn catch_up<A: Adapter>(app: &App, s: &SocketRef<A>, user: UserId, cursors
         done.rooms += 1;
         let backlog = Backlog::new(room.last_seq - cursor);
         loop {
-            let page = app.store.messages_after(room.room_id, cursor, BATCH).await?;
-            let Some(last) = page.messages.last().map(|m| m.seq) else { break };
-            let batch = SyncBatch { room_id: room.room_id, messages: &page.messages, has_more: page.has_more };
-            let Ok(ack) = s.timeout(ACK_TIMEOUT).emit_with_ack::<_, serde_json::Value>("sync", &batch) else {
+            let page = app
+                .store
+                .messages_after(room.room_id, cursor, BATCH)
+                .await?;
+            let Some(last) = page.messages.last().map(|m| m.seq) else {
+                break;
+            };
+            let batch = SyncBatch {
+                room_id: room.room_id,
+                messages: &page.messages,
+                has_more: page.has_more,
+            };
+            let Ok(ack) = s
+                .timeout(ACK_TIMEOUT)
+                .emit_with_ack::<_, serde_json::Value>("sync", &batch)
+            else {
                 return Ok(None);
             };
             match ack.await {

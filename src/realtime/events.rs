@@ -14,8 +14,8 @@ use socketioxide::adapter::Adapter;
 use socketioxide::extract::{AckSender, SocketRef, State, TryData};
 
 use super::hub::{room_room, user_room};
-use super::session::{self, AuthPayload, Session};
 use super::presence;
+use super::session::{self, AuthPayload, Session};
 use crate::app::App;
 use crate::chat::messages::{self, HistoryQuery, SendInput, require_member};
 use crate::chat::rooms::{self, CreateRoom};
@@ -75,20 +75,33 @@ where
     F: Fn(Ctx<A>, T) -> Fut + Clone + Send + Sync + 'static,
     Fut: Future<Output = AppResult<Value>> + Send + 'static,
 {
-    s.on(event, move |socket: SocketRef<A>, State(app): State<App>, TryData(data): TryData<Value>, ack: AckSender<A>| {
-        let handler = handler.clone();
-        async move {
-            let result = match (session::session(&socket), parse::<T>(data)) {
-                (None, _) => Err(AppError::Unauthenticated),
-                (Some(_), Err(e)) => Err(e),
-                (Some(Session { user, .. }), Ok(payload)) => handler(Ctx { app, socket, user }, payload).await,
-            };
-            reply(ack, result);
-        }
-    });
+    s.on(
+        event,
+        move |socket: SocketRef<A>,
+              State(app): State<App>,
+              TryData(data): TryData<Value>,
+              ack: AckSender<A>| {
+            let handler = handler.clone();
+            async move {
+                let result = match (session::session(&socket), parse::<T>(data)) {
+                    (None, _) => Err(AppError::Unauthenticated),
+                    (Some(_), Err(e)) => Err(e),
+                    (Some(Session { user, .. }), Ok(payload)) => {
+                        handler(Ctx { app, socket, user }, payload).await
+                    }
+                };
+                reply(ack, result);
+            }
+        },
+    );
 }
 
-async fn auth<A: Adapter>(socket: SocketRef<A>, State(app): State<App>, TryData(data): TryData<Value>, ack: AckSender<A>) {
+async fn auth<A: Adapter>(
+    socket: SocketRef<A>,
+    State(app): State<App>,
+    TryData(data): TryData<Value>,
+    ack: AckSender<A>,
+) {
     let result = match parse::<AuthPayload>(data) {
         Ok(payload) => session::auth_event(&app, &socket, payload).await,
         Err(e) => Err(e),
@@ -99,25 +112,33 @@ async fn auth<A: Adapter>(socket: SocketRef<A>, State(app): State<App>, TryData(
 /// `message:send`, registered by hand: its ticket is taken synchronously, in arrival order,
 /// before the handler's task is spawned (see `Sequencer`).
 fn on_send<A: Adapter>(s: &SocketRef<A>) {
-    s.on("message:send", |socket: SocketRef<A>, State(app): State<App>, TryData(data): TryData<Value>, ack: AckSender<A>| {
-        let sess = session::session(&socket);
-        let ticket = sess.as_ref().map(|sess| sess.sends.ticket());
-        async move {
-            // Every ticket waits its turn, even one about to fail: releasing out of turn would
-            // let a later send overtake an earlier one.
-            if let Some(ticket) = &ticket {
-                ticket.wait_turn().await;
+    s.on(
+        "message:send",
+        |socket: SocketRef<A>,
+         State(app): State<App>,
+         TryData(data): TryData<Value>,
+         ack: AckSender<A>| {
+            let sess = session::session(&socket);
+            let ticket = sess.as_ref().map(|sess| sess.sends.ticket());
+            async move {
+                // Every ticket waits its turn, even one about to fail: releasing out of turn would
+                // let a later send overtake an earlier one.
+                if let Some(ticket) = &ticket {
+                    ticket.wait_turn().await;
+                }
+                let result = match (sess, parse::<SendInput>(data)) {
+                    (None, _) => Err(AppError::Unauthenticated),
+                    (Some(_), Err(e)) => Err(e),
+                    (Some(sess), Ok(input)) => {
+                        messages::send_ordered(&app, sess.user, input, ticket)
+                            .await
+                            .map(|m| json!({ "message": m }))
+                    }
+                };
+                reply(ack, result);
             }
-            let result = match (sess, parse::<SendInput>(data)) {
-                (None, _) => Err(AppError::Unauthenticated),
-                (Some(_), Err(e)) => Err(e),
-                (Some(sess), Ok(input)) => messages::send_ordered(&app, sess.user, input, ticket)
-                    .await
-                    .map(|m| json!({ "message": m })),
-            };
-            reply(ack, result);
-        }
-    });
+        },
+    );
 }
 
 #[derive(Deserialize)]
@@ -149,13 +170,20 @@ async fn typing<A: Adapter>(c: Ctx<A>, p: TypingPayload) -> AppResult<Value> {
     let access = require_member(&c.app, p.room_id, c.user).await?;
     if access.kind.is_conversation() {
         let event = json!({ "room_id": p.room_id, "user_id": c.user, "typing": p.typing });
-        let _ = c.socket.to(room_room(p.room_id)).except(user_room(c.user)).emit("typing", &event).await;
+        let _ = c
+            .socket
+            .to(room_room(p.room_id))
+            .except(user_room(c.user))
+            .emit("typing", &event)
+            .await;
     }
     Ok(json!({}))
 }
 
 async fn history<A: Adapter>(c: Ctx<A>, q: HistoryQuery) -> AppResult<Value> {
-    let room = q.room_id.ok_or_else(|| AppError::invalid("room_id is required"))?;
+    let room = q
+        .room_id
+        .ok_or_else(|| AppError::invalid("room_id is required"))?;
     let page = messages::history(&c.app, c.user, room, &q).await?;
     Ok(json!({ "messages": page.messages, "has_more": page.has_more }))
 }
@@ -215,12 +243,24 @@ async fn presence_query<A: Adapter>(c: Ctx<A>, q: PresenceQuery) -> AppResult<Va
             if !access.kind.is_conversation() {
                 return Err(AppError::forbidden("presence is not shared in channels"));
             }
-            c.app.store.members(room).await?.into_iter().map(|m| m.user_id).collect()
+            c.app
+                .store
+                .members(room)
+                .await?
+                .into_iter()
+                .map(|m| m.user_id)
+                .collect()
         }
-        _ => return Err(AppError::invalid("give exactly one of user_ids and room_id")),
+        _ => {
+            return Err(AppError::invalid(
+                "give exactly one of user_ids and room_id",
+            ));
+        }
     };
     if users.len() > MAX_PRESENCE_QUERY {
-        return Err(AppError::invalid(format!("at most {MAX_PRESENCE_QUERY} users")));
+        return Err(AppError::invalid(format!(
+            "at most {MAX_PRESENCE_QUERY} users"
+        )));
     }
     Ok(json!({ "presence": presence::query(&c.app, &users).await }))
 }

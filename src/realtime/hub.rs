@@ -58,8 +58,14 @@ impl Hub {
         self.emit(vec![room_room(room)], event, data).await;
     }
 
-    pub async fn emit_to_users<T: Serialize + ?Sized>(&self, users: &[UserId], event: &str, data: &T) {
-        self.emit(users.iter().copied().map(user_room).collect(), event, data).await;
+    pub async fn emit_to_users<T: Serialize + ?Sized>(
+        &self,
+        users: &[UserId],
+        event: &str,
+        data: &T,
+    ) {
+        self.emit(users.iter().copied().map(user_room).collect(), event, data)
+            .await;
     }
 
     /// A socket whose send buffer was full has missed this packet. Socket.IO gives no way to
@@ -69,7 +75,15 @@ impl Hub {
     async fn on_emit_error(&self, targets: Vec<String>, e: BroadcastError) {
         match e {
             BroadcastError::Socket(errors) => {
-                let full = errors.iter().filter(|e| matches!(e, socketioxide_core::adapter::errors::SocketError::InternalChannelFull)).count();
+                let full = errors
+                    .iter()
+                    .filter(|e| {
+                        matches!(
+                            e,
+                            socketioxide_core::adapter::errors::SocketError::InternalChannelFull
+                        )
+                    })
+                    .count();
                 if full == 0 {
                     return;
                 }
@@ -123,8 +137,17 @@ impl Hub {
     /// Which of `users` have at least one socket connected, on any node.
     pub async fn online(&self, users: &[UserId]) -> HashSet<UserId> {
         let unique: HashSet<UserId> = users.iter().copied().collect();
-        let counts = futures_util::future::join_all(unique.iter().map(|&u| async move { (u, self.socket_count(u).await) })).await;
-        counts.into_iter().filter(|&(_, n)| n > 0).map(|(u, _)| u).collect()
+        let counts = futures_util::future::join_all(
+            unique
+                .iter()
+                .map(|&u| async move { (u, self.socket_count(u).await) }),
+        )
+        .await;
+        counts
+            .into_iter()
+            .filter(|&(_, n)| n > 0)
+            .map(|(u, _)| u)
+            .collect()
     }
 
     /// Sockets connected to this node (for `/admin` stats).

@@ -60,11 +60,28 @@ pub async fn admin_connect() {}
 
 /// `/admin` is for the usernames in `MISSIVE_ADMINS`: no or a bad token is `unauthenticated`,
 /// anyone else `forbidden`.
-pub async fn admin_auth(State(app): State<App>, TryData(auth): TryData<AuthPayload>) -> Result<(), AppErrorCode> {
-    let token = auth.ok().and_then(|a| a.token).ok_or(AppErrorCode(AppError::Unauthenticated))?;
-    let user = crate::http::extract::authenticate(&app, &token).await.map_err(AppErrorCode)?;
-    let user = app.store.user(user).await.map_err(|_| AppErrorCode(AppError::Unauthenticated))?;
-    if !app.config.admins.iter().any(|a| a.trim().eq_ignore_ascii_case(&user.username)) {
+pub async fn admin_auth(
+    State(app): State<App>,
+    TryData(auth): TryData<AuthPayload>,
+) -> Result<(), AppErrorCode> {
+    let token = auth
+        .ok()
+        .and_then(|a| a.token)
+        .ok_or(AppErrorCode(AppError::Unauthenticated))?;
+    let user = crate::http::extract::authenticate(&app, &token)
+        .await
+        .map_err(AppErrorCode)?;
+    let user = app
+        .store
+        .user(user)
+        .await
+        .map_err(|_| AppErrorCode(AppError::Unauthenticated))?;
+    if !app
+        .config
+        .admins
+        .iter()
+        .any(|a| a.trim().eq_ignore_ascii_case(&user.username))
+    {
         return Err(AppErrorCode(AppError::forbidden("not an admin")));
     }
     Ok(())
@@ -81,7 +98,9 @@ pub fn spawn_fanout(app: App, mut committed: Committed) {
 }
 
 async fn emit_message(app: &App, message: &Message) {
-    app.hub().emit_to_room(message.room_id, "message", message).await;
+    app.hub()
+        .emit_to_room(message.room_id, "message", message)
+        .await;
 }
 
 #[derive(Serialize)]

@@ -20,7 +20,10 @@ pub struct PresenceTracker {
 
 impl PresenceTracker {
     pub fn new(grace: Duration) -> Self {
-        Self { grace, announced: Mutex::new(HashMap::new()) }
+        Self {
+            grace,
+            announced: Mutex::new(HashMap::new()),
+        }
     }
 
     /// Users this node has announced online.
@@ -45,7 +48,15 @@ pub async fn connected(app: &App, user: UserId) {
         }
     };
     if first {
-        announce(app, Presence { user_id: user, online: true, last_seen_at: None }).await;
+        announce(
+            app,
+            Presence {
+                user_id: user,
+                online: true,
+                last_seen_at: None,
+            },
+        )
+        .await;
     }
 }
 
@@ -71,13 +82,25 @@ pub fn disconnected(app: &App, user: UserId) {
         if let Err(e) = app.store.set_last_seen(user, now).await {
             tracing::warn!(error = %e, "storing last_seen_at failed");
         }
-        announce(&app, Presence { user_id: user, online: false, last_seen_at: Some(now) }).await;
+        announce(
+            &app,
+            Presence {
+                user_id: user,
+                online: false,
+                last_seen_at: Some(now),
+            },
+        )
+        .await;
     });
 }
 
 async fn announce(app: &App, presence: Presence) {
     match app.store.contacts(presence.user_id).await {
-        Ok(contacts) => app.hub().emit_to_users(&contacts, "presence", &presence).await,
+        Ok(contacts) => {
+            app.hub()
+                .emit_to_users(&contacts, "presence", &presence)
+                .await
+        }
         Err(e) => tracing::warn!(error = %e, "loading contacts for presence failed"),
     }
 }
@@ -87,8 +110,14 @@ pub async fn query(app: &App, users: &[UserId]) -> Vec<Presence> {
     let online = app.hub().online(users).await;
     let mut out = Vec::with_capacity(users.len());
     for &user in users {
-        let Ok(last_seen_at) = app.store.last_seen(user).await else { continue };
-        out.push(Presence { user_id: user, online: online.contains(&user), last_seen_at });
+        let Ok(last_seen_at) = app.store.last_seen(user).await else {
+            continue;
+        };
+        out.push(Presence {
+            user_id: user,
+            online: online.contains(&user),
+            last_seen_at,
+        });
     }
     out
 }

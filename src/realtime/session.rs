@@ -56,13 +56,19 @@ pub struct Sequencer {
 
 impl Default for Sequencer {
     fn default() -> Self {
-        Self { next_ticket: AtomicU64::new(0), turn: watch::Sender::new(0) }
+        Self {
+            next_ticket: AtomicU64::new(0),
+            turn: watch::Sender::new(0),
+        }
     }
 }
 
 impl Sequencer {
     pub fn ticket(self: &Arc<Self>) -> Ticket {
-        Ticket { n: self.next_ticket.fetch_add(1, Ordering::SeqCst), seq: self.clone() }
+        Ticket {
+            n: self.next_ticket.fetch_add(1, Ordering::SeqCst),
+            seq: self.clone(),
+        }
     }
 }
 
@@ -101,7 +107,11 @@ struct Verified {
 
 /// Connect middleware: a bad token is refused (`connect_error` "unauthenticated"); no token
 /// makes a guest.
-pub async fn handshake<A: Adapter>(s: SocketRef<A>, State(app): State<App>, TryData(auth): TryData<AuthPayload>) -> Result<(), AppErrorCode> {
+pub async fn handshake<A: Adapter>(
+    s: SocketRef<A>,
+    State(app): State<App>,
+    TryData(auth): TryData<AuthPayload>,
+) -> Result<(), AppErrorCode> {
     let auth = auth.unwrap_or_default();
     let Some(token) = auth.token.filter(|t| !t.is_empty()) else {
         s.extensions.insert(Guest(Instant::now()));
@@ -109,9 +119,15 @@ pub async fn handshake<A: Adapter>(s: SocketRef<A>, State(app): State<App>, TryD
     };
     let (user, exp) = verify(&app, &token).await.map_err(AppErrorCode)?;
     if app.hub().socket_count(user).await >= MAX_SOCKETS_PER_USER {
-        return Err(AppErrorCode(AppError::RateLimited { retry_after_ms: 1000 }));
+        return Err(AppErrorCode(AppError::RateLimited {
+            retry_after_ms: 1000,
+        }));
     }
-    s.extensions.insert(Verified { user, exp, cursors: Arc::new(auth.cursors) });
+    s.extensions.insert(Verified {
+        user,
+        exp,
+        cursors: Arc::new(auth.cursors),
+    });
     Ok(())
 }
 
@@ -139,8 +155,14 @@ pub async fn start_if_verified<A: Adapter>(app: &App, s: &SocketRef<A>) {
 }
 
 /// The `auth` event: authenticates a guest, or extends an authenticated socket's token.
-pub async fn auth_event<A: Adapter>(app: &App, s: &SocketRef<A>, payload: AuthPayload) -> Result<serde_json::Value, AppError> {
-    let token = payload.token.ok_or_else(|| AppError::invalid("token is required"))?;
+pub async fn auth_event<A: Adapter>(
+    app: &App,
+    s: &SocketRef<A>,
+    payload: AuthPayload,
+) -> Result<serde_json::Value, AppError> {
+    let token = payload
+        .token
+        .ok_or_else(|| AppError::invalid("token is required"))?;
     let (user, exp) = verify(app, &token).await?;
     if let Some(current) = session(s) {
         if current.user != user {
@@ -149,7 +171,9 @@ pub async fn auth_event<A: Adapter>(app: &App, s: &SocketRef<A>, payload: AuthPa
         current.exp.fetch_max(exp, Ordering::SeqCst);
     } else {
         if app.hub().socket_count(user).await >= MAX_SOCKETS_PER_USER {
-            return Err(AppError::RateLimited { retry_after_ms: 1000 });
+            return Err(AppError::RateLimited {
+                retry_after_ms: 1000,
+            });
         }
         s.extensions.remove::<Guest>();
         start(app, s, user, exp, Arc::new(payload.cursors)).await;
@@ -159,7 +183,13 @@ pub async fn auth_event<A: Adapter>(app: &App, s: &SocketRef<A>, payload: AuthPa
 }
 
 /// Binds the socket to `user`: Socket.IO rooms, presence, `session`, then catch-up.
-async fn start<A: Adapter>(app: &App, s: &SocketRef<A>, user: UserId, exp: u64, cursors: Arc<HashMap<RoomId, i64>>) {
+async fn start<A: Adapter>(
+    app: &App,
+    s: &SocketRef<A>,
+    user: UserId,
+    exp: u64,
+    cursors: Arc<HashMap<RoomId, i64>>,
+) {
     let profile = match app.store.user(user).await {
         Ok(profile) => profile,
         Err(e) => {
@@ -176,7 +206,11 @@ async fn start<A: Adapter>(app: &App, s: &SocketRef<A>, user: UserId, exp: u64, 
             return;
         }
     };
-    s.extensions.insert(Session { user, exp: Arc::new(AtomicU64::new(exp)), sends: Arc::default() });
+    s.extensions.insert(Session {
+        user,
+        exp: Arc::new(AtomicU64::new(exp)),
+        sends: Arc::default(),
+    });
     let mut names: Vec<String> = rooms.into_iter().map(room_room).collect();
     names.push(user_room(user));
     s.join(names);

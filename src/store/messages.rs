@@ -30,7 +30,11 @@ impl From<MessageRow> for Message {
             room_id: RoomId(r.room_id),
             seq: r.seq,
             sender_id: UserId(r.sender_id),
-            kind: if r.kind == "system" { MessageKind::System } else { MessageKind::Text },
+            kind: if r.kind == "system" {
+                MessageKind::System
+            } else {
+                MessageKind::Text
+            },
             body: r.body,
             client_id: r.client_id,
             reply_to: r.reply_to,
@@ -132,7 +136,10 @@ impl Store {
         .await?;
         let has_more = rows.len() as i64 > limit;
         rows.truncate(limit as usize);
-        Ok(Page { messages: rows.into_iter().map(Into::into).collect(), has_more })
+        Ok(Page {
+            messages: rows.into_iter().map(Into::into).collect(),
+            has_more,
+        })
     }
 
     /// Up to `limit` messages with `seq < before` (the newest of them), ascending.
@@ -149,7 +156,10 @@ impl Store {
         let has_more = rows.len() as i64 > limit;
         rows.truncate(limit as usize);
         rows.reverse();
-        Ok(Page { messages: rows.into_iter().map(Into::into).collect(), has_more })
+        Ok(Page {
+            messages: rows.into_iter().map(Into::into).collect(),
+            has_more,
+        })
     }
 
     pub async fn message_by_seq(&self, room: RoomId, seq: i64) -> AppResult<Message> {
@@ -167,7 +177,12 @@ impl Store {
 
     /// Moves a member's delivered cursor forward (never back, never past the stream's end).
     /// Returns the new `(delivered_seq, read_seq)` when it moved.
-    pub async fn advance_delivered(&self, room: RoomId, user: UserId, seq: i64) -> AppResult<Option<(i64, i64)>> {
+    pub async fn advance_delivered(
+        &self,
+        room: RoomId,
+        user: UserId,
+        seq: i64,
+    ) -> AppResult<Option<(i64, i64)>> {
         let mut w = self.begin_write().await?;
         let row: Option<(i64, i64)> = sqlx::query_as(
             "update memberships
@@ -188,7 +203,12 @@ impl Store {
 
     /// Moves a member's read cursor forward; reading implies delivery.
     /// Returns the new `(delivered_seq, read_seq)` when it moved.
-    pub async fn advance_read(&self, room: RoomId, user: UserId, seq: i64) -> AppResult<Option<(i64, i64)>> {
+    pub async fn advance_read(
+        &self,
+        room: RoomId,
+        user: UserId,
+        seq: i64,
+    ) -> AppResult<Option<(i64, i64)>> {
         let mut w = self.begin_write().await?;
         let row: Option<(i64, i64)> = sqlx::query_as(
             "update memberships

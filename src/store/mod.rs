@@ -126,7 +126,10 @@ impl Store {
 
     /// `readyz`: is the database answering?
     pub async fn ping(&self) -> Result<(), sqlx::Error> {
-        sqlx::query("select 1").execute(&self.pool).await.map(|_| ())
+        sqlx::query("select 1")
+            .execute(&self.pool)
+            .await
+            .map(|_| ())
     }
 
     pub fn writer(&self) -> &writer::WriterHandle {

@@ -4,7 +4,9 @@
 use sqlx::{AnyConnection, FromRow};
 
 use super::Store;
-use crate::domain::{Member, Message, MessageId, MessageKind, MyView, Role, Room, RoomId, RoomKind, UserId, now_ms};
+use crate::domain::{
+    Member, Message, MessageId, MessageKind, MyView, Role, Room, RoomId, RoomKind, UserId, now_ms,
+};
 use crate::error::{AppError, AppResult};
 
 /// A room row joined with its last message and, optionally, the caller's membership.
@@ -39,7 +41,11 @@ impl From<RoomRow> for Room {
                 room_id: RoomId(r.id),
                 seq: r.last_seq,
                 sender_id: UserId(sender),
-                kind: if r.lm_kind.as_deref() == Some("system") { MessageKind::System } else { MessageKind::Text },
+                kind: if r.lm_kind.as_deref() == Some("system") {
+                    MessageKind::System
+                } else {
+                    MessageKind::Text
+                },
                 body,
                 client_id: r.lm_client_id,
                 reply_to: r.lm_reply_to,
@@ -89,7 +95,9 @@ pub struct CatchupRoom {
 impl Store {
     /// The caller's membership of a room; `None` when not a member (or no such room).
     pub async fn access(&self, room: RoomId, user: UserId) -> AppResult<Option<Access>> {
-        access(&mut *self.pool.acquire().await?, room, user).await.map_err(Into::into)
+        access(&mut *self.pool.acquire().await?, room, user)
+            .await
+            .map_err(Into::into)
     }
 
     /// A room as `user` sees it (with `my_role`, cursors and `unread_count`).
@@ -158,10 +166,11 @@ impl Store {
 
     /// Ids of every room of `user`: the Socket.IO rooms its sockets join.
     pub async fn room_ids_for(&self, user: UserId) -> AppResult<Vec<RoomId>> {
-        let ids: Vec<i64> = sqlx::query_scalar("select room_id from memberships where user_id = $1")
-            .bind(user.0)
-            .fetch_all(&self.pool)
-            .await?;
+        let ids: Vec<i64> =
+            sqlx::query_scalar("select room_id from memberships where user_id = $1")
+                .bind(user.0)
+                .fetch_all(&self.pool)
+                .await?;
         Ok(ids.into_iter().map(RoomId).collect())
     }
 
@@ -177,7 +186,11 @@ impl Store {
         .await?;
         Ok(rows
             .into_iter()
-            .map(|(id, last_seq, delivered_seq)| CatchupRoom { room_id: RoomId(id), last_seq, delivered_seq })
+            .map(|(id, last_seq, delivered_seq)| CatchupRoom {
+                room_id: RoomId(id),
+                last_seq,
+                delivered_seq,
+            })
             .collect())
     }
 
@@ -193,26 +206,29 @@ impl Store {
         .await?;
         Ok(rows
             .into_iter()
-            .map(|(id, username, display_name, role, joined_at, delivered_seq, read_seq)| Member {
-                user_id: UserId(id),
-                username,
-                display_name,
-                role: Role::from_db(&role),
-                joined_at,
-                delivered_seq,
-                read_seq,
-                online: false,
-            })
+            .map(
+                |(id, username, display_name, role, joined_at, delivered_seq, read_seq)| Member {
+                    user_id: UserId(id),
+                    username,
+                    display_name,
+                    role: Role::from_db(&role),
+                    joined_at,
+                    delivered_seq,
+                    read_seq,
+                    online: false,
+                },
+            )
             .collect())
     }
 
     /// The direct room of a pair, created on first use. Returns `(room, created)`.
     pub async fn direct_room(&self, a: UserId, b: UserId) -> AppResult<(RoomId, bool)> {
         let key = format!("{}:{}", a.0.min(b.0), a.0.max(b.0));
-        let existing: Option<i64> = sqlx::query_scalar("select id from rooms where direct_key = $1")
-            .bind(&key)
-            .fetch_optional(&self.pool)
-            .await?;
+        let existing: Option<i64> =
+            sqlx::query_scalar("select id from rooms where direct_key = $1")
+                .bind(&key)
+                .fetch_optional(&self.pool)
+                .await?;
         if let Some(id) = existing {
             return Ok((RoomId(id), false));
         }
@@ -277,7 +293,11 @@ impl Store {
     }
 }
 
-pub async fn access(conn: &mut AnyConnection, room: RoomId, user: UserId) -> Result<Option<Access>, sqlx::Error> {
+pub async fn access(
+    conn: &mut AnyConnection,
+    room: RoomId,
+    user: UserId,
+) -> Result<Option<Access>, sqlx::Error> {
     let row: Option<(String, String, i64, i64, i64)> = sqlx::query_as(
         "select r.kind, m.role, m.delivered_seq, m.read_seq, r.last_seq
          from memberships m join rooms r on r.id = m.room_id
@@ -287,21 +307,27 @@ pub async fn access(conn: &mut AnyConnection, room: RoomId, user: UserId) -> Res
     .bind(user.0)
     .fetch_optional(conn)
     .await?;
-    Ok(row.map(|(kind, role, delivered_seq, read_seq, last_seq)| Access {
-        kind: RoomKind::from_db(&kind),
-        role: Role::from_db(&role),
-        delivered_seq,
-        read_seq,
-        last_seq,
-    }))
+    Ok(
+        row.map(|(kind, role, delivered_seq, read_seq, last_seq)| Access {
+            kind: RoomKind::from_db(&kind),
+            role: Role::from_db(&role),
+            delivered_seq,
+            read_seq,
+            last_seq,
+        }),
+    )
 }
 
 /// The room's kind and cap, whether or not the caller belongs to it.
-pub async fn room_meta(conn: &mut AnyConnection, room: RoomId) -> Result<Option<(RoomKind, Option<i64>)>, sqlx::Error> {
-    let row: Option<(String, Option<i64>)> = sqlx::query_as("select kind, max_members from rooms where id = $1")
-        .bind(room.0)
-        .fetch_optional(conn)
-        .await?;
+pub async fn room_meta(
+    conn: &mut AnyConnection,
+    room: RoomId,
+) -> Result<Option<(RoomKind, Option<i64>)>, sqlx::Error> {
+    let row: Option<(String, Option<i64>)> =
+        sqlx::query_as("select kind, max_members from rooms where id = $1")
+            .bind(room.0)
+            .fetch_optional(conn)
+            .await?;
     Ok(row.map(|(k, max)| (RoomKind::from_db(&k), max)))
 }
 
@@ -332,7 +358,13 @@ pub async fn member_count(conn: &mut AnyConnection, room: RoomId) -> Result<i64,
 
 /// Adds a member whose cursors start at the room's current end: history before joining is
 /// readable, but it is not "unread" and not queued for catch-up.
-pub async fn insert_member(conn: &mut AnyConnection, room: RoomId, user: UserId, role: Role, now: i64) -> Result<(), sqlx::Error> {
+pub async fn insert_member(
+    conn: &mut AnyConnection,
+    room: RoomId,
+    user: UserId,
+    role: Role,
+    now: i64,
+) -> Result<(), sqlx::Error> {
     sqlx::query(
         "insert into memberships (room_id, user_id, role, joined_at, delivered_seq, read_seq)
          select $1, $2, $3, $4, last_seq, last_seq from rooms where id = $1",
@@ -346,7 +378,11 @@ pub async fn insert_member(conn: &mut AnyConnection, room: RoomId, user: UserId,
     Ok(())
 }
 
-pub async fn delete_member(conn: &mut AnyConnection, room: RoomId, user: UserId) -> Result<bool, sqlx::Error> {
+pub async fn delete_member(
+    conn: &mut AnyConnection,
+    room: RoomId,
+    user: UserId,
+) -> Result<bool, sqlx::Error> {
     let res = sqlx::query("delete from memberships where room_id = $1 and user_id = $2")
         .bind(room.0)
         .bind(user.0)
@@ -355,7 +391,12 @@ pub async fn delete_member(conn: &mut AnyConnection, room: RoomId, user: UserId)
     Ok(res.rows_affected() > 0)
 }
 
-pub async fn set_role(conn: &mut AnyConnection, room: RoomId, user: UserId, role: Role) -> Result<(), sqlx::Error> {
+pub async fn set_role(
+    conn: &mut AnyConnection,
+    room: RoomId,
+    user: UserId,
+    role: Role,
+) -> Result<(), sqlx::Error> {
     sqlx::query("update memberships set role = $1 where room_id = $2 and user_id = $3")
         .bind(role.as_str())
         .bind(room.0)
@@ -382,7 +423,10 @@ pub async fn rename(conn: &mut AnyConnection, room: RoomId, name: &str) -> Resul
 }
 
 /// Who inherits a room its owner left: the earliest-joined admin, else the earliest member.
-pub async fn successor(conn: &mut AnyConnection, room: RoomId) -> Result<Option<UserId>, sqlx::Error> {
+pub async fn successor(
+    conn: &mut AnyConnection,
+    room: RoomId,
+) -> Result<Option<UserId>, sqlx::Error> {
     let id: Option<i64> = sqlx::query_scalar(
         "select user_id from memberships where room_id = $1
          order by case when role = 'admin' then 0 else 1 end, joined_at, user_id limit 1",

@@ -25,6 +25,9 @@ impl From<UserRow> for User {
     }
 }
 
+/// `(user_id, family, expires_at, used_at, revoked_at)` of a refresh token.
+type RefreshRow = (i64, String, i64, Option<i64>, Option<i64>);
+
 /// What a refresh attempt found.
 pub enum RefreshOutcome {
     /// The token was live; it is now used and the caller may mint the next one.
@@ -36,7 +39,12 @@ pub enum RefreshOutcome {
 }
 
 impl Store {
-    pub async fn create_user(&self, username: &str, display_name: &str, hash: &str) -> AppResult<User> {
+    pub async fn create_user(
+        &self,
+        username: &str,
+        display_name: &str,
+        hash: &str,
+    ) -> AppResult<User> {
         let mut w = self.begin_write().await?;
         let row: UserRow = sqlx::query_as(
             "insert into users (username, display_name, password_hash, created_at)
@@ -69,25 +77,35 @@ impl Store {
         .fetch_optional(&self.pool)
         .await?;
         Ok(row.map(|(id, username, display_name, created_at, hash)| {
-            (User { id: UserId(id), username, display_name, created_at }, hash)
+            (
+                User {
+                    id: UserId(id),
+                    username,
+                    display_name,
+                    created_at,
+                },
+                hash,
+            )
         }))
     }
 
     pub async fn user(&self, id: UserId) -> AppResult<User> {
-        let row: UserRow =
-            sqlx::query_as("select id, username, display_name, created_at from users where id = $1")
-                .bind(id.0)
-                .fetch_optional(&self.pool)
-                .await?
-                .ok_or(AppError::NotFound)?;
+        let row: UserRow = sqlx::query_as(
+            "select id, username, display_name, created_at from users where id = $1",
+        )
+        .bind(id.0)
+        .fetch_optional(&self.pool)
+        .await?
+        .ok_or(AppError::NotFound)?;
         Ok(row.into())
     }
 
     pub async fn last_seen(&self, id: UserId) -> AppResult<Option<i64>> {
-        let v: Option<Option<i64>> = sqlx::query_scalar("select last_seen_at from users where id = $1")
-            .bind(id.0)
-            .fetch_optional(&self.pool)
-            .await?;
+        let v: Option<Option<i64>> =
+            sqlx::query_scalar("select last_seen_at from users where id = $1")
+                .bind(id.0)
+                .fetch_optional(&self.pool)
+                .await?;
         Ok(v.flatten())
     }
 
@@ -140,13 +158,21 @@ impl Store {
 
     /// Access tokens issued (`Claims::ims`, milliseconds) at or before this are refused.
     pub async fn tokens_valid_after(&self, id: UserId) -> AppResult<Option<i64>> {
-        Ok(sqlx::query_scalar("select tokens_valid_after from users where id = $1")
-            .bind(id.0)
-            .fetch_optional(&self.pool)
-            .await?)
+        Ok(
+            sqlx::query_scalar("select tokens_valid_after from users where id = $1")
+                .bind(id.0)
+                .fetch_optional(&self.pool)
+                .await?,
+        )
     }
 
-    pub async fn insert_refresh_token(&self, jti: &str, user: UserId, family: &str, expires_at: i64) -> AppResult<()> {
+    pub async fn insert_refresh_token(
+        &self,
+        jti: &str,
+        user: UserId,
+        family: &str,
+        expires_at: i64,
+    ) -> AppResult<()> {
         let mut w = self.begin_write().await?;
         sqlx::query(
             "insert into refresh_tokens (jti, user_id, family, expires_at, created_at)
@@ -167,7 +193,7 @@ impl Store {
     pub async fn use_refresh_token(&self, jti: &str) -> AppResult<RefreshOutcome> {
         let now = now_ms();
         let mut w = self.begin_write().await?;
-        let row: Option<(i64, String, i64, Option<i64>, Option<i64>)> = sqlx::query_as(
+        let row: Option<RefreshRow> = sqlx::query_as(
             "select user_id, family, expires_at, used_at, revoked_at from refresh_tokens where jti = $1",
         )
         .bind(jti)
@@ -191,7 +217,10 @@ impl Store {
                     .bind(jti)
                     .execute(&mut *w.tx)
                     .await?;
-                RefreshOutcome::Rotated { user: UserId(user), family }
+                RefreshOutcome::Rotated {
+                    user: UserId(user),
+                    family,
+                }
             }
         };
         w.commit().await?;
@@ -218,11 +247,13 @@ impl Store {
     pub async fn revoke_all_tokens(&self, user: UserId) -> AppResult<()> {
         let now = now_ms();
         let mut w = self.begin_write().await?;
-        sqlx::query("update refresh_tokens set revoked_at = $1 where user_id = $2 and revoked_at is null")
-            .bind(now)
-            .bind(user.0)
-            .execute(&mut *w.tx)
-            .await?;
+        sqlx::query(
+            "update refresh_tokens set revoked_at = $1 where user_id = $2 and revoked_at is null",
+        )
+        .bind(now)
+        .bind(user.0)
+        .execute(&mut *w.tx)
+        .await?;
         sqlx::query("update users set tokens_valid_after = $1 where id = $2")
             .bind(now)
             .bind(user.0)

@@ -57,7 +57,9 @@ impl WriterHandle {
     pub async fn submit(&self, msg: NewMessage) -> AppResult<Pending> {
         let tx = self.tx.as_ref().ok_or(AppError::Unavailable)?;
         let (reply, rx) = oneshot::channel();
-        tx.send(Job { msg, reply }).await.map_err(|_| AppError::Unavailable)?;
+        tx.send(Job { msg, reply })
+            .await
+            .map_err(|_| AppError::Unavailable)?;
         Ok(Pending(rx))
     }
 }
@@ -105,7 +107,8 @@ async fn store_all(store: &Store, jobs: &[Job]) -> AppResult<Vec<Appended>> {
     for job in jobs {
         // An earlier message of the same batch is visible here: same transaction.
         if let Some(client_id) = &job.msg.client_id
-            && let Some(existing) = messages::by_client_id(&mut w.tx, job.msg.sender_id, client_id).await?
+            && let Some(existing) =
+                messages::by_client_id(&mut w.tx, job.msg.sender_id, client_id).await?
         {
             out.push((existing, false));
             continue;

@@ -1,0 +1,87 @@
+#!/usr/bin/env bash
+# Runs every test of Missive: the Rust suites (unit + HTTP integration, on SQLite and Postgres),
+# the Socket.IO interop suite with the official JavaScript client (on SQLite and Postgres), and
+# the web client's end-to-end suite in headless Chromium.
+#
+# It installs and starts what it needs: the npm packages (from the lock file), Debian's chromium
+# (when root and apt are available) and the local PostgreSQL cluster if it is stopped.
+# Outside CI a missing Postgres or Chromium is a loud, explained skip; with CI=true it fails.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$(pwd)
+CI=${CI:-false}
+PG_URL=${MISSIVE_TEST_PG_URL:-postgres://postgres@127.0.0.1:5432}
+export MISSIVE_TEST_PG_URL=$PG_URL
+
+say() { printf '\n==> %s\n' "$*"; }
+skip() { printf '\n*** SKIPPED: %s ***\n\n' "$*" >&2; }
+die() { printf '\nERROR: %s\n' "$*" >&2; exit 1; }
+
+failed=()
+run_step() {
+  local name=$1; shift
+  say "$name"
+  if ! "$@"; then failed+=("$name"); fi
+}
+
+pg_up() { pg_isready -q -h 127.0.0.1 -p 5432 >/dev/null 2>&1 || psql "$PG_URL/postgres" -qc 'select 1' >/dev/null 2>&1; }
+
+# --- Postgres -------------------------------------------------------------------------------
+have_pg=true
+if ! pg_up; then
+  say "Postgres is not answering: trying to start the local cluster"
+  if command -v pg_ctlcluster >/dev/null 2>&1 && [ -d /etc/postgresql ]; then
+    for v in $(ls /etc/postgresql); do pg_ctlcluster --skip-systemctl-redirect "$v" main start 2>&1 || true; done
+    for _ in $(seq 1 30); do pg_up && break; sleep 1; done
+  fi
+  if ! pg_up; then
+    have_pg=false
+    [ "$CI" = "true" ] && die "Postgres is not reachable at $PG_URL and could not be started; CI must run the Postgres suite"
+    skip "Postgres is not reachable at $PG_URL: the Postgres runs of every suite are skipped. Start PostgreSQL or set MISSIVE_TEST_PG_URL."
+  fi
+fi
+
+# --- Chromium -------------------------------------------------------------------------------
+CHROMIUM=${MISSIVE_CHROMIUM:-/usr/bin/chromium}
+have_chromium=true
+if [ ! -x "$CHROMIUM" ]; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    say "Installing Debian's chromium for the browser tests"
+    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) || true
+  fi
+  if [ ! -x "$CHROMIUM" ]; then
+    have_chromium=false
+    [ "$CI" = "true" ] && die "Chromium is not installed at $CHROMIUM and could not be installed; CI must run the browser tests"
+    skip "Chromium is not at $CHROMIUM: the web client's end-to-end tests are skipped. Install it with 'apt-get install chromium'."
+  fi
+fi
+export MISSIVE_CHROMIUM=$CHROMIUM
+
+# --- Node packages --------------------------------------------------------------------------
+say "Installing the JS test packages (npm ci)"
+(cd tests/js && npm ci --no-audit --no-fund --loglevel=error) || die "npm ci failed"
+
+# --- Rust -----------------------------------------------------------------------------------
+say "Building the server"
+cargo build --quiet || die "cargo build failed"
+export MISSIVE_BIN=$ROOT/target/debug/missive
+
+run_step "Rust tests (unit, HTTP integration on SQLite and Postgres)" cargo test --quiet
+
+dbs=(sqlite)
+[ "$have_pg" = true ] && dbs+=(postgres)
+for db in "${dbs[@]}"; do
+  run_step "Socket.IO interop suite, official socket.io-client, on $db" \
+    env MISSIVE_TEST_DB="$db" bash -c 'cd tests/js && npm test --silent'
+done
+
+if [ "$have_chromium" = true ]; then
+  run_step "Web client end-to-end suite in headless Chromium" bash -c 'cd tests/js && npm run e2e --silent'
+fi
+
+echo
+if [ ${#failed[@]} -gt 0 ]; then
+  printf 'FAILED: %s\n' "${failed[@]}"
+  exit 1
+fi
+echo "All test suites passed."
