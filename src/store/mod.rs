@@ -64,10 +64,13 @@ impl Store {
         } else {
             anyhow::bail!("DATABASE_URL must start with sqlite:// or postgres://");
         };
-        if !Any::database_exists(url).await.unwrap_or(false) {
-            Any::create_database(url)
-                .await
-                .context("creating the database")?;
+        if !Any::database_exists(url).await.unwrap_or(false)
+            && let Err(e) = Any::create_database(url).await
+        {
+            // Another node starting at the same moment may have created it first.
+            if !Any::database_exists(url).await.unwrap_or(false) {
+                return Err(e).context("creating the database");
+            }
         }
         let synchronous = match config.sqlite_synchronous.as_str() {
             "off" => "pragma synchronous = off",

@@ -1,7 +1,9 @@
-//! Starts a real Missive server process on port 0 with a fresh database, for the JS suites.
-//!
-//! The database is chosen by MISSIVE_TEST_DB (`sqlite`, the default, or `postgres`). Postgres
-//! gets a database of its own per server, created by the server itself and dropped on stop.
+// Starts a real Missive server process on port 0 with a fresh database, for the JS suites.
+//
+// The database is chosen by MISSIVE_TEST_DB (`sqlite`, the default, or `postgres`). Postgres
+// gets a database of its own per server, created by the server itself and dropped on stop.
+// `opts.env.DATABASE_URL` overrides it (several nodes on one database); then the database is
+// dropped on stop only with `opts.dropDatabase`.
 'use strict';
 
 const { spawn, execFileSync } = require('node:child_process');
@@ -45,6 +47,10 @@ async function startServer(opts = {}) {
     RUST_LOG: process.env.RUST_LOG || 'warn',
     ...(opts.env || {}),
   };
+  if (opts.env && opts.env.DATABASE_URL) {
+    const url = opts.env.DATABASE_URL;
+    pgName = opts.dropDatabase && url.startsWith('postgres') ? url.slice(url.lastIndexOf('/') + 1) : null;
+  }
   const child = spawn(BIN, [], { env, cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';
   const url = await new Promise((resolve, reject) => {
@@ -70,9 +76,19 @@ async function startServer(opts = {}) {
   });
   // `onData` keeps collecting stdout (and stderr has its own listener) for `logs()`.
   child.removeAllListeners('exit');
+  let stopping = false;
+  child.on('exit', (code, signal) => {
+    output += `\n[missive exited: code ${code}, signal ${signal}]\n`;
+    if (!stopping) {
+      // A server that dies under a test makes every later call fail with "fetch failed";
+      // say why, once, where the test output shows it.
+      process.stderr.write(`\n*** missive (${url}) died unexpectedly (code ${code}, signal ${signal}); last output:\n${output.slice(-4000)}\n`);
+    }
+  });
 
   async function stop() {
-    if (child.exitCode === null) {
+    stopping = true;
+    if (child.exitCode === null && child.signalCode === null) {
       const exited = new Promise((r) => child.once('exit', r));
       child.kill('SIGTERM');
       const t = setTimeout(() => child.kill('SIGKILL'), 5000);
