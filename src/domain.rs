@@ -10,6 +10,9 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::error::AppError;
 
+/// The id no row ever has (rows are numbered from 1).
+pub const NO_ID: i64 = -1;
+
 macro_rules! id_type {
     ($(#[$doc:meta])* $name:ident) => {
         $(#[$doc])*
@@ -29,7 +32,10 @@ macro_rules! id_type {
         }
 
         impl<'de> Deserialize<'de> for $name {
-            /// Accepts the string form (the contract) and, leniently, a bare integer.
+            /// Accepts the string form (the contract) and, leniently, a bare integer. Ids are
+            /// opaque strings to clients, so a string that is not one of ours names nothing:
+            /// it becomes an id no row has, and the caller answers `not_found` as for any
+            /// other unknown id, with no hint about the format.
             fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
                 #[derive(Deserialize)]
                 #[serde(untagged)]
@@ -37,13 +43,10 @@ macro_rules! id_type {
                     S(String),
                     I(i64),
                 }
-                match Raw::deserialize(d)? {
-                    Raw::I(i) => Ok(Self(i)),
-                    Raw::S(s) => s
-                        .parse()
-                        .map(Self)
-                        .map_err(|_| serde::de::Error::custom(concat!("malformed ", stringify!($name)))),
-                }
+                Ok(match Raw::deserialize(d)? {
+                    Raw::I(i) => Self(i),
+                    Raw::S(s) => s.parse().map(Self).unwrap_or(Self(NO_ID)),
+                })
             }
         }
 
@@ -364,7 +367,11 @@ mod tests {
         assert_eq!(serde_json::to_string(&UserId(7)).unwrap(), "\"7\"");
         let id: RoomId = serde_json::from_str("\"42\"").unwrap();
         assert_eq!(id, RoomId(42));
-        assert!(serde_json::from_str::<RoomId>("\"x\"").is_err());
+        assert_eq!(
+            serde_json::from_str::<RoomId>("\"x\"").unwrap(),
+            RoomId(NO_ID)
+        );
+        assert!(serde_json::from_str::<RoomId>("true").is_err());
     }
 
     #[test]

@@ -52,7 +52,7 @@ pub async fn on_connect<A: Adapter>(s: SocketRef<A>, State(app): State<App>) {
 
 async fn on_disconnect<A: Adapter>(s: SocketRef<A>, State(app): State<App>) {
     if let Some(sess) = session::session(&s) {
-        presence::disconnected(&app, sess.user);
+        presence::disconnected(&app, sess.user).await;
     }
 }
 

@@ -60,9 +60,12 @@ pub async fn connected(app: &App, user: UserId) {
     }
 }
 
-/// A socket of `user` has disconnected: after the grace period, announce offline if no socket
-/// of theirs is left on any node.
-pub fn disconnected(app: &App, user: UserId) {
+/// A socket of `user` has disconnected: `last_seen_at` is now; after the grace period, announce
+/// offline if no socket of theirs is left on any node.
+pub async fn disconnected(app: &App, user: UserId) {
+    if let Err(e) = app.store.set_last_seen(user, now_ms()).await {
+        tracing::warn!(error = %e, "storing last_seen_at failed");
+    }
     let generation = app.presence.announced.lock().unwrap().get(&user).copied();
     let Some(generation) = generation else { return };
     let app = app.clone();

@@ -284,7 +284,7 @@ impl Store {
         insert_member(&mut w.tx, RoomId(id), owner, Role::Owner, now).await?;
         for &user in members.iter().filter(|&&u| u != owner) {
             if !user_exists(&mut w.tx, user).await? {
-                return Err(AppError::invalid(format!("no user with id {user}")));
+                return Err(AppError::invalid("members: no such user"));
             }
             insert_member(&mut w.tx, RoomId(id), user, Role::Member, now).await?;
         }
