@@ -106,6 +106,12 @@ impl UserLimiter {
         ))
     }
 
+    /// Drops the state of keys whose bucket is full again (they would be allowed anyway).
+    pub fn forget_idle(&self) {
+        self.0.retain_recent();
+        self.0.shrink_to_fit();
+    }
+
     /// `rate_limited` with the wait until the next allowed call.
     pub fn check(&self, user: UserId) -> AppResult<()> {
         self.0.check_key(&user).map_err(|not_until| {

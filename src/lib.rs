@@ -98,6 +98,7 @@ pub async fn run(
         }
     };
     realtime::spawn_fanout(app.clone(), committed);
+    spawn_limiter_cleanup(app.clone());
 
     let addr = listener.local_addr()?;
     tracing::info!(%addr, database = ?store.backend, "missive listening");
@@ -110,6 +111,21 @@ pub async fn run(
         .await
         .context("serving")?;
     Ok(())
+}
+
+/// Forgets rate-limiter state of users idle long enough to have a full bucket again, so the
+/// limiters' memory follows active users, not every user ever seen.
+fn spawn_limiter_cleanup(app: App) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(std::time::Duration::from_secs(60));
+        loop {
+            tick.tick().await;
+            if let Some(limiter) = &app.send_limiter {
+                limiter.forget_idle();
+            }
+            app.typing_limiter.forget_idle();
+        }
+    });
 }
 
 /// The Prometheus recorder is process-wide; a second server in the same process (tests) shares

@@ -177,40 +177,25 @@ impl Store {
 
     /// Moves a member's delivered cursor forward (never back, never past the stream's end).
     /// Returns the new `(delivered_seq, read_seq)` when it moved.
-    pub async fn advance_delivered(
-        &self,
-        room: RoomId,
-        user: UserId,
-        seq: i64,
-    ) -> AppResult<Option<(i64, i64)>> {
-        let mut w = self.begin_write().await?;
-        let row: Option<(i64, i64)> = sqlx::query_as(
+    pub async fn advance_delivered(&self, room: RoomId, user: UserId, seq: i64) -> AppResult<Option<(i64, i64)>> {
+        self.advance_cursor(
             "update memberships
              set delivered_seq = (select case when r.last_seq < $1 then r.last_seq else $1 end
                                   from rooms r where r.id = $2)
              where room_id = $2 and user_id = $3 and delivered_seq < $1
                and delivered_seq < (select last_seq from rooms where id = $2)
              returning delivered_seq, read_seq",
+            room,
+            user,
+            seq,
         )
-        .bind(seq)
-        .bind(room.0)
-        .bind(user.0)
-        .fetch_optional(&mut *w.tx)
-        .await?;
-        w.commit().await?;
-        Ok(row)
+        .await
     }
 
     /// Moves a member's read cursor forward; reading implies delivery.
     /// Returns the new `(delivered_seq, read_seq)` when it moved.
-    pub async fn advance_read(
-        &self,
-        room: RoomId,
-        user: UserId,
-        seq: i64,
-    ) -> AppResult<Option<(i64, i64)>> {
-        let mut w = self.begin_write().await?;
-        let row: Option<(i64, i64)> = sqlx::query_as(
+    pub async fn advance_read(&self, room: RoomId, user: UserId, seq: i64) -> AppResult<Option<(i64, i64)>> {
+        self.advance_cursor(
             "update memberships
              set read_seq = (select case when r.last_seq < $1 then r.last_seq else $1 end
                              from rooms r where r.id = $2),
@@ -220,12 +205,22 @@ impl Store {
              where room_id = $2 and user_id = $3 and read_seq < $1
                and read_seq < (select last_seq from rooms where id = $2)
              returning delivered_seq, read_seq",
+            room,
+            user,
+            seq,
         )
-        .bind(seq)
-        .bind(room.0)
-        .bind(user.0)
-        .fetch_optional(&mut *w.tx)
-        .await?;
+        .await
+    }
+
+    /// Runs one of the cursor updates above (`$1` seq, `$2` room, `$3` user).
+    async fn advance_cursor(&self, sql: &'static str, room: RoomId, user: UserId, seq: i64) -> AppResult<Option<(i64, i64)>> {
+        let mut w = self.begin_write().await?;
+        let row: Option<(i64, i64)> = sqlx::query_as(sql)
+            .bind(seq)
+            .bind(room.0)
+            .bind(user.0)
+            .fetch_optional(&mut *w.tx)
+            .await?;
         w.commit().await?;
         Ok(row)
     }

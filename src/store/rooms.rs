@@ -9,6 +9,21 @@ use crate::domain::{
 };
 use crate::error::{AppError, AppResult};
 
+/// The columns of `RoomRow`: a room, the caller's membership `m` (role, cursors, unread count)
+/// and the last message `lm`. A macro so that `concat!` keeps each query a literal.
+macro_rules! room_columns {
+    () => {
+        "select r.id, r.kind, r.name, r.created_at, r.owner_id, r.max_members, r.last_seq,
+                (select count(*) from memberships c where c.room_id = r.id) as members_count,
+                m.role as my_role, m.delivered_seq as my_delivered, m.read_seq as my_read,
+                (select count(*) from messages x
+                 where x.room_id = r.id and x.seq > m.read_seq and x.sender_id <> m.user_id) as unread,
+                lm.id as lm_id, lm.sender_id as lm_sender, lm.kind as lm_kind, lm.body as lm_body,
+                lm.client_id as lm_client_id, lm.reply_to as lm_reply_to, lm.created_at as lm_created_at
+         "
+    };
+}
+
 /// A room row joined with its last message and, optionally, the caller's membership.
 #[derive(FromRow)]
 struct RoomRow {
@@ -103,17 +118,13 @@ impl Store {
     /// A room as `user` sees it (with `my_role`, cursors and `unread_count`).
     pub async fn room_for(&self, room: RoomId, user: UserId) -> AppResult<Room> {
         let row: RoomRow = sqlx::query_as(
-            "select r.id, r.kind, r.name, r.created_at, r.owner_id, r.max_members, r.last_seq,
-                    (select count(*) from memberships c where c.room_id = r.id) as members_count,
-                    m.role as my_role, m.delivered_seq as my_delivered, m.read_seq as my_read,
-                    (select count(*) from messages x
-                     where x.room_id = r.id and x.seq > m.read_seq and x.sender_id <> m.user_id) as unread,
-                    lm.id as lm_id, lm.sender_id as lm_sender, lm.kind as lm_kind, lm.body as lm_body,
-                    lm.client_id as lm_client_id, lm.reply_to as lm_reply_to, lm.created_at as lm_created_at
-             from rooms r
+            concat!(
+            room_columns!(),
+            "from rooms r
              join memberships m on m.room_id = r.id and m.user_id = $2
              left join messages lm on lm.room_id = r.id and lm.seq = r.last_seq
-             where r.id = $1",
+             where r.id = $1"
+        ),
         )
         .bind(room.0)
         .bind(user.0)
@@ -123,18 +134,16 @@ impl Store {
         Ok(row.into())
     }
 
-    /// A room without anyone's own view: the `room:updated` payload.
+    /// A room without anyone's own view: the `room:updated` payload. (No membership row has
+    /// user id 0, so the caller's columns come back null.)
     pub async fn room_shared(&self, room: RoomId) -> AppResult<Room> {
-        let row: RoomRow = sqlx::query_as(
-            "select r.id, r.kind, r.name, r.created_at, r.owner_id, r.max_members, r.last_seq,
-                    (select count(*) from memberships c where c.room_id = r.id) as members_count,
-                    null as my_role, null as my_delivered, null as my_read, null as unread,
-                    lm.id as lm_id, lm.sender_id as lm_sender, lm.kind as lm_kind, lm.body as lm_body,
-                    lm.client_id as lm_client_id, lm.reply_to as lm_reply_to, lm.created_at as lm_created_at
-             from rooms r
+        let row: RoomRow = sqlx::query_as(concat!(
+            room_columns!(),
+            "from rooms r
+             left join memberships m on m.room_id = r.id and m.user_id = 0
              left join messages lm on lm.room_id = r.id and lm.seq = r.last_seq
-             where r.id = $1",
-        )
+             where r.id = $1"
+        ))
         .bind(room.0)
         .fetch_optional(&self.pool)
         .await?
@@ -145,18 +154,14 @@ impl Store {
     /// Every room of `user`, most recent activity first.
     pub async fn rooms_for(&self, user: UserId) -> AppResult<Vec<Room>> {
         let rows: Vec<RoomRow> = sqlx::query_as(
-            "select r.id, r.kind, r.name, r.created_at, r.owner_id, r.max_members, r.last_seq,
-                    (select count(*) from memberships c where c.room_id = r.id) as members_count,
-                    m.role as my_role, m.delivered_seq as my_delivered, m.read_seq as my_read,
-                    (select count(*) from messages x
-                     where x.room_id = r.id and x.seq > m.read_seq and x.sender_id <> m.user_id) as unread,
-                    lm.id as lm_id, lm.sender_id as lm_sender, lm.kind as lm_kind, lm.body as lm_body,
-                    lm.client_id as lm_client_id, lm.reply_to as lm_reply_to, lm.created_at as lm_created_at
-             from memberships m
+            concat!(
+            room_columns!(),
+            "from memberships m
              join rooms r on r.id = m.room_id
              left join messages lm on lm.room_id = r.id and lm.seq = r.last_seq
              where m.user_id = $1
-             order by r.last_activity_at desc, r.id desc",
+             order by r.last_activity_at desc, r.id desc"
+        ),
         )
         .bind(user.0)
         .fetch_all(&self.pool)

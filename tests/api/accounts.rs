@@ -24,7 +24,9 @@ db_tests!(
 );
 
 async fn register_returns_a_session_with_a_lower_cased_username(db: Db) {
-    let Some(app) = spawn_app(db).await else { return };
+    let Some(app) = spawn_app(db).await else {
+        return;
+    };
     let name = unique_name("Alice");
 
     let res = app.register_raw(&name, "correct horse").await;
@@ -37,16 +39,29 @@ async fn register_returns_a_session_with_a_lower_cased_username(db: Db) {
     assert_eq!(res.body["expires_in"], 900);
     assert!(res.body["access_token"].is_string() && res.body["refresh_token"].is_string());
     let created = res.body["user"]["created_at"].as_str().unwrap();
-    assert!(created.ends_with('Z') && created.len() == 24, "RFC 3339 with milliseconds: {created}");
+    assert!(
+        created.ends_with('Z') && created.len() == 24,
+        "RFC 3339 with milliseconds: {created}"
+    );
     let login = app.login(&name.to_uppercase(), "correct horse").await;
-    assert_eq!(login.status, StatusCode::OK, "logs in with any case: {}", login.body);
+    assert_eq!(
+        login.status,
+        StatusCode::OK,
+        "logs in with any case: {}",
+        login.body
+    );
     app.stop().await;
 }
 
 async fn a_taken_username_is_a_conflict_whatever_its_case(db: Db) {
-    let Some(app) = spawn_app(db).await else { return };
+    let Some(app) = spawn_app(db).await else {
+        return;
+    };
     let name = unique_name("bob");
-    assert_eq!(app.register_raw(&name, "password1").await.status, StatusCode::CREATED);
+    assert_eq!(
+        app.register_raw(&name, "password1").await.status,
+        StatusCode::CREATED
+    );
 
     let again = app.register_raw(&name.to_uppercase(), "password2").await;
 
@@ -56,7 +71,9 @@ async fn a_taken_username_is_a_conflict_whatever_its_case(db: Db) {
 }
 
 async fn bad_usernames_and_passwords_are_invalid(db: Db) {
-    let Some(app) = spawn_app(db).await else { return };
+    let Some(app) = spawn_app(db).await else {
+        return;
+    };
     for (username, password) in [
         ("ab", "password1"),
         ("has space", "password1"),
@@ -66,25 +83,57 @@ async fn bad_usernames_and_passwords_are_invalid(db: Db) {
         ("valid_name", &"p".repeat(1025)[..]),
     ] {
         let res = app.register_raw(username, password).await;
-        assert_eq!(res.status, StatusCode::BAD_REQUEST, "{username}/{}", password.len());
+        assert_eq!(
+            res.status,
+            StatusCode::BAD_REQUEST,
+            "{username}/{}",
+            password.len()
+        );
         assert_eq!(res.code(), "invalid");
     }
     // Characters, not bytes: 8 two-byte characters are a valid password.
-    assert_eq!(app.register_raw(&unique_name("chars"), "éééééééé").await.status, StatusCode::CREATED);
+    assert_eq!(
+        app.register_raw(&unique_name("chars"), "éééééééé")
+            .await
+            .status,
+        StatusCode::CREATED
+    );
     let bad_name = app
-        .post("/api/auth/register", None, json!({"username": unique_name("d"), "password": "password1", "display_name": " "}))
+        .post(
+            "/api/auth/register",
+            None,
+            json!({"username": unique_name("d"), "password": "password1", "display_name": " "}),
+        )
         .await;
     assert_eq!(bad_name.code(), "invalid");
     app.stop().await;
 }
 
 async fn malformed_or_oversized_bodies_get_the_error_shape(db: Db) {
-    let Some(app) = spawn_app(db).await else { return };
+    let Some(app) = spawn_app(db).await else {
+        return;
+    };
     let url = format!("{}/api/auth/register", app.url);
 
-    let malformed = app.client.post(&url).header("content-type", "application/json").body("{nope").send().await.unwrap();
-    let missing = app.post("/api/auth/register", None, json!({"username": "someone"})).await;
-    let big = app.client.post(&url).header("content-type", "application/json").body(format!("{{\"username\":\"{}\"}}", "a".repeat(70 * 1024))).send().await.unwrap();
+    let malformed = app
+        .client
+        .post(&url)
+        .header("content-type", "application/json")
+        .body("{nope")
+        .send()
+        .await
+        .unwrap();
+    let missing = app
+        .post("/api/auth/register", None, json!({"username": "someone"}))
+        .await;
+    let big = app
+        .client
+        .post(&url)
+        .header("content-type", "application/json")
+        .body(format!("{{\"username\":\"{}\"}}", "a".repeat(70 * 1024)))
+        .send()
+        .await
+        .unwrap();
 
     assert_eq!(malformed.status(), StatusCode::BAD_REQUEST);
     let body: serde_json::Value = malformed.json().await.unwrap();
@@ -97,7 +146,9 @@ async fn malformed_or_oversized_bodies_get_the_error_shape(db: Db) {
 }
 
 async fn login_answers_alike_for_unknown_user_and_wrong_password(db: Db) {
-    let Some(app) = spawn_app(db).await else { return };
+    let Some(app) = spawn_app(db).await else {
+        return;
+    };
     let name = unique_name("carol");
     app.register_raw(&name, "right password").await;
 
@@ -114,11 +165,16 @@ async fn login_answers_alike_for_unknown_user_and_wrong_password(db: Db) {
 }
 
 async fn failed_logins_are_throttled_per_account(db: Db) {
-    let Some(app) = spawn_app(db).await else { return };
+    let Some(app) = spawn_app(db).await else {
+        return;
+    };
     let name = unique_name("dave");
     app.register_raw(&name, "right password").await;
     for _ in 0..10 {
-        assert_eq!(app.login(&name, "wrong").await.code(), "invalid_credentials");
+        assert_eq!(
+            app.login(&name, "wrong").await.code(),
+            "invalid_credentials"
+        );
     }
 
     let throttled = app.login(&name, "right password").await;
@@ -128,37 +184,59 @@ async fn failed_logins_are_throttled_per_account(db: Db) {
     assert_eq!(throttled.code(), "rate_limited");
     assert!(throttled.body["error"]["retry_after_ms"].as_u64().unwrap() > 0);
     assert!(throttled.headers.get("retry-after").is_some());
-    assert_eq!(other.code(), "invalid_credentials", "other accounts are not throttled");
+    assert_eq!(
+        other.code(),
+        "invalid_credentials",
+        "other accounts are not throttled"
+    );
     app.stop().await;
 }
 
 async fn refresh_rotates_and_reuse_revokes_the_whole_login(db: Db) {
-    let Some(app) = spawn_app(db).await else { return };
+    let Some(app) = spawn_app(db).await else {
+        return;
+    };
     let (_, _, first) = app.new_user().await;
 
-    let rotated = app.post("/api/auth/refresh", None, json!({"refresh_token": first})).await;
+    let rotated = app
+        .post("/api/auth/refresh", None, json!({"refresh_token": first}))
+        .await;
     assert_eq!(rotated.status, StatusCode::OK, "{}", rotated.body);
     let second = rotated.body["refresh_token"].as_str().unwrap().to_owned();
     assert_ne!(second, first);
     assert!(rotated.body["access_token"].is_string());
 
-    let reused = app.post("/api/auth/refresh", None, json!({"refresh_token": first})).await;
-    let descendant = app.post("/api/auth/refresh", None, json!({"refresh_token": second})).await;
+    let reused = app
+        .post("/api/auth/refresh", None, json!({"refresh_token": first}))
+        .await;
+    let descendant = app
+        .post("/api/auth/refresh", None, json!({"refresh_token": second}))
+        .await;
 
     assert_eq!(reused.status, StatusCode::UNAUTHORIZED);
     assert_eq!(reused.code(), "unauthenticated");
-    assert_eq!(descendant.code(), "unauthenticated", "reuse revoked the token issued from it");
-    let garbage = app.post("/api/auth/refresh", None, json!({"refresh_token": "x.y.z"})).await;
+    assert_eq!(
+        descendant.code(),
+        "unauthenticated",
+        "reuse revoked the token issued from it"
+    );
+    let garbage = app
+        .post("/api/auth/refresh", None, json!({"refresh_token": "x.y.z"}))
+        .await;
     assert_eq!(garbage.code(), "unauthenticated");
     app.stop().await;
 }
 
 async fn access_and_refresh_tokens_are_not_interchangeable(db: Db) {
-    let Some(app) = spawn_app(db).await else { return };
+    let Some(app) = spawn_app(db).await else {
+        return;
+    };
     let (_, access, refresh) = app.new_user().await;
 
     let refresh_as_access = app.get("/api/me", &refresh).await;
-    let access_as_refresh = app.post("/api/auth/refresh", None, json!({"refresh_token": access})).await;
+    let access_as_refresh = app
+        .post("/api/auth/refresh", None, json!({"refresh_token": access}))
+        .await;
 
     assert_eq!(refresh_as_access.code(), "unauthenticated");
     assert_eq!(access_as_refresh.code(), "unauthenticated");
@@ -166,11 +244,17 @@ async fn access_and_refresh_tokens_are_not_interchangeable(db: Db) {
 }
 
 async fn logout_revokes_the_refresh_token(db: Db) {
-    let Some(app) = spawn_app(db).await else { return };
+    let Some(app) = spawn_app(db).await else {
+        return;
+    };
     let (_, _, refresh) = app.new_user().await;
 
-    let out = app.post("/api/auth/logout", None, json!({"refresh_token": refresh})).await;
-    let after = app.post("/api/auth/refresh", None, json!({"refresh_token": refresh})).await;
+    let out = app
+        .post("/api/auth/logout", None, json!({"refresh_token": refresh}))
+        .await;
+    let after = app
+        .post("/api/auth/refresh", None, json!({"refresh_token": refresh}))
+        .await;
 
     assert_eq!(out.status, StatusCode::NO_CONTENT);
     assert_eq!(after.code(), "unauthenticated");
@@ -178,28 +262,47 @@ async fn logout_revokes_the_refresh_token(db: Db) {
 }
 
 async fn logout_all_revokes_every_token_of_the_user(db: Db) {
-    let Some(app) = spawn_app(db).await else { return };
+    let Some(app) = spawn_app(db).await else {
+        return;
+    };
     let name = unique_name("frank");
     let first = app.register_raw(&name, "password1").await.body;
     let second = app.login(&name, "password1").await.body;
     let token = first["access_token"].as_str().unwrap();
 
-    let out = app.request(Method::POST, "/api/auth/logout-all", Some(token), None).await;
+    let out = app
+        .request(Method::POST, "/api/auth/logout-all", Some(token), None)
+        .await;
 
     assert_eq!(out.status, StatusCode::NO_CONTENT);
     assert_eq!(app.get("/api/me", token).await.code(), "unauthenticated");
-    assert_eq!(app.get("/api/me", second["access_token"].as_str().unwrap()).await.code(), "unauthenticated");
+    assert_eq!(
+        app.get("/api/me", second["access_token"].as_str().unwrap())
+            .await
+            .code(),
+        "unauthenticated"
+    );
     for refresh in [&first["refresh_token"], &second["refresh_token"]] {
-        let res = app.post("/api/auth/refresh", None, json!({"refresh_token": refresh})).await;
+        let res = app
+            .post("/api/auth/refresh", None, json!({"refresh_token": refresh}))
+            .await;
         assert_eq!(res.code(), "unauthenticated");
     }
     let again = app.login(&name, "password1").await;
-    assert_eq!(app.get("/api/me", again.body["access_token"].as_str().unwrap()).await.status, StatusCode::OK, "a new login works");
+    assert_eq!(
+        app.get("/api/me", again.body["access_token"].as_str().unwrap())
+            .await
+            .status,
+        StatusCode::OK,
+        "a new login works"
+    );
     app.stop().await;
 }
 
 async fn an_expired_access_token_is_refused(db: Db) {
-    let Some(app) = spawn_app_with(db, &[("missive-access-ttl", "1s")]).await else { return };
+    let Some(app) = spawn_app_with(db, &[("missive-access-ttl", "1s")]).await else {
+        return;
+    };
     let (_, access, _) = app.new_user().await;
     assert_eq!(app.get("/api/me", &access).await.status, StatusCode::OK);
 
@@ -210,12 +313,28 @@ async fn an_expired_access_token_is_refused(db: Db) {
 }
 
 async fn me_can_be_read_and_renamed(db: Db) {
-    let Some(app) = spawn_app(db).await else { return };
+    let Some(app) = spawn_app(db).await else {
+        return;
+    };
     let (id, access, _) = app.new_user().await;
 
-    let renamed = app.request(Method::PATCH, "/api/me", Some(&access), Some(json!({"display_name": "  Grace H.  "}))).await;
+    let renamed = app
+        .request(
+            Method::PATCH,
+            "/api/me",
+            Some(&access),
+            Some(json!({"display_name": "  Grace H.  "})),
+        )
+        .await;
     let me = app.get("/api/me", &access).await;
-    let bad = app.request(Method::PATCH, "/api/me", Some(&access), Some(json!({"display_name": ""}))).await;
+    let bad = app
+        .request(
+            Method::PATCH,
+            "/api/me",
+            Some(&access),
+            Some(json!({"display_name": ""})),
+        )
+        .await;
 
     assert_eq!(renamed.status, StatusCode::OK);
     assert_eq!(renamed.body["display_name"], "Grace H.");
@@ -226,23 +345,43 @@ async fn me_can_be_read_and_renamed(db: Db) {
 }
 
 async fn users_are_found_by_username_prefix_and_by_id(db: Db) {
-    let Some(app) = spawn_app(db).await else { return };
+    let Some(app) = spawn_app(db).await else {
+        return;
+    };
     let (_, access, _) = app.new_user().await;
     let prefix = unique_name("zed");
     let mut ids = vec![];
     for suffix in ["a", "b", "c"] {
-        let res = app.register_raw(&format!("{prefix}{suffix}"), "password1").await;
+        let res = app
+            .register_raw(&format!("{prefix}{suffix}"), "password1")
+            .await;
         ids.push(res.body["user"]["id"].as_str().unwrap().to_owned());
     }
-    app.register_raw(&format!("{}x", prefix.replace('_', "-")), "password1").await;
+    app.register_raw(&format!("{}x", prefix.replace('_', "-")), "password1")
+        .await;
 
-    let found = app.get(&format!("/api/users?q={}&limit=2", prefix.to_uppercase()), &access).await;
+    let found = app
+        .get(
+            &format!("/api/users?q={}&limit=2", prefix.to_uppercase()),
+            &access,
+        )
+        .await;
     let one = app.get(&format!("/api/users/{}", ids[0]), &access).await;
     let missing = app.get("/api/users/999999", &access).await;
     let malformed = app.get("/api/users/not-an-id", &access).await;
 
-    let names: Vec<&str> = found.body.as_array().unwrap().iter().map(|u| u["username"].as_str().unwrap()).collect();
-    assert_eq!(names, vec![format!("{prefix}a"), format!("{prefix}b")], "`_` is literal, limit applies");
+    let names: Vec<&str> = found
+        .body
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u["username"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        vec![format!("{prefix}a"), format!("{prefix}b")],
+        "`_` is literal, limit applies"
+    );
     assert_eq!(one.body["username"], format!("{prefix}a"));
     assert_eq!(one.body["online"], false);
     assert!(one.body["last_seen_at"].is_null());
@@ -252,7 +391,9 @@ async fn users_are_found_by_username_prefix_and_by_id(db: Db) {
 }
 
 async fn requests_without_a_valid_token_are_unauthenticated(db: Db) {
-    let Some(app) = spawn_app(db).await else { return };
+    let Some(app) = spawn_app(db).await else {
+        return;
+    };
 
     let none = app.request(Method::GET, "/api/me", None, None).await;
     let garbage = app.get("/api/me", "not-a-jwt").await;

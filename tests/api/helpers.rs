@@ -38,23 +38,32 @@ pub struct Res {
 impl Res {
     /// The `error.code` of an error response.
     pub fn code(&self) -> &str {
-        self.body["error"]["code"].as_str().unwrap_or("<no error code>")
+        self.body["error"]["code"]
+            .as_str()
+            .unwrap_or("<no error code>")
     }
 }
 
 fn pg_base() -> String {
-    std::env::var("MISSIVE_TEST_PG_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into())
+    std::env::var("MISSIVE_TEST_PG_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into())
 }
 
 async fn postgres_available() -> bool {
     use sqlx::Connection;
-    let ok = tokio::time::timeout(Duration::from_secs(5), sqlx::PgConnection::connect(&format!("{}/postgres", pg_base())))
-        .await
-        .map(|r| r.is_ok())
-        .unwrap_or(false);
+    let ok = tokio::time::timeout(
+        Duration::from_secs(5),
+        sqlx::PgConnection::connect(&format!("{}/postgres", pg_base())),
+    )
+    .await
+    .map(|r| r.is_ok())
+    .unwrap_or(false);
     if !ok {
         if std::env::var("CI").is_ok_and(|v| v == "true") {
-            panic!("Postgres is not reachable at {} and CI=true: the Postgres suite must run", pg_base());
+            panic!(
+                "Postgres is not reachable at {} and CI=true: the Postgres suite must run",
+                pg_base()
+            );
         }
         eprintln!(
             "\n*** SKIPPED: Postgres is not reachable at {}. Start it (see README) or set MISSIVE_TEST_PG_URL. ***\n",
@@ -96,7 +105,9 @@ pub async fn spawn_app_with(db: Db, vars: &[(&str, &str)]) -> Option<TestApp> {
         args.push(v.to_string());
     }
     let config = Config::try_parse_from(args).expect("test config");
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
     let url = format!("http://{}", listener.local_addr().unwrap());
     let (stop, stopped) = oneshot::channel::<()>();
     let server = tokio::spawn(missive::run(config, listener, async move {
@@ -112,7 +123,14 @@ pub async fn spawn_app_with(db: Db, vars: &[(&str, &str)]) -> Option<TestApp> {
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    Some(TestApp { url, client, stop: Some(stop), server: Some(server), _dir: dir, pg_db })
+    Some(TestApp {
+        url,
+        client,
+        stop: Some(stop),
+        server: Some(server),
+        _dir: dir,
+        pg_db,
+    })
 }
 
 pub async fn spawn_app(db: Db) -> Option<TestApp> {
@@ -121,7 +139,10 @@ pub async fn spawn_app(db: Db) -> Option<TestApp> {
 
 fn uuid_like() -> String {
     use std::time::{SystemTime, UNIX_EPOCH};
-    let nanos = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_nanos();
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
     format!("{:x}{:x}", nanos, std::process::id())
 }
 
@@ -129,11 +150,20 @@ fn uuid_like() -> String {
 pub fn unique_name(prefix: &str) -> String {
     use std::sync::atomic::{AtomicU32, Ordering};
     static N: AtomicU32 = AtomicU32::new(0);
-    format!("{prefix}_{}", N.fetch_add(1, Ordering::Relaxed)).chars().take(32).collect()
+    format!("{prefix}_{}", N.fetch_add(1, Ordering::Relaxed))
+        .chars()
+        .take(32)
+        .collect()
 }
 
 impl TestApp {
-    pub async fn request(&self, method: Method, path: &str, token: Option<&str>, body: Option<Value>) -> Res {
+    pub async fn request(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> Res {
         let mut req = self.client.request(method, format!("{}{}", self.url, path));
         if let Some(t) = token {
             req = req.bearer_auth(t);
@@ -146,7 +176,11 @@ impl TestApp {
         let headers = res.headers().clone();
         let text = res.text().await.unwrap_or_default();
         let body = serde_json::from_str(&text).unwrap_or(Value::Null);
-        Res { status, headers, body }
+        Res {
+            status,
+            headers,
+            body,
+        }
     }
 
     pub async fn get(&self, path: &str, token: &str) -> Res {
@@ -158,11 +192,21 @@ impl TestApp {
     }
 
     pub async fn register_raw(&self, username: &str, password: &str) -> Res {
-        self.post("/api/auth/register", None, json!({"username": username, "password": password})).await
+        self.post(
+            "/api/auth/register",
+            None,
+            json!({"username": username, "password": password}),
+        )
+        .await
     }
 
     pub async fn login(&self, username: &str, password: &str) -> Res {
-        self.post("/api/auth/login", None, json!({"username": username, "password": password})).await
+        self.post(
+            "/api/auth/login",
+            None,
+            json!({"username": username, "password": password}),
+        )
+        .await
     }
 
     /// Registers a fresh user; returns (user id, access token, refresh token).
@@ -190,10 +234,14 @@ impl TestApp {
         }
         if let Some(name) = self.pg_db.take() {
             use sqlx::Connection;
-            if let Ok(mut conn) = sqlx::PgConnection::connect(&format!("{}/postgres", pg_base())).await {
+            if let Ok(mut conn) =
+                sqlx::PgConnection::connect(&format!("{}/postgres", pg_base())).await
+            {
                 // The name is ours (hex digits), not user input; sqlx takes only literal SQL.
                 let sql = format!("drop database if exists {name} with (force)");
-                let _ = sqlx::raw_sql(sqlx::AssertSqlSafe(sql)).execute(&mut conn).await;
+                let _ = sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
+                    .execute(&mut conn)
+                    .await;
             }
         }
     }

@@ -21,28 +21,55 @@ db_tests!(
 
 async fn post_ok(app: &TestApp, path: &str, token: &str, body: Value) -> Value {
     let res = app.post(path, Some(token), body).await;
-    assert!(res.status.is_success(), "{path}: {} {}", res.status, res.body);
+    assert!(
+        res.status.is_success(),
+        "{path}: {} {}",
+        res.status,
+        res.body
+    );
     res.body
 }
 
 async fn send(app: &TestApp, token: &str, room: &str, body: &str) -> Value {
-    post_ok(app, &format!("/api/rooms/{room}/messages"), token, json!({ "body": body })).await
+    post_ok(
+        app,
+        &format!("/api/rooms/{room}/messages"),
+        token,
+        json!({ "body": body }),
+    )
+    .await
 }
 
 async fn group(app: &TestApp, token: &str, members: &[&str]) -> String {
-    let room = post_ok(app, "/api/rooms", token, json!({"kind": "group", "name": "team", "members": members})).await;
+    let room = post_ok(
+        app,
+        "/api/rooms",
+        token,
+        json!({"kind": "group", "name": "team", "members": members}),
+    )
+    .await;
     room["id"].as_str().unwrap().to_owned()
 }
 
 async fn a_direct_room_is_the_same_either_way_round(db: Db) {
-    let Some(app) = spawn_app(db).await else { return };
+    let Some(app) = spawn_app(db).await else {
+        return;
+    };
     let (a, ta, _) = app.new_user().await;
     let (b, tb, _) = app.new_user().await;
 
-    let first = app.post("/api/rooms/direct", Some(&ta), json!({"user_id": b})).await;
-    let second = app.post("/api/rooms/direct", Some(&tb), json!({"user_id": a})).await;
-    let self_dm = app.post("/api/rooms/direct", Some(&ta), json!({"user_id": a})).await;
-    let nobody = app.post("/api/rooms/direct", Some(&ta), json!({"user_id": "999999"})).await;
+    let first = app
+        .post("/api/rooms/direct", Some(&ta), json!({"user_id": b}))
+        .await;
+    let second = app
+        .post("/api/rooms/direct", Some(&tb), json!({"user_id": a}))
+        .await;
+    let self_dm = app
+        .post("/api/rooms/direct", Some(&ta), json!({"user_id": a}))
+        .await;
+    let nobody = app
+        .post("/api/rooms/direct", Some(&ta), json!({"user_id": "999999"}))
+        .await;
 
     assert_eq!(first.status, StatusCode::CREATED);
     assert_eq!(second.status, StatusCode::OK);
@@ -56,21 +83,54 @@ async fn a_direct_room_is_the_same_either_way_round(db: Db) {
 }
 
 async fn history_pages_backwards_and_forwards_with_has_more(db: Db) {
-    let Some(app) = spawn_app(db).await else { return };
+    let Some(app) = spawn_app(db).await else {
+        return;
+    };
     let (_, t, _) = app.new_user().await;
     let room = group(&app, &t, &[]).await;
     for i in 1..=60 {
         send(&app, &t, &room, &format!("m{i}")).await;
     }
 
-    let latest = app.get(&format!("/api/rooms/{room}/messages"), &t).await.body;
-    let older = app.get(&format!("/api/rooms/{room}/messages?before_seq=11&limit=5"), &t).await.body;
-    let newer = app.get(&format!("/api/rooms/{room}/messages?after_seq=55"), &t).await.body;
-    let clamped = app.get(&format!("/api/rooms/{room}/messages?limit=1000"), &t).await.body;
-    let both = app.get(&format!("/api/rooms/{room}/messages?after_seq=1&before_seq=5"), &t).await;
+    let latest = app
+        .get(&format!("/api/rooms/{room}/messages"), &t)
+        .await
+        .body;
+    let older = app
+        .get(
+            &format!("/api/rooms/{room}/messages?before_seq=11&limit=5"),
+            &t,
+        )
+        .await
+        .body;
+    let newer = app
+        .get(&format!("/api/rooms/{room}/messages?after_seq=55"), &t)
+        .await
+        .body;
+    let clamped = app
+        .get(&format!("/api/rooms/{room}/messages?limit=1000"), &t)
+        .await
+        .body;
+    let both = app
+        .get(
+            &format!("/api/rooms/{room}/messages?after_seq=1&before_seq=5"),
+            &t,
+        )
+        .await;
 
-    let seqs = |v: &Value| v["messages"].as_array().unwrap().iter().map(|m| m["seq"].as_i64().unwrap()).collect::<Vec<_>>();
-    assert_eq!(seqs(&latest), (11..=60).collect::<Vec<_>>(), "default limit 50, the latest page, ascending");
+    let seqs = |v: &Value| {
+        v["messages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["seq"].as_i64().unwrap())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        seqs(&latest),
+        (11..=60).collect::<Vec<_>>(),
+        "default limit 50, the latest page, ascending"
+    );
     assert_eq!(latest["has_more"], true);
     assert_eq!(seqs(&older), vec![6, 7, 8, 9, 10]);
     assert_eq!(older["has_more"], true);
@@ -82,18 +142,33 @@ async fn history_pages_backwards_and_forwards_with_has_more(db: Db) {
 }
 
 async fn sends_are_numbered_without_gaps_and_idempotent_by_client_id(db: Db) {
-    let Some(app) = spawn_app(db).await else { return };
+    let Some(app) = spawn_app(db).await else {
+        return;
+    };
     let (me, t, _) = app.new_user().await;
     let room = group(&app, &t, &[]).await;
     let path = format!("/api/rooms/{room}/messages");
 
-    let sends = (0..10).map(|i| app.post(&path, Some(&t), json!({"body": format!("n{i}"), "client_id": format!("c{}", i % 5)})));
+    let sends = (0..10).map(|i| {
+        app.post(
+            &path,
+            Some(&t),
+            json!({"body": format!("n{i}"), "client_id": format!("c{}", i % 5)}),
+        )
+    });
     let results = futures_util::future::join_all(sends).await;
 
-    let mut seqs: Vec<i64> = results.iter().map(|r| r.body["seq"].as_i64().unwrap()).collect();
+    let mut seqs: Vec<i64> = results
+        .iter()
+        .map(|r| r.body["seq"].as_i64().unwrap())
+        .collect();
     seqs.sort();
     seqs.dedup();
-    assert_eq!(seqs, vec![1, 2, 3, 4, 5], "5 distinct client_ids, 5 messages, no gap");
+    assert_eq!(
+        seqs,
+        vec![1, 2, 3, 4, 5],
+        "5 distinct client_ids, 5 messages, no gap"
+    );
     assert!(results.iter().all(|r| r.body["sender_id"] == me.as_str()));
     let history = app.get(&path, &t).await.body;
     assert_eq!(history["messages"].as_array().unwrap().len(), 5);
@@ -101,21 +176,41 @@ async fn sends_are_numbered_without_gaps_and_idempotent_by_client_id(db: Db) {
 }
 
 async fn bad_sends_are_refused_with_their_codes(db: Db) {
-    let Some(app) = spawn_app(db).await else { return };
+    let Some(app) = spawn_app(db).await else {
+        return;
+    };
     let (_, t, _) = app.new_user().await;
     let room = group(&app, &t, &[]).await;
     let path = format!("/api/rooms/{room}/messages");
 
     let empty = app.post(&path, Some(&t), json!({"body": ""})).await;
-    let long = app.post(&path, Some(&t), json!({"body": "é".repeat(4097)})).await;
-    let longest = app.post(&path, Some(&t), json!({"body": "é".repeat(4096)})).await;
-    let client_id = app.post(&path, Some(&t), json!({"body": "x", "client_id": "c".repeat(65)})).await;
-    let reply = app.post(&path, Some(&t), json!({"body": "x", "reply_to": 99})).await;
-    let good_reply = app.post(&path, Some(&t), json!({"body": "x", "reply_to": 1})).await;
+    let long = app
+        .post(&path, Some(&t), json!({"body": "é".repeat(4097)}))
+        .await;
+    let longest = app
+        .post(&path, Some(&t), json!({"body": "é".repeat(4096)}))
+        .await;
+    let client_id = app
+        .post(
+            &path,
+            Some(&t),
+            json!({"body": "x", "client_id": "c".repeat(65)}),
+        )
+        .await;
+    let reply = app
+        .post(&path, Some(&t), json!({"body": "x", "reply_to": 99}))
+        .await;
+    let good_reply = app
+        .post(&path, Some(&t), json!({"body": "x", "reply_to": 1}))
+        .await;
 
     assert_eq!(empty.code(), "invalid");
     assert_eq!(long.code(), "invalid");
-    assert_eq!(longest.status, StatusCode::CREATED, "4096 characters (8192 bytes) is allowed");
+    assert_eq!(
+        longest.status,
+        StatusCode::CREATED,
+        "4096 characters (8192 bytes) is allowed"
+    );
     assert_eq!(client_id.code(), "invalid");
     assert_eq!(reply.code(), "invalid");
     assert_eq!(good_reply.body["reply_to"], 1);
@@ -123,7 +218,9 @@ async fn bad_sends_are_refused_with_their_codes(db: Db) {
 }
 
 async fn receipts_and_unread_counts_follow_the_cursors(db: Db) {
-    let Some(app) = spawn_app(db).await else { return };
+    let Some(app) = spawn_app(db).await else {
+        return;
+    };
     let (_, ta, _) = app.new_user().await;
     let (b, tb, _) = app.new_user().await;
     let (c, tc, _) = app.new_user().await;
@@ -133,9 +230,24 @@ async fn receipts_and_unread_counts_follow_the_cursors(db: Db) {
     }
 
     let rooms_b = app.get("/api/rooms", &tb).await.body;
-    let read = app.post(&format!("/api/rooms/{room}/read"), Some(&tb), json!({"seq": 3})).await;
-    let backwards = app.post(&format!("/api/rooms/{room}/read"), Some(&tb), json!({"seq": 1})).await;
-    let receipts = app.get(&format!("/api/rooms/{room}/messages/3/receipts"), &ta).await.body;
+    let read = app
+        .post(
+            &format!("/api/rooms/{room}/read"),
+            Some(&tb),
+            json!({"seq": 3}),
+        )
+        .await;
+    let backwards = app
+        .post(
+            &format!("/api/rooms/{room}/read"),
+            Some(&tb),
+            json!({"seq": 1}),
+        )
+        .await;
+    let receipts = app
+        .get(&format!("/api/rooms/{room}/messages/3/receipts"), &ta)
+        .await
+        .body;
     let after = app.get(&format!("/api/rooms/{room}"), &tb).await.body;
     let c_view = app.get(&format!("/api/rooms/{room}"), &tc).await.body;
 
@@ -151,28 +263,91 @@ async fn receipts_and_unread_counts_follow_the_cursors(db: Db) {
     assert_eq!(after["unread_count"], 0);
     assert_eq!(c_view["unread_count"], 3);
     assert_eq!(after["members"].as_array().unwrap().len(), 3);
-    let missing = app.get(&format!("/api/rooms/{room}/messages/99/receipts"), &ta).await;
+    let missing = app
+        .get(&format!("/api/rooms/{room}/messages/99/receipts"), &ta)
+        .await;
     assert_eq!(missing.code(), "not_found");
     app.stop().await;
 }
 
 async fn group_roles_govern_who_may_change_what(db: Db) {
-    let Some(app) = spawn_app(db).await else { return };
+    let Some(app) = spawn_app(db).await else {
+        return;
+    };
     let (_, owner, _) = app.new_user().await;
     let (m1, t1, _) = app.new_user().await;
     let (m2, _, _) = app.new_user().await;
     let (m3, _, _) = app.new_user().await;
     let room = group(&app, &owner, &[&m1]).await;
 
-    let member_adds = app.post(&format!("/api/rooms/{room}/members"), Some(&t1), json!({"user_id": m2})).await;
-    let member_renames = app.request(Method::PATCH, &format!("/api/rooms/{room}"), Some(&t1), Some(json!({"name": "x"}))).await;
-    let owner_adds = app.post(&format!("/api/rooms/{room}/members"), Some(&owner), json!({"user_id": m2})).await;
-    let twice = app.post(&format!("/api/rooms/{room}/members"), Some(&owner), json!({"user_id": m2})).await;
-    let promote = app.request(Method::PATCH, &format!("/api/rooms/{room}/members/{m1}"), Some(&owner), Some(json!({"role": "admin"}))).await;
-    let admin_adds = app.post(&format!("/api/rooms/{room}/members"), Some(&t1), json!({"user_id": m3})).await;
-    let admin_promotes = app.request(Method::PATCH, &format!("/api/rooms/{room}/members/{m2}"), Some(&t1), Some(json!({"role": "admin"}))).await;
-    let renamed = app.request(Method::PATCH, &format!("/api/rooms/{room}"), Some(&t1), Some(json!({"name": "renamed"}))).await;
-    let removed = app.request(Method::DELETE, &format!("/api/rooms/{room}/members/{m3}"), Some(&t1), None).await;
+    let member_adds = app
+        .post(
+            &format!("/api/rooms/{room}/members"),
+            Some(&t1),
+            json!({"user_id": m2}),
+        )
+        .await;
+    let member_renames = app
+        .request(
+            Method::PATCH,
+            &format!("/api/rooms/{room}"),
+            Some(&t1),
+            Some(json!({"name": "x"})),
+        )
+        .await;
+    let owner_adds = app
+        .post(
+            &format!("/api/rooms/{room}/members"),
+            Some(&owner),
+            json!({"user_id": m2}),
+        )
+        .await;
+    let twice = app
+        .post(
+            &format!("/api/rooms/{room}/members"),
+            Some(&owner),
+            json!({"user_id": m2}),
+        )
+        .await;
+    let promote = app
+        .request(
+            Method::PATCH,
+            &format!("/api/rooms/{room}/members/{m1}"),
+            Some(&owner),
+            Some(json!({"role": "admin"})),
+        )
+        .await;
+    let admin_adds = app
+        .post(
+            &format!("/api/rooms/{room}/members"),
+            Some(&t1),
+            json!({"user_id": m3}),
+        )
+        .await;
+    let admin_promotes = app
+        .request(
+            Method::PATCH,
+            &format!("/api/rooms/{room}/members/{m2}"),
+            Some(&t1),
+            Some(json!({"role": "admin"})),
+        )
+        .await;
+    let renamed = app
+        .request(
+            Method::PATCH,
+            &format!("/api/rooms/{room}"),
+            Some(&t1),
+            Some(json!({"name": "renamed"})),
+        )
+        .await;
+    let removed = app
+        .request(
+            Method::DELETE,
+            &format!("/api/rooms/{room}/members/{m3}"),
+            Some(&t1),
+            None,
+        )
+        .await;
 
     assert_eq!(member_adds.code(), "forbidden");
     assert_eq!(member_renames.code(), "forbidden");
@@ -181,50 +356,116 @@ async fn group_roles_govern_who_may_change_what(db: Db) {
     assert_eq!(twice.code(), "conflict");
     assert_eq!(promote.body["role"], "admin");
     assert_eq!(admin_adds.status, StatusCode::CREATED);
-    assert_eq!(admin_promotes.code(), "forbidden", "only the owner changes roles");
+    assert_eq!(
+        admin_promotes.code(),
+        "forbidden",
+        "only the owner changes roles"
+    );
     assert_eq!(renamed.body["name"], "renamed");
     assert_eq!(removed.status, StatusCode::NO_CONTENT);
-    let history = app.get(&format!("/api/rooms/{room}/messages"), &owner).await.body;
+    let history = app
+        .get(&format!("/api/rooms/{room}/messages"), &owner)
+        .await
+        .body;
     let events: Vec<String> = history["messages"]
         .as_array()
         .unwrap()
         .iter()
         .filter(|m| m["kind"] == "system")
-        .map(|m| serde_json::from_str::<Value>(m["body"].as_str().unwrap()).unwrap()["event"].as_str().unwrap().to_owned())
+        .map(|m| {
+            serde_json::from_str::<Value>(m["body"].as_str().unwrap()).unwrap()["event"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
         .collect();
-    assert_eq!(events, ["member_joined", "role_changed", "member_joined", "room_renamed", "member_removed"]);
+    assert_eq!(
+        events,
+        [
+            "member_joined",
+            "role_changed",
+            "member_joined",
+            "room_renamed",
+            "member_removed"
+        ]
+    );
     app.stop().await;
 }
 
 async fn the_owner_leaving_hands_over_to_the_earliest_admin(db: Db) {
-    let Some(app) = spawn_app(db).await else { return };
+    let Some(app) = spawn_app(db).await else {
+        return;
+    };
     let (owner_id, owner, _) = app.new_user().await;
     let (m1, t1, _) = app.new_user().await;
     let (m2, _, _) = app.new_user().await;
     let room = group(&app, &owner, &[&m1]).await;
-    post_ok(&app, &format!("/api/rooms/{room}/members"), &owner, json!({"user_id": m2})).await;
-    app.request(Method::PATCH, &format!("/api/rooms/{room}/members/{m2}"), Some(&owner), Some(json!({"role": "admin"}))).await;
+    post_ok(
+        &app,
+        &format!("/api/rooms/{room}/members"),
+        &owner,
+        json!({"user_id": m2}),
+    )
+    .await;
+    app.request(
+        Method::PATCH,
+        &format!("/api/rooms/{room}/members/{m2}"),
+        Some(&owner),
+        Some(json!({"role": "admin"})),
+    )
+    .await;
 
-    let left = app.request(Method::DELETE, &format!("/api/rooms/{room}/members/{owner_id}"), Some(&owner), None).await;
+    let left = app
+        .request(
+            Method::DELETE,
+            &format!("/api/rooms/{room}/members/{owner_id}"),
+            Some(&owner),
+            None,
+        )
+        .await;
 
     assert_eq!(left.status, StatusCode::NO_CONTENT);
     let view = app.get(&format!("/api/rooms/{room}"), &t1).await.body;
-    assert_eq!(view["owner_id"], m2.as_str(), "the admin, though m1 joined earlier");
+    assert_eq!(
+        view["owner_id"],
+        m2.as_str(),
+        "the admin, though m1 joined earlier"
+    );
     let gone = app.get(&format!("/api/rooms/{room}"), &owner).await;
     assert_eq!(gone.code(), "not_found");
     app.stop().await;
 }
 
 async fn max_members_is_enforced(db: Db) {
-    let Some(app) = spawn_app(db).await else { return };
+    let Some(app) = spawn_app(db).await else {
+        return;
+    };
     let (_, owner, _) = app.new_user().await;
     let (m1, _, _) = app.new_user().await;
     let (m2, _, _) = app.new_user().await;
-    let too_many = app.post("/api/rooms", Some(&owner), json!({"kind": "group", "name": "g", "members": [m1, m2], "max_members": 2})).await;
-    let room = post_ok(&app, "/api/rooms", &owner, json!({"kind": "group", "name": "g", "members": [m1], "max_members": 2})).await;
+    let too_many = app
+        .post(
+            "/api/rooms",
+            Some(&owner),
+            json!({"kind": "group", "name": "g", "members": [m1, m2], "max_members": 2}),
+        )
+        .await;
+    let room = post_ok(
+        &app,
+        "/api/rooms",
+        &owner,
+        json!({"kind": "group", "name": "g", "members": [m1], "max_members": 2}),
+    )
+    .await;
     let id = room["id"].as_str().unwrap();
 
-    let full = app.post(&format!("/api/rooms/{id}/members"), Some(&owner), json!({"user_id": m2})).await;
+    let full = app
+        .post(
+            &format!("/api/rooms/{id}/members"),
+            Some(&owner),
+            json!({"user_id": m2}),
+        )
+        .await;
 
     assert_eq!(too_many.code(), "conflict");
     assert_eq!(room["max_members"], 2);
@@ -233,7 +474,9 @@ async fn max_members_is_enforced(db: Db) {
 }
 
 async fn non_members_see_not_found_everywhere(db: Db) {
-    let Some(app) = spawn_app(db).await else { return };
+    let Some(app) = spawn_app(db).await else {
+        return;
+    };
     let (_, owner, _) = app.new_user().await;
     let (stranger_id, stranger, _) = app.new_user().await;
     let room = group(&app, &owner, &[]).await;
@@ -241,13 +484,42 @@ async fn non_members_see_not_found_everywhere(db: Db) {
 
     let results = [
         app.get(&format!("/api/rooms/{room}"), &stranger).await,
-        app.get(&format!("/api/rooms/{room}/messages"), &stranger).await,
-        app.post(&format!("/api/rooms/{room}/messages"), Some(&stranger), json!({"body": "x"})).await,
-        app.get(&format!("/api/rooms/{room}/messages/1/receipts"), &stranger).await,
-        app.post(&format!("/api/rooms/{room}/read"), Some(&stranger), json!({"seq": 1})).await,
-        app.request(Method::PATCH, &format!("/api/rooms/{room}"), Some(&stranger), Some(json!({"name": "x"}))).await,
-        app.post(&format!("/api/rooms/{room}/members"), Some(&stranger), json!({"user_id": stranger_id})).await,
-        app.request(Method::DELETE, &format!("/api/rooms/{room}/members/{stranger_id}"), Some(&stranger), None).await,
+        app.get(&format!("/api/rooms/{room}/messages"), &stranger)
+            .await,
+        app.post(
+            &format!("/api/rooms/{room}/messages"),
+            Some(&stranger),
+            json!({"body": "x"}),
+        )
+        .await,
+        app.get(&format!("/api/rooms/{room}/messages/1/receipts"), &stranger)
+            .await,
+        app.post(
+            &format!("/api/rooms/{room}/read"),
+            Some(&stranger),
+            json!({"seq": 1}),
+        )
+        .await,
+        app.request(
+            Method::PATCH,
+            &format!("/api/rooms/{room}"),
+            Some(&stranger),
+            Some(json!({"name": "x"})),
+        )
+        .await,
+        app.post(
+            &format!("/api/rooms/{room}/members"),
+            Some(&stranger),
+            json!({"user_id": stranger_id}),
+        )
+        .await,
+        app.request(
+            Method::DELETE,
+            &format!("/api/rooms/{room}/members/{stranger_id}"),
+            Some(&stranger),
+            None,
+        )
+        .await,
         app.get("/api/rooms/999999", &stranger).await,
         app.get("/api/rooms/abc", &stranger).await,
     ];
@@ -260,22 +532,52 @@ async fn non_members_see_not_found_everywhere(db: Db) {
 }
 
 async fn channels_let_anyone_follow_but_only_admins_post(db: Db) {
-    let Some(app) = spawn_app(db).await else { return };
+    let Some(app) = spawn_app(db).await else {
+        return;
+    };
     let (_, owner, _) = app.new_user().await;
     let (f, tf, _) = app.new_user().await;
-    let channel = post_ok(&app, "/api/rooms", &owner, json!({"kind": "channel", "name": "news"})).await;
+    let channel = post_ok(
+        &app,
+        "/api/rooms",
+        &owner,
+        json!({"kind": "channel", "name": "news"}),
+    )
+    .await;
     let id = channel["id"].as_str().unwrap();
     send(&app, &owner, id, "first").await;
 
-    let follow = app.post(&format!("/api/rooms/{id}/members"), Some(&tf), json!({"user_id": f})).await;
-    let post = app.post(&format!("/api/rooms/{id}/messages"), Some(&tf), json!({"body": "me too"})).await;
+    let follow = app
+        .post(
+            &format!("/api/rooms/{id}/members"),
+            Some(&tf),
+            json!({"user_id": f}),
+        )
+        .await;
+    let post = app
+        .post(
+            &format!("/api/rooms/{id}/messages"),
+            Some(&tf),
+            json!({"body": "me too"}),
+        )
+        .await;
     let history = app.get(&format!("/api/rooms/{id}/messages"), &tf).await;
-    let unfollow = app.request(Method::DELETE, &format!("/api/rooms/{id}/members/{f}"), Some(&tf), None).await;
+    let unfollow = app
+        .request(
+            Method::DELETE,
+            &format!("/api/rooms/{id}/members/{f}"),
+            Some(&tf),
+            None,
+        )
+        .await;
     let after = app.get(&format!("/api/rooms/{id}/messages"), &tf).await;
 
     assert_eq!(follow.status, StatusCode::CREATED);
     assert_eq!(post.code(), "forbidden");
-    assert_eq!(history.body["messages"][0]["body"], "first", "history before following is readable");
+    assert_eq!(
+        history.body["messages"][0]["body"], "first",
+        "history before following is readable"
+    );
     assert_eq!(unfollow.status, StatusCode::NO_CONTENT);
     assert_eq!(after.code(), "not_found");
     app.stop().await;
