@@ -44,13 +44,12 @@ pub fn builder(app: &App) -> SocketIoBuilder {
         .ws_read_buffer_size(1024)
 }
 
+/// Runs after CONNECT was sent; the handshake middleware did the binding (see there).
 pub async fn on_connect<A: Adapter>(s: SocketRef<A>, State(app): State<App>) {
-    events::register(&s);
-    s.on_disconnect(on_disconnect::<A>);
-    session::start_if_verified(&app, &s).await;
+    session::finish_handshake(&app, &s).await;
 }
 
-async fn on_disconnect<A: Adapter>(s: SocketRef<A>, State(app): State<App>) {
+pub(crate) async fn on_disconnect<A: Adapter>(s: SocketRef<A>, State(app): State<App>) {
     if let Some(sess) = session::session(&s) {
         presence::disconnected(&app, sess.user).await;
     }

@@ -97,21 +97,28 @@ pub fn session<A: Adapter>(s: &SocketRef<A>) -> Option<Session> {
     s.extensions.get::<Session>()
 }
 
-/// A handshake token checked by the middleware, waiting for `on_connect` to start the session.
+/// What the handshake prepared for `on_connect` to finish: the catch-up cursors and profile.
 #[derive(Clone)]
-struct Verified {
-    user: UserId,
-    exp: u64,
+struct Prepared {
+    profile: crate::domain::User,
     cursors: Arc<HashMap<RoomId, i64>>,
 }
 
 /// Connect middleware: a bad token is refused (`connect_error` "unauthenticated"); no token
 /// makes a guest.
+///
+/// Everything a client may rely on right after `connect` is done here, before socketioxide
+/// sends the CONNECT packet: the event handlers are registered and an authenticated socket is
+/// bound to its user and joined to its rooms. (The connect handler itself runs as a separate
+/// task after CONNECT, so an event the client emits in its `connect` callback could otherwise
+/// find no handler or no session.)
 pub async fn handshake<A: Adapter>(
     s: SocketRef<A>,
     State(app): State<App>,
     TryData(auth): TryData<AuthPayload>,
 ) -> Result<(), AppErrorCode> {
+    super::events::register(&s);
+    s.on_disconnect(super::on_disconnect::<A>);
     let auth = auth.unwrap_or_default();
     let Some(token) = auth.token.filter(|t| !t.is_empty()) else {
         s.extensions.insert(Guest(Instant::now()));
@@ -123,9 +130,9 @@ pub async fn handshake<A: Adapter>(
             retry_after_ms: 1000,
         }));
     }
-    s.extensions.insert(Verified {
-        user,
-        exp,
+    let profile = bind(&app, &s, user, exp).await.map_err(AppErrorCode)?;
+    s.extensions.insert(Prepared {
+        profile,
         cursors: Arc::new(auth.cursors),
     });
     Ok(())
@@ -147,10 +154,10 @@ async fn verify(app: &App, token: &str) -> Result<(UserId, u64), AppError> {
     Ok((user, exp))
 }
 
-/// After `on_connect`: starts the session of a socket the handshake authenticated.
-pub async fn start_if_verified<A: Adapter>(app: &App, s: &SocketRef<A>) {
-    if let Some(v) = s.extensions.remove::<Verified>() {
-        start(app, s, v.user, v.exp, v.cursors).await;
+/// After CONNECT: finishes the session of a socket the handshake authenticated.
+pub async fn finish_handshake<A: Adapter>(app: &App, s: &SocketRef<A>) {
+    if let Some(p) = s.extensions.remove::<Prepared>() {
+        announce(app, s, p.profile, p.cursors).await;
     }
 }
 
@@ -169,51 +176,51 @@ pub async fn auth_event<A: Adapter>(
             return Err(AppError::forbidden("this socket belongs to another user"));
         }
         current.exp.fetch_max(exp, Ordering::SeqCst);
-    } else {
-        if app.hub().socket_count(user).await >= MAX_SOCKETS_PER_USER {
-            return Err(AppError::RateLimited {
-                retry_after_ms: 1000,
-            });
-        }
-        s.extensions.remove::<Guest>();
-        start(app, s, user, exp, Arc::new(payload.cursors)).await;
+        return Ok(serde_json::json!({ "user": app.store.user(user).await? }));
     }
-    let user = app.store.user(user).await?;
-    Ok(serde_json::json!({ "user": user }))
+    if app.hub().socket_count(user).await >= MAX_SOCKETS_PER_USER {
+        return Err(AppError::RateLimited {
+            retry_after_ms: 1000,
+        });
+    }
+    let profile = bind(app, s, user, exp).await?;
+    s.extensions.remove::<Guest>();
+    announce(app, s, profile.clone(), Arc::new(payload.cursors)).await;
+    Ok(serde_json::json!({ "user": profile }))
 }
 
-/// Binds the socket to `user`: Socket.IO rooms, presence, `session`, then catch-up.
-async fn start<A: Adapter>(
+/// Binds the socket to `user` and joins it to `user:{id}` and its rooms' Socket.IO rooms.
+async fn bind<A: Adapter>(
     app: &App,
     s: &SocketRef<A>,
     user: UserId,
     exp: u64,
-    cursors: Arc<HashMap<RoomId, i64>>,
-) {
-    let profile = match app.store.user(user).await {
-        Ok(profile) => profile,
-        Err(e) => {
-            tracing::warn!(error = %e, "session start failed");
-            let _ = s.clone().disconnect();
-            return;
-        }
-    };
-    let rooms = match app.store.room_ids_for(user).await {
-        Ok(rooms) => rooms,
-        Err(e) => {
-            tracing::warn!(error = %e, "loading rooms failed");
-            let _ = s.clone().disconnect();
-            return;
-        }
-    };
+) -> Result<crate::domain::User, AppError> {
+    let profile = app
+        .store
+        .user(user)
+        .await
+        .map_err(|_| AppError::Unauthenticated)?;
+    let rooms = app.store.room_ids_for(user).await?;
+    let mut names: Vec<String> = rooms.into_iter().map(room_room).collect();
+    names.push(user_room(user));
+    s.join(names);
     s.extensions.insert(Session {
         user,
         exp: Arc::new(AtomicU64::new(exp)),
         sends: Arc::default(),
     });
-    let mut names: Vec<String> = rooms.into_iter().map(room_room).collect();
-    names.push(user_room(user));
-    s.join(names);
+    Ok(profile)
+}
+
+/// Presence, `session`, then catch-up.
+async fn announce<A: Adapter>(
+    app: &App,
+    s: &SocketRef<A>,
+    profile: crate::domain::User,
+    cursors: Arc<HashMap<RoomId, i64>>,
+) {
+    let user = profile.id;
     presence::connected(app, user).await;
     let _ = s.emit("session", &serde_json::json!({ "user": profile }));
     tokio::spawn(catchup::run(app.clone(), s.clone(), user, cursors));

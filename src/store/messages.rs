@@ -177,7 +177,12 @@ impl Store {
 
     /// Moves a member's delivered cursor forward (never back, never past the stream's end).
     /// Returns the new `(delivered_seq, read_seq)` when it moved.
-    pub async fn advance_delivered(&self, room: RoomId, user: UserId, seq: i64) -> AppResult<Option<(i64, i64)>> {
+    pub async fn advance_delivered(
+        &self,
+        room: RoomId,
+        user: UserId,
+        seq: i64,
+    ) -> AppResult<Option<(i64, i64)>> {
         self.advance_cursor(
             "update memberships
              set delivered_seq = (select case when r.last_seq < $1 then r.last_seq else $1 end
@@ -194,7 +199,12 @@ impl Store {
 
     /// Moves a member's read cursor forward; reading implies delivery.
     /// Returns the new `(delivered_seq, read_seq)` when it moved.
-    pub async fn advance_read(&self, room: RoomId, user: UserId, seq: i64) -> AppResult<Option<(i64, i64)>> {
+    pub async fn advance_read(
+        &self,
+        room: RoomId,
+        user: UserId,
+        seq: i64,
+    ) -> AppResult<Option<(i64, i64)>> {
         self.advance_cursor(
             "update memberships
              set read_seq = (select case when r.last_seq < $1 then r.last_seq else $1 end
@@ -213,7 +223,13 @@ impl Store {
     }
 
     /// Runs one of the cursor updates above (`$1` seq, `$2` room, `$3` user).
-    async fn advance_cursor(&self, sql: &'static str, room: RoomId, user: UserId, seq: i64) -> AppResult<Option<(i64, i64)>> {
+    async fn advance_cursor(
+        &self,
+        sql: &'static str,
+        room: RoomId,
+        user: UserId,
+        seq: i64,
+    ) -> AppResult<Option<(i64, i64)>> {
         let mut w = self.begin_write().await?;
         let row: Option<(i64, i64)> = sqlx::query_as(sql)
             .bind(seq)

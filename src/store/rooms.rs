@@ -117,15 +117,13 @@ impl Store {
 
     /// A room as `user` sees it (with `my_role`, cursors and `unread_count`).
     pub async fn room_for(&self, room: RoomId, user: UserId) -> AppResult<Room> {
-        let row: RoomRow = sqlx::query_as(
-            concat!(
+        let row: RoomRow = sqlx::query_as(concat!(
             room_columns!(),
             "from rooms r
              join memberships m on m.room_id = r.id and m.user_id = $2
              left join messages lm on lm.room_id = r.id and lm.seq = r.last_seq
              where r.id = $1"
-        ),
-        )
+        ))
         .bind(room.0)
         .bind(user.0)
         .fetch_optional(&self.pool)
@@ -153,16 +151,14 @@ impl Store {
 
     /// Every room of `user`, most recent activity first.
     pub async fn rooms_for(&self, user: UserId) -> AppResult<Vec<Room>> {
-        let rows: Vec<RoomRow> = sqlx::query_as(
-            concat!(
+        let rows: Vec<RoomRow> = sqlx::query_as(concat!(
             room_columns!(),
             "from memberships m
              join rooms r on r.id = m.room_id
              left join messages lm on lm.room_id = r.id and lm.seq = r.last_seq
              where m.user_id = $1
              order by r.last_activity_at desc, r.id desc"
-        ),
-        )
+        ))
         .bind(user.0)
         .fetch_all(&self.pool)
         .await?;
