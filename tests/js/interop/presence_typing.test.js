@@ -85,6 +85,27 @@ describe('presence', () => {
     assert.match(offline.last_seen_at, c.RFC3339_MS);
   });
 
+  it('a flapping connection (quick reconnects) does not flood contacts with presence events', async () => {
+    const [alice, bob] = await c.users(url, 2);
+    await c.directRoom(url, alice, bob);
+    const bobSocket = await c.connect(url, { token: bob.token });
+    const isAlice = (p) => p.user_id === alice.id;
+    let socket = await c.connect(url, { token: alice.token });
+    await c.waitFor(bobSocket, 'presence', isAlice);
+
+    for (let i = 0; i < 5; i++) {
+      socket.close();
+      socket = await c.connect(url, { token: alice.token });
+    }
+    await c.sleep(500);
+
+    const seen = c.received(bobSocket, 'presence', isAlice);
+    assert.deepEqual(seen.map((p) => p.online), [true], 'only the first online: no offline/online pair per reconnect');
+    socket.close();
+    const offline = await c.waitFor(bobSocket, 'presence', isAlice, 5000);
+    assert.equal(offline.online, false, 'one offline once the user is really gone');
+  });
+
   it('presence is not sent to users who share no room with that user', async () => {
     const [alice, stranger] = await c.users(url, 2);
     const strangerSocket = await c.connect(url, { token: stranger.token });
