@@ -64,7 +64,7 @@ say "Installing the JS test packages (npm ci)"
 # --- Rust -----------------------------------------------------------------------------------
 say "Building the server"
 cargo build --quiet || die "cargo build failed"
-export MISSIVE_BIN=$ROOT/target/debug/missive
+export MISSIVE_BIN=${CARGO_TARGET_DIR:-$ROOT/target}/debug/missive
 
 run_step "Rust tests (unit, HTTP integration on SQLite and Postgres)" cargo test --quiet
 
