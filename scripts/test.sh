@@ -18,10 +18,13 @@ skip() { printf '\n*** SKIPPED: %s ***\n\n' "$*" >&2; }
 die() { printf '\nERROR: %s\n' "$*" >&2; exit 1; }
 
 failed=()
+LOG=$(mktemp)
+trap 'rm -f "$LOG"' EXIT
 run_step() {
   local name=$1; shift
   say "$name"
-  if ! "$@"; then failed+=("$name"); fi
+  "$@" 2>&1 | tee -a "$LOG"
+  if [ "${PIPESTATUS[0]}" -ne 0 ]; then failed+=("$name"); fi
 }
 
 pg_up() { pg_isready -q -h 127.0.0.1 -p 5432 >/dev/null 2>&1 || psql "$PG_URL/postgres" -qc 'select 1' >/dev/null 2>&1; }
@@ -79,9 +82,14 @@ if [ "$have_chromium" = true ]; then
   run_step "Web client end-to-end suite in headless Chromium" bash -c 'cd tests/js && npm run e2e --silent'
 fi
 
+# One closing line for every suite together: cargo's "test result" lines and node's "# pass/# fail".
+sum() { grep -oE "$1" "$LOG" | grep -oE '[0-9]+' | awk '{ s += $1 } END { print s + 0 }'; }
+passed=$(( $(sum '[0-9]+ passed;') + $(sum '^# pass [0-9]+') ))
+failed_n=$(( $(sum '[0-9]+ failed;') + $(sum '^# fail [0-9]+') ))
 echo
 if [ ${#failed[@]} -gt 0 ]; then
   printf 'FAILED: %s\n' "${failed[@]}"
+  echo "tests: $passed passed, $failed_n failed"
   exit 1
 fi
-echo "All test suites passed."
+echo "tests: $passed passed, $failed_n failed"
