@@ -41,6 +41,7 @@ pub mod store;
 use std::future::Future;
 
 use anyhow::Context;
+use axum::serve::ListenerExt;
 use metrics_exporter_prometheus::PrometheusBuilder;
 use socketioxide::handler::ConnectHandler;
 use tokio::net::TcpListener;
@@ -103,6 +104,13 @@ pub async fn run(
     let addr = listener.local_addr()?;
     tracing::info!(%addr, database = ?store.backend, "missive listening");
     let hub = app.hub().clone();
+    // Small frames (acks, sync batches, live messages) must leave at once: without NODELAY each
+    // write behind an unacknowledged one waits for the peer's delayed ACK (~40 ms).
+    let listener = listener.tap_io(|tcp| {
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::debug!(error = %e, "TCP_NODELAY failed");
+        }
+    });
     axum::serve(listener, router)
         .with_graceful_shutdown(async move {
             shutdown.await;
