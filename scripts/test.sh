@@ -69,7 +69,7 @@ say "Building the server"
 cargo build --quiet || die "cargo build failed"
 export MISSIVE_BIN=${CARGO_TARGET_DIR:-$ROOT/target}/debug/missive
 
-run_step "Rust tests (unit, HTTP integration on SQLite and Postgres)" cargo test --quiet
+run_step "Rust tests (unit, HTTP integration on SQLite and Postgres, load generator)" cargo test --workspace --quiet
 
 dbs=(sqlite)
 [ "$have_pg" = true ] && dbs+=(postgres)

@@ -1,13 +1,17 @@
 //! The per-room message streams and the cursors over them.
 //!
-//! `append` is the one way a message is stored: it takes the room's next `seq` with
-//! `update rooms set last_seq = last_seq + 1 … returning last_seq` in the caller's transaction,
-//! which numbers the stream without gaps and serialises writers per room on both databases.
+//! A message's `seq` comes from `update rooms set last_seq = last_seq + n … returning last_seq`
+//! in the transaction that stores it, which numbers the stream without gaps and serialises
+//! writers per room on both databases. `append` stores one message (system messages, inside a
+//! membership change); `append_batch` stores a group-commit batch with a few statements.
 
+use std::collections::HashMap;
+
+use serde_json::json;
 use sqlx::{AnyConnection, FromRow};
 
-use super::Store;
-use crate::domain::{Message, MessageId, MessageKind, RoomId, UserId, now_ms};
+use super::{Backend, Store};
+use crate::domain::{Message, MessageId, MessageKind, Role, RoomId, RoomKind, UserId, now_ms};
 use crate::error::{AppError, AppResult};
 
 #[derive(FromRow)]
@@ -99,21 +103,269 @@ pub async fn append(conn: &mut AnyConnection, m: &NewMessage) -> Result<Message,
     })
 }
 
-/// The message a sender already stored under `client_id`, if any.
-pub async fn by_client_id(
+/// Stores a batch of messages in the caller's transaction with a handful of statements
+/// whatever its size: one check of every sender's membership, one look-up of already-stored
+/// `client_id`s, one `last_seq` bump per room, one insert for every row, one cursor update per
+/// (room, sender). Returns, per input and in order, the stored message and whether this call
+/// stored it (false: an idempotent repeat, from an earlier batch or earlier in this one), or
+/// why it was refused: `not_found` for a non-member, `forbidden` for a follower posting to a
+/// channel, `invalid` for a `reply_to` past the room's end.
+///
+/// The rows travel as one JSON parameter expanded by the database (`json_each` on SQLite,
+/// `json_array_elements` on Postgres): literal SQL, one bind, any batch size.
+pub async fn append_batch(
     conn: &mut AnyConnection,
-    sender: UserId,
-    client_id: &str,
-) -> Result<Option<Message>, sqlx::Error> {
-    let row: Option<MessageRow> = sqlx::query_as(
-        "select id, room_id, seq, sender_id, kind, body, client_id, reply_to, created_at
-         from messages where sender_id = $1 and client_id = $2",
-    )
-    .bind(sender.0)
-    .bind(client_id)
-    .fetch_optional(conn)
-    .await?;
-    Ok(row.map(Into::into))
+    backend: Backend,
+    batch: &[&NewMessage],
+) -> Result<Vec<AppResult<(Message, bool)>>, sqlx::Error> {
+    let now = now_ms();
+    let access = senders_access(conn, backend, batch).await?;
+    let refused: Vec<Option<AppError>> = batch
+        .iter()
+        .map(|m| refusal(access.get(&(m.room_id, m.sender_id)), m))
+        .collect();
+    let existing = stored_client_ids(conn, backend, batch).await?;
+    // Which inputs are new, and which repeat an input earlier in this batch.
+    let mut first_of: HashMap<(UserId, &str), usize> = HashMap::new();
+    let mut repeat_of: Vec<Option<usize>> = vec![None; batch.len()];
+    let mut per_room: Vec<(RoomId, i64)> = Vec::new();
+    for (i, m) in batch.iter().enumerate() {
+        if refused[i].is_some() {
+            continue;
+        }
+        if let Some(cid) = m.client_id.as_deref() {
+            if existing.contains_key(&(m.sender_id, cid.to_owned())) {
+                continue;
+            }
+            if let Some(&first) = first_of.get(&(m.sender_id, cid)) {
+                repeat_of[i] = Some(first);
+                continue;
+            }
+            first_of.insert((m.sender_id, cid), i);
+        }
+        match per_room.iter_mut().find(|(r, _)| *r == m.room_id) {
+            Some((_, n)) => *n += 1,
+            None => per_room.push((m.room_id, 1)),
+        }
+    }
+    // Reserve each room's seqs: the batch's messages of a room take them in input order.
+    let mut next_seq: HashMap<RoomId, i64> = HashMap::with_capacity(per_room.len());
+    for (room, n) in &per_room {
+        let last: i64 = sqlx::query_scalar(
+            "update rooms set last_seq = last_seq + $1, last_activity_at = $2 where id = $3 returning last_seq",
+        )
+        .bind(*n)
+        .bind(now)
+        .bind(room.0)
+        .fetch_one(&mut *conn)
+        .await?;
+        next_seq.insert(*room, last - n + 1);
+    }
+    let mut out: Vec<Option<(Message, bool)>> = vec![None; batch.len()];
+    let mut rows = Vec::new();
+    for (i, m) in batch.iter().enumerate() {
+        if refused[i].is_some() {
+            continue;
+        }
+        if let Some(found) = m
+            .client_id
+            .as_ref()
+            .and_then(|c| existing.get(&(m.sender_id, c.clone())))
+        {
+            out[i] = Some((found.clone(), false));
+            continue;
+        }
+        if repeat_of[i].is_some() {
+            continue;
+        }
+        let seq = next_seq
+            .get_mut(&m.room_id)
+            .expect("seq reserved for every room");
+        out[i] = Some((
+            Message {
+                id: MessageId(0),
+                room_id: m.room_id,
+                seq: *seq,
+                sender_id: m.sender_id,
+                kind: m.kind,
+                body: m.body.clone(),
+                client_id: m.client_id.clone(),
+                reply_to: m.reply_to,
+                created_at: now,
+            },
+            true,
+        ));
+        rows.push(json!({
+            "room_id": m.room_id.0, "seq": *seq, "sender_id": m.sender_id.0, "kind": m.kind.as_str(),
+            "body": m.body, "client_id": m.client_id, "reply_to": m.reply_to, "created_at": now,
+        }));
+        *seq += 1;
+    }
+    if !rows.is_empty() {
+        let ids = insert_rows(conn, backend, &serde_json::Value::Array(rows).to_string()).await?;
+        for (msg, _) in out.iter_mut().flatten().filter(|(_, new)| *new) {
+            msg.id = MessageId(
+                *ids.get(&(msg.room_id.0, msg.seq))
+                    .ok_or(sqlx::Error::RowNotFound)?,
+            );
+        }
+        // The sender has delivered and read what they sent: one update per (room, sender).
+        let mut newest: HashMap<(RoomId, UserId), i64> = HashMap::new();
+        for (msg, _) in out.iter().flatten().filter(|(_, new)| *new) {
+            let e = newest.entry((msg.room_id, msg.sender_id)).or_insert(0);
+            *e = (*e).max(msg.seq);
+        }
+        for ((room, sender), seq) in newest {
+            sqlx::query("update memberships set delivered_seq = $1, read_seq = $1 where room_id = $2 and user_id = $3")
+                .bind(seq)
+                .bind(room.0)
+                .bind(sender.0)
+                .execute(&mut *conn)
+                .await?;
+        }
+    }
+    for i in 0..batch.len() {
+        if let Some(first) = repeat_of[i] {
+            let (msg, _) = out[first].clone().expect("the first of a repeat is stored");
+            out[i] = Some((msg, false));
+        }
+    }
+    Ok(out
+        .into_iter()
+        .zip(refused)
+        .map(|(stored, refused)| match refused {
+            Some(e) => Err(e),
+            None => Ok(stored.expect("every accepted input answered")),
+        })
+        .collect())
+}
+
+/// Why `m` may not be stored, given its sender's membership (`None`: not a member).
+fn refusal(access: Option<&(RoomKind, Role, i64)>, m: &NewMessage) -> Option<AppError> {
+    let Some(&(kind, role, last_seq)) = access else {
+        return Some(AppError::NotFound);
+    };
+    if kind == RoomKind::Channel && !role.is_admin() && m.kind == MessageKind::Text {
+        return Some(AppError::forbidden(
+            "only the channel's owner and admins post",
+        ));
+    }
+    if m.reply_to.is_some_and(|r| !(1..=last_seq).contains(&r)) {
+        return Some(AppError::invalid("reply_to is not a message of this room"));
+    }
+    None
+}
+
+/// `(kind, role, last_seq)` for each of the batch's `(room, sender)` pairs that is a membership.
+async fn senders_access(
+    conn: &mut AnyConnection,
+    backend: Backend,
+    batch: &[&NewMessage],
+) -> Result<HashMap<(RoomId, UserId), (RoomKind, Role, i64)>, sqlx::Error> {
+    let keys: Vec<serde_json::Value> = batch
+        .iter()
+        .map(|m| json!({ "r": m.room_id.0, "u": m.sender_id.0 }))
+        .collect();
+    let sql = match backend {
+        Backend::Sqlite => {
+            "select distinct m.room_id, m.user_id, r.kind, m.role, r.last_seq
+             from json_each($1) k
+             join memberships m on m.room_id = json_extract(k.value, '$.r') and m.user_id = json_extract(k.value, '$.u')
+             join rooms r on r.id = m.room_id"
+        }
+        Backend::Postgres => {
+            "select distinct m.room_id, m.user_id, r.kind, m.role, r.last_seq
+             from json_array_elements($1::json) k
+             join memberships m on m.room_id = (k->>'r')::bigint and m.user_id = (k->>'u')::bigint
+             join rooms r on r.id = m.room_id"
+        }
+    };
+    let rows: Vec<(i64, i64, String, String, i64)> = sqlx::query_as(sql)
+        .bind(serde_json::Value::Array(keys).to_string())
+        .fetch_all(conn)
+        .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(room, user, kind, role, last_seq)| {
+            (
+                (RoomId(room), UserId(user)),
+                (RoomKind::from_db(&kind), Role::from_db(&role), last_seq),
+            )
+        })
+        .collect())
+}
+
+/// Inserts the JSON rows; returns each new row's id by `(room_id, seq)`.
+async fn insert_rows(
+    conn: &mut AnyConnection,
+    backend: Backend,
+    rows: &str,
+) -> Result<HashMap<(i64, i64), i64>, sqlx::Error> {
+    let sql = match backend {
+        Backend::Sqlite => {
+            "insert into messages (room_id, seq, sender_id, kind, body, client_id, reply_to, created_at)
+             select json_extract(value, '$.room_id'), json_extract(value, '$.seq'),
+                    json_extract(value, '$.sender_id'), json_extract(value, '$.kind'),
+                    json_extract(value, '$.body'), json_extract(value, '$.client_id'),
+                    json_extract(value, '$.reply_to'), json_extract(value, '$.created_at')
+             from json_each($1)
+             returning id, room_id, seq"
+        }
+        Backend::Postgres => {
+            "insert into messages (room_id, seq, sender_id, kind, body, client_id, reply_to, created_at)
+             select (e->>'room_id')::bigint, (e->>'seq')::bigint, (e->>'sender_id')::bigint, e->>'kind',
+                    e->>'body', e->>'client_id', (e->>'reply_to')::bigint, (e->>'created_at')::bigint
+             from json_array_elements($1::json) as e
+             returning id, room_id, seq"
+        }
+    };
+    let rows: Vec<(i64, i64, i64)> = sqlx::query_as(sql).bind(rows).fetch_all(conn).await?;
+    Ok(rows
+        .into_iter()
+        .map(|(id, room, seq)| ((room, seq), id))
+        .collect())
+}
+
+/// The messages already stored under the batch's `(sender_id, client_id)` keys.
+async fn stored_client_ids(
+    conn: &mut AnyConnection,
+    backend: Backend,
+    batch: &[&NewMessage],
+) -> Result<HashMap<(UserId, String), Message>, sqlx::Error> {
+    let keys: Vec<serde_json::Value> = batch
+        .iter()
+        .filter_map(|m| {
+            m.client_id
+                .as_ref()
+                .map(|c| json!({ "s": m.sender_id.0, "c": c }))
+        })
+        .collect();
+    if keys.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let sql = match backend {
+        Backend::Sqlite => {
+            "select m.id, m.room_id, m.seq, m.sender_id, m.kind, m.body, m.client_id, m.reply_to, m.created_at
+             from json_each($1) k
+             join messages m on m.sender_id = json_extract(k.value, '$.s') and m.client_id = json_extract(k.value, '$.c')"
+        }
+        Backend::Postgres => {
+            "select m.id, m.room_id, m.seq, m.sender_id, m.kind, m.body, m.client_id, m.reply_to, m.created_at
+             from json_array_elements($1::json) k
+             join messages m on m.sender_id = (k->>'s')::bigint and m.client_id = k->>'c'"
+        }
+    };
+    let rows: Vec<MessageRow> = sqlx::query_as(sql)
+        .bind(serde_json::Value::Array(keys).to_string())
+        .fetch_all(conn)
+        .await?;
+    Ok(rows
+        .into_iter()
+        .map(|r| {
+            let m: Message = r.into();
+            ((m.sender_id, m.client_id.clone().unwrap_or_default()), m)
+        })
+        .collect())
 }
 
 /// A page of messages, ascending by seq, and whether more lie beyond it.

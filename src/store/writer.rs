@@ -81,14 +81,14 @@ pub(super) fn spawn(store: Store, batching: bool) -> (WriterHandle, Committed) {
 
 async fn commit_batch(store: &Store, jobs: Vec<Job>, fanout: &mpsc::UnboundedSender<Message>) {
     let results: Vec<AppResult<Appended>> = match store_all(store, &jobs).await {
-        Ok(results) => results.into_iter().map(Ok).collect(),
+        Ok(results) => results,
         Err(e) if jobs.len() == 1 => vec![Err(e)],
         Err(e) => {
             tracing::warn!(error = %e, size = jobs.len(), "batch failed; retrying its messages one by one");
             let mut results = Vec::with_capacity(jobs.len());
             for job in &jobs {
                 let result = store_all(store, std::slice::from_ref(job)).await;
-                results.push(result.map(|mut r| r.remove(0)));
+                results.push(result.and_then(|mut r| r.remove(0)));
             }
             results
         }
@@ -101,20 +101,12 @@ async fn commit_batch(store: &Store, jobs: Vec<Job>, fanout: &mpsc::UnboundedSen
     }
 }
 
-async fn store_all(store: &Store, jobs: &[Job]) -> AppResult<Vec<Appended>> {
+/// Stores what it can of `jobs` in one transaction; per job, its message or why it was refused.
+/// `Err` only when the transaction itself failed.
+async fn store_all(store: &Store, jobs: &[Job]) -> AppResult<Vec<AppResult<Appended>>> {
+    let batch: Vec<&NewMessage> = jobs.iter().map(|j| &j.msg).collect();
     let mut w = store.begin_write().await?;
-    let mut out = Vec::with_capacity(jobs.len());
-    for job in jobs {
-        // An earlier message of the same batch is visible here: same transaction.
-        if let Some(client_id) = &job.msg.client_id
-            && let Some(existing) =
-                messages::by_client_id(&mut w.tx, job.msg.sender_id, client_id).await?
-        {
-            out.push((existing, false));
-            continue;
-        }
-        out.push((messages::append(&mut w.tx, &job.msg).await?, true));
-    }
+    let out = messages::append_batch(&mut w.tx, store.backend, &batch).await?;
     w.commit().await?;
     Ok(out)
 }
