@@ -20,7 +20,7 @@ use socketioxide::extract::{SocketRef, State, TryData};
 use socketioxide::{SocketIo, SocketIoBuilder};
 
 use crate::app::App;
-use crate::domain::Message;
+use crate::domain::{Message, RoomId};
 use crate::error::AppError;
 use crate::store::writer::Committed;
 use session::{AppErrorCode, AuthPayload};
@@ -86,12 +86,31 @@ pub async fn admin_auth(
     Ok(())
 }
 
-/// Delivers committed messages live, in commit order: one emit per message to its room.
+/// Delivers committed messages live: one emit per message to its room, each room's messages in
+/// commit (`seq`) order. Rooms go out concurrently, so a slow emit (the Postgres adapter's
+/// NOTIFY round trip) in one room does not hold up the others.
 pub fn spawn_fanout(app: App, mut committed: Committed) {
     tokio::spawn(async move {
-        while let Some(message) = committed.recv().await {
-            app.count_message();
-            emit_message(&app, &message).await;
+        let mut batch = Vec::with_capacity(1024);
+        while committed.recv_many(&mut batch, 1024).await > 0 {
+            let mut by_room: Vec<(RoomId, Vec<Message>)> = Vec::new();
+            for message in batch.drain(..) {
+                match by_room
+                    .iter_mut()
+                    .find(|(room, _)| *room == message.room_id)
+                {
+                    Some((_, messages)) => messages.push(message),
+                    None => by_room.push((message.room_id, vec![message])),
+                }
+            }
+            let app = &app;
+            futures_util::future::join_all(by_room.iter().map(|(_, messages)| async move {
+                for message in messages {
+                    app.count_message();
+                    emit_message(app, message).await;
+                }
+            }))
+            .await;
         }
     });
 }
