@@ -168,6 +168,9 @@ pub fn check_body(body: &str, max_chars: usize) -> Result<(), AppError> {
     if body.trim().is_empty() {
         return Err(AppError::invalid("body must not be empty"));
     }
+    if body.contains('\0') {
+        return Err(AppError::invalid("body must not contain NUL characters"));
+    }
     if body.chars().count() > max_chars {
         return Err(AppError::invalid(format!(
             "body is longer than {max_chars} characters"
@@ -179,8 +182,10 @@ pub fn check_body(body: &str, max_chars: usize) -> Result<(), AppError> {
 /// Checks a client-chosen idempotency key: 1–64 characters.
 pub fn check_client_id(client_id: &str) -> Result<(), AppError> {
     let len = client_id.chars().count();
-    if !(1..=64).contains(&len) {
-        return Err(AppError::invalid("client_id must be 1 to 64 characters"));
+    if !(1..=64).contains(&len) || client_id.chars().any(char::is_control) {
+        return Err(AppError::invalid(
+            "client_id must be 1 to 64 characters, none a control character",
+        ));
     }
     Ok(())
 }

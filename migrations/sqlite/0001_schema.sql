@@ -48,6 +48,9 @@ create table memberships (
     user_id        integer not null references users (id) on delete cascade,
     role           text    not null check (role in ('owner', 'admin', 'member')),
     joined_at      integer not null,
+    -- The room's last_seq when the member joined: in direct rooms and groups, what came before
+    -- is not theirs to read (channels are public and keep no such floor).
+    joined_seq     integer not null default 0,
     -- Cursors: the user's devices together hold (delivered) and have shown (read) the stream up
     -- to here. The offline queue is simply the messages past delivered_seq.
     delivered_seq  integer not null default 0,

@@ -1,5 +1,5 @@
-//! Failed-login throttle: at most `MAX_FAILURES` failures per account in a sliding window.
-//! Kept in memory per node; a cluster's limit is therefore per node.
+//! Failed-login throttle: at most `MAX_FAILURES` attempts per account in a sliding window
+//! without a success. Kept in memory per node; a cluster's limit is therefore per node.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
@@ -10,39 +10,33 @@ const WINDOW: Duration = Duration::from_secs(15 * 60);
 
 #[derive(Default)]
 pub struct LoginThrottle {
-    failures: Mutex<HashMap<String, VecDeque<Instant>>>,
+    attempts: Mutex<HashMap<String, VecDeque<Instant>>>,
 }
 
 impl LoginThrottle {
-    /// `Some(retry_after)` when the account has used up its failures.
-    pub fn check(&self, username: &str) -> Option<Duration> {
-        let mut map = self.failures.lock().unwrap();
+    /// Counts a login attempt before its password is checked, so concurrent attempts cannot all
+    /// slip past the limit; `record_success` forgets them. `Err(retry_after)` when the account
+    /// has used up its attempts.
+    pub fn attempt(&self, username: &str) -> Result<(), Duration> {
+        let mut map = self.attempts.lock().unwrap();
         let now = Instant::now();
-        let q = map.get_mut(username)?;
+        // Bound memory against a flood of made-up (but valid) usernames.
+        if map.len() > 100_000 {
+            map.retain(|_, q| q.back().is_some_and(|t| now.duration_since(*t) < WINDOW));
+        }
+        let q = map.entry(username.to_owned()).or_default();
         while q.front().is_some_and(|t| now.duration_since(*t) >= WINDOW) {
             q.pop_front();
         }
-        if q.is_empty() {
-            map.remove(username);
-            return None;
+        if q.len() >= MAX_FAILURES {
+            return Err(WINDOW - now.duration_since(q[0]));
         }
-        (q.len() >= MAX_FAILURES).then(|| WINDOW - now.duration_since(q[0]))
-    }
-
-    pub fn record_failure(&self, username: &str) {
-        let mut map = self.failures.lock().unwrap();
-        // Bound memory against a flood of made-up usernames.
-        if map.len() > 100_000 {
-            let now = Instant::now();
-            map.retain(|_, q| q.back().is_some_and(|t| now.duration_since(*t) < WINDOW));
-        }
-        map.entry(username.to_owned())
-            .or_default()
-            .push_back(Instant::now());
+        q.push_back(now);
+        Ok(())
     }
 
     pub fn record_success(&self, username: &str) {
-        self.failures.lock().unwrap().remove(username);
+        self.attempts.lock().unwrap().remove(username);
     }
 }
 
@@ -51,14 +45,15 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_eleventh_failure_is_throttled() {
+    fn the_eleventh_attempt_without_a_success_is_throttled() {
         let t = LoginThrottle::default();
         for _ in 0..MAX_FAILURES {
-            assert!(t.check("alice").is_none());
-            t.record_failure("alice");
+            assert!(t.attempt("alice").is_ok());
         }
-        let wait = t.check("alice").expect("throttled");
+        let wait = t.attempt("alice").expect_err("throttled");
         assert!(wait <= WINDOW && wait > WINDOW - Duration::from_secs(5));
-        assert!(t.check("bob").is_none());
+        assert!(t.attempt("bob").is_ok());
+        t.record_success("bob");
+        assert!(!t.attempts.lock().unwrap().contains_key("bob"));
     }
 }

@@ -129,11 +129,19 @@ pub async fn history(
                 "give at most one of before_seq and after_seq",
             ));
         }
-        (Some(before), None) => app.store.messages_before(room, before, limit).await?,
-        (None, Some(after)) => app.store.messages_after(room, after.max(0), limit).await?,
+        (Some(before), None) => {
+            app.store
+                .messages_before(room, before, limit, access.floor)
+                .await?
+        }
+        (None, Some(after)) => {
+            app.store
+                .messages_after(room, after.max(access.floor), limit)
+                .await?
+        }
         (None, None) => {
             app.store
-                .messages_before(room, access.last_seq + 1, limit)
+                .messages_before(room, access.last_seq + 1, limit, access.floor)
                 .await?
         }
     };
@@ -203,7 +211,10 @@ pub struct Receipts {
 }
 
 pub async fn receipts(app: &App, user: UserId, room: RoomId, seq: i64) -> AppResult<Receipts> {
-    require_member(app, room, user).await?;
+    let access = require_member(app, room, user).await?;
+    if seq <= access.floor {
+        return Err(AppError::NotFound);
+    }
     let message = app.store.message_by_seq(room, seq).await?;
     let mut out = Receipts {
         read: vec![],

@@ -87,13 +87,16 @@ pub async fn direct(app: &App, user: UserId, other: UserId) -> AppResult<(RoomId
 pub async fn get(app: &App, user: UserId, room: RoomId) -> AppResult<Room> {
     let mut view = app.store.room_for(room, user).await?;
     let mut members = app.store.members(room).await?;
-    // A channel's followers are not each looked up: presence is not shared in channels.
     if view.kind.is_conversation() {
         let ids: Vec<UserId> = members.iter().map(|m| m.user_id).collect();
         let online = app.hub().online(&ids).await;
         for m in &mut members {
             m.online = online.contains(&m.user_id);
         }
+    } else if !view.me.as_ref().is_some_and(|me| me.my_role.is_admin()) {
+        // A channel's followers see who runs it, not who else follows it (and presence is not
+        // shared in channels).
+        members.retain(|m| m.role.is_admin() || m.user_id == user);
     }
     view.members = Some(members);
     Ok(view)
@@ -109,6 +112,7 @@ pub async fn rename(app: &App, actor: UserId, room: RoomId, name: &str) -> AppRe
     }
     let name = parse_room_name(name)?;
     let mut w = app.store.begin_write().await?;
+    sql::lock_room(&mut w.tx, room).await?;
     sql::rename(&mut w.tx, room, &name).await?;
     let msg = append_system(
         &mut w.tx,
@@ -199,6 +203,7 @@ pub async fn set_role(
         return Err(AppError::invalid("role must be admin or member"));
     }
     let mut w = app.store.begin_write().await?;
+    sql::lock_room(&mut w.tx, room).await?;
     let access = sql::access(&mut w.tx, room, actor)
         .await?
         .ok_or(AppError::NotFound)?;
@@ -237,6 +242,7 @@ pub async fn remove_member(
     target: UserId,
 ) -> AppResult<()> {
     let mut w = app.store.begin_write().await?;
+    sql::lock_room(&mut w.tx, room).await?;
     let access = sql::access(&mut w.tx, room, actor)
         .await?
         .ok_or(AppError::NotFound)?;
@@ -316,13 +322,7 @@ struct RoomRemoved {
 }
 
 async fn member(app: &App, room: RoomId, user: UserId) -> AppResult<Member> {
-    let mut m = app
-        .store
-        .members(room)
-        .await?
-        .into_iter()
-        .find(|m| m.user_id == user)
-        .ok_or(AppError::NotFound)?;
+    let mut m = app.store.member(room, user).await?;
     m.online = app.hub().socket_count(user).await > 0;
     Ok(m)
 }

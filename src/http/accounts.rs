@@ -88,31 +88,28 @@ async fn login(
     State(app): State<App>,
     AppJson(body): AppJson<LoginBody>,
 ) -> AppResult<Json<Session>> {
-    // A name that could never be registered is just another unknown user.
-    let key = body.username.trim().to_lowercase();
-    if let Some(wait) = app.login_throttle.check(&key) {
+    // A name that could never be registered is just another unknown user (and is not tracked
+    // by the throttle: no account can match it).
+    let Ok(name) = Username::parse(&body.username) else {
+        app.hasher.verify(body.password, None).await?;
+        return Err(AppError::InvalidCredentials);
+    };
+    if let Err(wait) = app.login_throttle.attempt(name.as_str()) {
         return Err(AppError::RateLimited {
             retry_after_ms: wait.as_millis() as u64,
         });
     }
-    let found = match Username::parse(&body.username) {
-        Ok(name) => app.store.credentials(name.as_str()).await?,
-        Err(_) => None,
-    };
-    let (user, hash) = match found {
+    let (user, hash) = match app.store.credentials(name.as_str()).await? {
         Some((user, hash)) => (Some(user), Some(hash)),
         None => (None, None),
     };
     let ok = app.hasher.verify(body.password, hash).await?;
     match user {
         Some(user) if ok => {
-            app.login_throttle.record_success(&key);
+            app.login_throttle.record_success(name.as_str());
             Ok(Json(issue_session(&app, user, random_id()).await?))
         }
-        _ => {
-            app.login_throttle.record_failure(&key);
-            Err(AppError::InvalidCredentials)
-        }
+        _ => Err(AppError::InvalidCredentials),
     }
 }
 

@@ -16,7 +16,7 @@ use socketioxide::extract::SocketRef;
 
 use crate::app::App;
 use crate::domain::{Message, RoomId, UserId};
-use crate::error::AppResult;
+use crate::error::{AppError, AppResult};
 
 pub const BATCH: i64 = 100;
 /// How long a client may take to ack one batch before catch-up gives up (it resumes on the
@@ -72,13 +72,18 @@ async fn catch_up<A: Adapter>(
             .get(&room.room_id)
             .copied()
             .unwrap_or(room.delivered_seq);
-        let mut cursor = start.clamp(0, room.last_seq);
+        // Never below what the user may read, never past the room's end.
+        let mut cursor = start.clamp(room.floor.min(room.last_seq), room.last_seq);
         if cursor >= room.last_seq {
             continue;
         }
         done.rooms += 1;
         let backlog = Backlog::new(room.last_seq - cursor);
         loop {
+            // A user removed while catching up gets nothing more of that room.
+            if app.store.access(room.room_id, user).await?.is_none() {
+                break;
+            }
             let page = app
                 .store
                 .messages_after(room.room_id, cursor, BATCH)
@@ -102,7 +107,10 @@ async fn catch_up<A: Adapter>(
                 Ok(_) | Err(AckError::Decode(_)) => {}
                 Err(_) => return Ok(None),
             }
-            crate::chat::messages::mark_delivered(app, user, room.room_id, last).await?;
+            match crate::chat::messages::mark_delivered(app, user, room.room_id, last).await {
+                Ok(()) | Err(AppError::NotFound) => {} // removed meanwhile: the next check ends it
+                Err(e) => return Err(e),
+            }
             done.messages += page.messages.len() as u64;
             backlog.sent(page.messages.len() as i64);
             cursor = last;

@@ -115,11 +115,23 @@ struct Prepared {
 pub async fn handshake<A: Adapter>(
     s: SocketRef<A>,
     State(app): State<App>,
-    TryData(auth): TryData<AuthPayload>,
+    TryData(auth): TryData<serde_json::Value>,
 ) -> Result<(), AppErrorCode> {
     super::events::register(&s);
     s.on_disconnect(super::on_disconnect::<A>);
-    let auth = auth.unwrap_or_default();
+    // No payload, or one without a token: a guest. A token in a payload that does not parse
+    // (a non-string token, malformed cursors) is refused, not quietly made a guest.
+    let raw = auth.unwrap_or(serde_json::Value::Null);
+    let has_token = raw
+        .get("token")
+        .is_some_and(|t| !t.is_null() && t.as_str() != Some(""));
+    let auth: AuthPayload = match serde_json::from_value(raw) {
+        Ok(auth) => auth,
+        Err(_) if has_token => {
+            return Err(AppErrorCode(AppError::invalid("malformed auth payload")));
+        }
+        Err(_) => AuthPayload::default(),
+    };
     let Some(token) = auth.token.filter(|t| !t.is_empty()) else {
         s.extensions.insert(Guest(Instant::now()));
         return Ok(());
@@ -201,10 +213,22 @@ async fn bind<A: Adapter>(
         .user(user)
         .await
         .map_err(|_| AppError::Unauthenticated)?;
+    // `user:{id}` first: a membership change from now on reaches this socket through it. Then
+    // the rooms, read twice so that a removal committed between the read and the join (whose
+    // leave could not find this socket in the room yet) is undone here.
+    s.join(user_room(user));
     let rooms = app.store.room_ids_for(user).await?;
-    let mut names: Vec<String> = rooms.into_iter().map(room_room).collect();
-    names.push(user_room(user));
-    s.join(names);
+    s.join(rooms.iter().copied().map(room_room).collect::<Vec<_>>());
+    let now: std::collections::HashSet<RoomId> =
+        app.store.room_ids_for(user).await?.into_iter().collect();
+    let gone: Vec<String> = rooms
+        .into_iter()
+        .filter(|r| !now.contains(r))
+        .map(room_room)
+        .collect();
+    if !gone.is_empty() {
+        s.leave(gone);
+    }
     s.extensions.insert(Session {
         user,
         exp: Arc::new(AtomicU64::new(exp)),
@@ -222,6 +246,12 @@ async fn announce<A: Adapter>(
 ) {
     let user = profile.id;
     presence::connected(app, user).await;
+    if !s.connected() {
+        // Gone while we were announcing it: its disconnect handler may have run too early to
+        // count, so settle presence here.
+        presence::disconnected(app, user).await;
+        return;
+    }
     let _ = s.emit("session", &serde_json::json!({ "user": profile }));
     tokio::spawn(catchup::run(app.clone(), s.clone(), user, cursors));
 }

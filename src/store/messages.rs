@@ -148,6 +148,8 @@ pub async fn append_batch(
             None => per_room.push((m.room_id, 1)),
         }
     }
+    // Lock rooms in id order, as every writer does, so two batches cannot deadlock.
+    per_room.sort_by_key(|(room, _)| *room);
     // Reserve each room's seqs: the batch's messages of a room take them in input order.
     let mut next_seq: HashMap<RoomId, i64> = HashMap::with_capacity(per_room.len());
     for (room, n) in &per_room {
@@ -394,15 +396,22 @@ impl Store {
         })
     }
 
-    /// Up to `limit` messages with `seq < before` (the newest of them), ascending.
-    pub async fn messages_before(&self, room: RoomId, before: i64, limit: i64) -> AppResult<Page> {
+    /// Up to `limit` messages with `floor < seq < before` (the newest of them), ascending.
+    pub async fn messages_before(
+        &self,
+        room: RoomId,
+        before: i64,
+        limit: i64,
+        floor: i64,
+    ) -> AppResult<Page> {
         let mut rows: Vec<MessageRow> = sqlx::query_as(
             "select id, room_id, seq, sender_id, kind, body, client_id, reply_to, created_at
-             from messages where room_id = $1 and seq < $2 order by seq desc limit $3",
+             from messages where room_id = $1 and seq < $2 and seq > $4 order by seq desc limit $3",
         )
         .bind(room.0)
         .bind(before)
         .bind(limit + 1)
+        .bind(floor)
         .fetch_all(&self.pool)
         .await?;
         let has_more = rows.len() as i64 > limit;

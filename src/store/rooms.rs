@@ -98,6 +98,9 @@ pub struct Access {
     pub delivered_seq: i64,
     pub read_seq: i64,
     pub last_seq: i64,
+    /// Messages up to here are not the caller's to read (those from before they joined a
+    /// direct room or group; 0 in channels).
+    pub floor: i64,
 }
 
 /// One room a catching-up user belongs to.
@@ -105,6 +108,8 @@ pub struct CatchupRoom {
     pub room_id: RoomId,
     pub last_seq: i64,
     pub delivered_seq: i64,
+    /// See `Access::floor`.
+    pub floor: i64,
 }
 
 impl Store {
@@ -122,6 +127,7 @@ impl Store {
             "from rooms r
              join memberships m on m.room_id = r.id and m.user_id = $2
              left join messages lm on lm.room_id = r.id and lm.seq = r.last_seq
+                 and (lm.seq > m.joined_seq or r.kind = 'channel')
              where r.id = $1"
         ))
         .bind(room.0)
@@ -156,6 +162,7 @@ impl Store {
             "from memberships m
              join rooms r on r.id = m.room_id
              left join messages lm on lm.room_id = r.id and lm.seq = r.last_seq
+                 and (lm.seq > m.joined_seq or r.kind = 'channel')
              where m.user_id = $1
              order by r.last_activity_at desc, r.id desc"
         ))
@@ -177,8 +184,9 @@ impl Store {
 
     /// Rooms with messages past the user's delivered cursor, for catch-up.
     pub async fn catchup_rooms(&self, user: UserId) -> AppResult<Vec<CatchupRoom>> {
-        let rows: Vec<(i64, i64, i64)> = sqlx::query_as(
-            "select r.id, r.last_seq, m.delivered_seq
+        let rows: Vec<(i64, i64, i64, i64)> = sqlx::query_as(
+            "select r.id, r.last_seq, m.delivered_seq,
+                    case when r.kind = 'channel' then 0 else m.joined_seq end
              from memberships m join rooms r on r.id = m.room_id
              where m.user_id = $1 order by r.id",
         )
@@ -187,10 +195,11 @@ impl Store {
         .await?;
         Ok(rows
             .into_iter()
-            .map(|(id, last_seq, delivered_seq)| CatchupRoom {
+            .map(|(id, last_seq, delivered_seq, floor)| CatchupRoom {
                 room_id: RoomId(id),
                 last_seq,
                 delivered_seq,
+                floor,
             })
             .collect())
     }
@@ -220,6 +229,31 @@ impl Store {
                 },
             )
             .collect())
+    }
+
+    /// One member of a room, with its cursors (`online` is filled by the caller).
+    pub async fn member(&self, room: RoomId, user: UserId) -> AppResult<Member> {
+        let (id, username, display_name, role, joined_at, delivered_seq, read_seq): (i64, String, String, String, i64, i64, i64) =
+            sqlx::query_as(
+                "select u.id, u.username, u.display_name, m.role, m.joined_at, m.delivered_seq, m.read_seq
+                 from memberships m join users u on u.id = m.user_id
+                 where m.room_id = $1 and m.user_id = $2",
+            )
+            .bind(room.0)
+            .bind(user.0)
+            .fetch_optional(&self.pool)
+            .await?
+            .ok_or(AppError::NotFound)?;
+        Ok(Member {
+            user_id: UserId(id),
+            username,
+            display_name,
+            role: Role::from_db(&role),
+            joined_at,
+            delivered_seq,
+            read_seq,
+            online: false,
+        })
     }
 
     /// The direct room of a pair, created on first use. Returns `(room, created)`.
@@ -299,8 +333,8 @@ pub async fn access(
     room: RoomId,
     user: UserId,
 ) -> Result<Option<Access>, sqlx::Error> {
-    let row: Option<(String, String, i64, i64, i64)> = sqlx::query_as(
-        "select r.kind, m.role, m.delivered_seq, m.read_seq, r.last_seq
+    let row: Option<(String, String, i64, i64, i64, i64)> = sqlx::query_as(
+        "select r.kind, m.role, m.delivered_seq, m.read_seq, r.last_seq, m.joined_seq
          from memberships m join rooms r on r.id = m.room_id
          where m.room_id = $1 and m.user_id = $2",
     )
@@ -308,15 +342,23 @@ pub async fn access(
     .bind(user.0)
     .fetch_optional(conn)
     .await?;
-    Ok(
-        row.map(|(kind, role, delivered_seq, read_seq, last_seq)| Access {
-            kind: RoomKind::from_db(&kind),
-            role: Role::from_db(&role),
-            delivered_seq,
-            read_seq,
-            last_seq,
-        }),
-    )
+    Ok(row.map(
+        |(kind, role, delivered_seq, read_seq, last_seq, joined_seq)| {
+            let kind = RoomKind::from_db(&kind);
+            Access {
+                kind,
+                role: Role::from_db(&role),
+                delivered_seq,
+                read_seq,
+                last_seq,
+                floor: if kind == RoomKind::Channel {
+                    0
+                } else {
+                    joined_seq
+                },
+            }
+        },
+    ))
 }
 
 /// The room's kind and cap, whether or not the caller belongs to it.
@@ -357,8 +399,8 @@ pub async fn member_count(conn: &mut AnyConnection, room: RoomId) -> Result<i64,
         .await
 }
 
-/// Adds a member whose cursors start at the room's current end: history before joining is
-/// readable, but it is not "unread" and not queued for catch-up.
+/// Adds a member whose cursors start at the room's current end: what came before is not unread,
+/// not queued for catch-up, and (outside channels) not readable: `joined_seq` is its floor.
 pub async fn insert_member(
     conn: &mut AnyConnection,
     room: RoomId,
@@ -367,8 +409,8 @@ pub async fn insert_member(
     now: i64,
 ) -> Result<(), sqlx::Error> {
     sqlx::query(
-        "insert into memberships (room_id, user_id, role, joined_at, delivered_seq, read_seq)
-         select $1, $2, $3, $4, last_seq, last_seq from rooms where id = $1",
+        "insert into memberships (room_id, user_id, role, joined_at, delivered_seq, read_seq, joined_seq)
+         select $1, $2, $3, $4, last_seq, last_seq, last_seq from rooms where id = $1",
     )
     .bind(room.0)
     .bind(user.0)

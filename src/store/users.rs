@@ -25,9 +25,6 @@ impl From<UserRow> for User {
     }
 }
 
-/// `(user_id, family, expires_at, used_at, revoked_at)` of a refresh token.
-type RefreshRow = (i64, String, i64, Option<i64>, Option<i64>);
-
 /// What a refresh attempt found.
 pub enum RefreshOutcome {
     /// The token was live; it is now used and the caller may mint the next one.
@@ -189,37 +186,42 @@ impl Store {
         Ok(())
     }
 
-    /// Marks a refresh token used, detecting reuse (which revokes its whole family).
+    /// Marks a refresh token used, detecting reuse (which revokes its whole family). The
+    /// conditional update makes two concurrent uses of one token resolve to one winner.
     pub async fn use_refresh_token(&self, jti: &str) -> AppResult<RefreshOutcome> {
         let now = now_ms();
         let mut w = self.begin_write().await?;
-        let row: Option<RefreshRow> = sqlx::query_as(
-            "select user_id, family, expires_at, used_at, revoked_at from refresh_tokens where jti = $1",
+        let won: Option<(i64, String)> = sqlx::query_as(
+            "update refresh_tokens set used_at = $1
+             where jti = $2 and used_at is null and revoked_at is null and expires_at > $1
+             returning user_id, family",
         )
+        .bind(now)
         .bind(jti)
         .fetch_optional(&mut *w.tx)
         .await?;
-        let outcome = match row {
-            None => RefreshOutcome::Refused,
-            Some((_, _, _, _, Some(_))) => RefreshOutcome::Refused,
-            Some((_, family, _, Some(_), None)) => {
-                sqlx::query("update refresh_tokens set revoked_at = $1 where family = $2 and revoked_at is null")
-                    .bind(now)
-                    .bind(&family)
-                    .execute(&mut *w.tx)
-                    .await?;
-                RefreshOutcome::Reused
-            }
-            Some((_, _, expires_at, None, None)) if expires_at <= now => RefreshOutcome::Refused,
-            Some((user, family, _, None, None)) => {
-                sqlx::query("update refresh_tokens set used_at = $1 where jti = $2")
-                    .bind(now)
-                    .bind(jti)
-                    .execute(&mut *w.tx)
-                    .await?;
-                RefreshOutcome::Rotated {
-                    user: UserId(user),
-                    family,
+        let outcome = match won {
+            Some((user, family)) => RefreshOutcome::Rotated {
+                user: UserId(user),
+                family,
+            },
+            None => {
+                let row: Option<(String, Option<i64>, Option<i64>)> = sqlx::query_as(
+                    "select family, used_at, revoked_at from refresh_tokens where jti = $1",
+                )
+                .bind(jti)
+                .fetch_optional(&mut *w.tx)
+                .await?;
+                match row {
+                    Some((family, Some(_), None)) => {
+                        sqlx::query("update refresh_tokens set revoked_at = $1 where family = $2 and revoked_at is null")
+                            .bind(now)
+                            .bind(&family)
+                            .execute(&mut *w.tx)
+                            .await?;
+                        RefreshOutcome::Reused
+                    }
+                    _ => RefreshOutcome::Refused,
                 }
             }
         };

@@ -13,6 +13,7 @@ db_tests!(
     malformed_or_oversized_bodies_get_the_error_shape,
     login_answers_alike_for_unknown_user_and_wrong_password,
     failed_logins_are_throttled_per_account,
+    concurrent_login_attempts_cannot_outrun_the_throttle,
     refresh_rotates_and_reuse_revokes_the_whole_login,
     access_and_refresh_tokens_are_not_interchangeable,
     logout_revokes_the_refresh_token,
@@ -403,5 +404,28 @@ async fn requests_without_a_valid_token_are_unauthenticated(db: Db) {
         assert_eq!(res.status, StatusCode::UNAUTHORIZED);
         assert_eq!(res.code(), "unauthenticated");
     }
+    app.stop().await;
+}
+
+async fn concurrent_login_attempts_cannot_outrun_the_throttle(db: Db) {
+    let Some(app) = spawn_app(db).await else {
+        return;
+    };
+    let name = unique_name("grace");
+    app.register_raw(&name, "right password").await;
+
+    let attempts = (0..25).map(|_| app.login(&name, "wrong"));
+    let results = futures_util::future::join_all(attempts).await;
+
+    let guessed = results
+        .iter()
+        .filter(|r| r.code() == "invalid_credentials")
+        .count();
+    let limited = results
+        .iter()
+        .filter(|r| r.code() == "rate_limited")
+        .count();
+    assert_eq!(guessed, 10, "only 10 passwords are checked");
+    assert_eq!(limited, 15);
     app.stop().await;
 }

@@ -17,6 +17,7 @@ db_tests!(
     max_members_is_enforced,
     non_members_see_not_found_everywhere,
     channels_let_anyone_follow_but_only_admins_post,
+    a_new_group_member_reads_only_what_came_after_joining,
 );
 
 async fn post_ok(app: &TestApp, path: &str, token: &str, body: Value) -> Value {
@@ -203,6 +204,7 @@ async fn bad_sends_are_refused_with_their_codes(db: Db) {
     let good_reply = app
         .post(&path, Some(&t), json!({"body": "x", "reply_to": 1}))
         .await;
+    let nul = app.post(&path, Some(&t), json!({"body": "a\u{0}b"})).await;
 
     assert_eq!(empty.code(), "invalid");
     assert_eq!(long.code(), "invalid");
@@ -214,6 +216,7 @@ async fn bad_sends_are_refused_with_their_codes(db: Db) {
     assert_eq!(client_id.code(), "invalid");
     assert_eq!(reply.code(), "invalid");
     assert_eq!(good_reply.body["reply_to"], 1);
+    assert_eq!(nul.code(), "invalid");
     app.stop().await;
 }
 
@@ -580,5 +583,52 @@ async fn channels_let_anyone_follow_but_only_admins_post(db: Db) {
     );
     assert_eq!(unfollow.status, StatusCode::NO_CONTENT);
     assert_eq!(after.code(), "not_found");
+    app.stop().await;
+}
+
+async fn a_new_group_member_reads_only_what_came_after_joining(db: Db) {
+    let Some(app) = spawn_app(db).await else {
+        return;
+    };
+    let (_, owner, _) = app.new_user().await;
+    let (late, t_late, _) = app.new_user().await;
+    let room = group(&app, &owner, &[]).await;
+    send(&app, &owner, &room, "before you came").await;
+    post_ok(
+        &app,
+        &format!("/api/rooms/{room}/members"),
+        &owner,
+        json!({"user_id": late}),
+    )
+    .await;
+    send(&app, &owner, &room, "welcome").await;
+
+    let history = app
+        .get(&format!("/api/rooms/{room}/messages"), &t_late)
+        .await
+        .body;
+    let older = app
+        .get(&format!("/api/rooms/{room}/messages?after_seq=0"), &t_late)
+        .await
+        .body;
+    let receipts = app
+        .get(&format!("/api/rooms/{room}/messages/1/receipts"), &t_late)
+        .await;
+
+    let bodies: Vec<&str> = history["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| m["kind"] == "text")
+        .map(|m| m["body"].as_str().unwrap())
+        .collect();
+    assert_eq!(bodies, ["welcome"]);
+    assert_eq!(history["has_more"], false);
+    assert_eq!(
+        older["messages"].as_array().unwrap().len(),
+        2,
+        "member_joined and welcome"
+    );
+    assert_eq!(receipts.code(), "not_found");
     app.stop().await;
 }

@@ -42,6 +42,14 @@ describe('handshake authentication', () => {
     assert.equal(err.message, 'unauthenticated');
   });
 
+  it('a handshake with a token but a malformed payload is refused with connect_error, not made a guest', async () => {
+    const alice = await c.register(url);
+
+    const err = await c.connectError(url, { auth: { token: alice.token, cursors: ['not', 'a', 'map'] } });
+
+    assert.equal(err.message, 'invalid');
+  });
+
   it('a token signed with another key is refused with connect_error "unauthenticated"', async () => {
     const alice = await c.register(url);
     const { header, claims } = c.decodeJwt(alice.token);
