@@ -89,8 +89,9 @@ describe('web client: sessions, channels and errors', { timeout: 180_000 }, () =
     await b.message(erin.page, 'note 70').waitFor();
     const firstPage = (await b.bodies(erin.page)).filter((t) => t.startsWith('note '));
     assert.ok(firstPage.length < 70, `only the latest page at first (got ${firstPage.length})`);
-    // Scroll to the top until everything is there.
-    for (let i = 0; i < 10 && await erin.page.locator(tid('load-older')).count(); i++) {
+    // Scroll to the top until the oldest message is there (each scroll asks for one older page;
+    // give a loaded machine up to 15 s).
+    for (let i = 0; i < 50 && !(await b.message(erin.page, 'v1.0 is out').count()); i++) {
       await erin.page.locator(tid('messages')).evaluate((el) => { el.scrollTop = 0; el.dispatchEvent(new Event('scroll')); });
       await erin.page.waitForTimeout(300);
     }

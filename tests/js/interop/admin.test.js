@@ -1,24 +1,17 @@
 // PROTOCOL.md §5: the `/admin` namespace and its `stats` event.
 'use strict';
 
-const { describe, it, before, after, afterEach } = require('node:test');
+const { describe, it } = require('node:test');
 const assert = require('node:assert/strict');
-const { startServer } = require('../lib/server');
 const c = require('../lib/client');
 
 const ADMIN = c.randomUsername('admin');
 let server;
 let url;
-
-before(async () => {
-  server = await startServer({ env: { MISSIVE_ADMINS: ADMIN } });
-  url = server.url;
+c.useServer({ env: { MISSIVE_ADMINS: ADMIN } }, (s) => {
+  server = s;
+  url = s.url;
 });
-after(async () => {
-  c.disconnectAll();
-  if (server) await server.stop();
-});
-afterEach(() => c.disconnectAll());
 
 describe('/admin namespace', () => {
   it('a user named in MISSIVE_ADMINS connects to /admin and receives stats every second', async () => {

@@ -1,26 +1,19 @@
 // PROTOCOL.md §4 "Authentication" and §3 token rules, through the official socket.io-client.
 'use strict';
 
-const { describe, it, before, after, afterEach } = require('node:test');
+const { describe, it } = require('node:test');
 const assert = require('node:assert/strict');
 const crypto = require('node:crypto');
-const { startServer } = require('../lib/server');
 const { io } = require('socket.io-client');
 const c = require('../lib/client');
 
 const SECRET = crypto.randomBytes(32).toString('hex');
 let server;
 let url;
-
-before(async () => {
-  server = await startServer({ env: { MISSIVE_JWT_SECRET: SECRET } });
-  url = server.url;
+c.useServer({ env: { MISSIVE_JWT_SECRET: SECRET } }, (s) => {
+  server = s;
+  url = s.url;
 });
-after(async () => {
-  c.disconnectAll();
-  if (server) await server.stop();
-});
-afterEach(() => c.disconnectAll());
 
 const resign = (user, changes) => c.resignToken(url, SECRET, user.token, changes);
 

@@ -1,23 +1,16 @@
 // PROTOCOL.md §4 "Catch-up (offline delivery)": `sync` batches, acks, `synced`, cursors.
 'use strict';
 
-const { describe, it, before, after, afterEach } = require('node:test');
+const { describe, it } = require('node:test');
 const assert = require('node:assert/strict');
-const { startServer } = require('../lib/server');
 const c = require('../lib/client');
 
 let server;
 let url;
-
-before(async () => {
-  server = await startServer();
-  url = server.url;
+c.useServer((s) => {
+  server = s;
+  url = s.url;
 });
-after(async () => {
-  c.disconnectAll();
-  if (server) await server.stop();
-});
-afterEach(() => c.disconnectAll());
 
 /** Alice sends `n` messages to Bob in their direct room while Bob has no socket. */
 async function backlog(n, { alice, bob } = {}) {

@@ -1,23 +1,16 @@
 // PROTOCOL.md §4 `message:send` and live `message` delivery in direct rooms.
 'use strict';
 
-const { describe, it, before, after, afterEach } = require('node:test');
+const { describe, it } = require('node:test');
 const assert = require('node:assert/strict');
-const { startServer } = require('../lib/server');
 const c = require('../lib/client');
 
 let server;
 let url;
-
-before(async () => {
-  server = await startServer();
-  url = server.url;
+c.useServer((s) => {
+  server = s;
+  url = s.url;
 });
-after(async () => {
-  c.disconnectAll();
-  if (server) await server.stop();
-});
-afterEach(() => c.disconnectAll());
 
 describe('live direct messages', () => {
   it("a direct message reaches both of the recipient's devices and the sender's other device", async () => {

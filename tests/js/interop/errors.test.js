@@ -2,23 +2,16 @@
 // `invalid` payloads, message body and client_id limits.
 'use strict';
 
-const { describe, it, before, after, afterEach } = require('node:test');
+const { describe, it } = require('node:test');
 const assert = require('node:assert/strict');
-const { startServer } = require('../lib/server');
 const c = require('../lib/client');
 
 let server;
 let url;
-
-before(async () => {
-  server = await startServer();
-  url = server.url;
+c.useServer((s) => {
+  server = s;
+  url = s.url;
 });
-after(async () => {
-  c.disconnectAll();
-  if (server) await server.stop();
-});
-afterEach(() => c.disconnectAll());
 
 /** Every room-scoped socket event, as a non-member would send it for `roomId`. */
 function roomEvents(roomId, someone) {

@@ -2,23 +2,16 @@
 // failed logins. (The send rate is in rate_limit.test.js, on a server with a send rate set.)
 'use strict';
 
-const { describe, it, before, after, afterEach } = require('node:test');
+const { describe, it } = require('node:test');
 const assert = require('node:assert/strict');
-const { startServer } = require('../lib/server');
 const c = require('../lib/client');
 
 let server;
 let url;
-
-before(async () => {
-  server = await startServer();
-  url = server.url;
+c.useServer((s) => {
+  server = s;
+  url = s.url;
 });
-after(async () => {
-  c.disconnectAll();
-  if (server) await server.stop();
-});
-afterEach(() => c.disconnectAll());
 
 describe('size limits', () => {
   it('a socket packet over 64 KiB closes the connection', async () => {

@@ -1,24 +1,17 @@
 // PROTOCOL.md §4 "Limits": sends per user limited by MISSIVE_SEND_RATE (bursts of twice that).
 'use strict';
 
-const { describe, it, before, after, afterEach } = require('node:test');
+const { describe, it } = require('node:test');
 const assert = require('node:assert/strict');
-const { startServer } = require('../lib/server');
 const c = require('../lib/client');
 
 const RATE = 5;
 let server;
 let url;
-
-before(async () => {
-  server = await startServer({ env: { MISSIVE_SEND_RATE: String(RATE) } });
-  url = server.url;
+c.useServer({ env: { MISSIVE_SEND_RATE: String(RATE) } }, (s) => {
+  server = s;
+  url = s.url;
 });
-after(async () => {
-  c.disconnectAll();
-  if (server) await server.stop();
-});
-afterEach(() => c.disconnectAll());
 
 /** Fires `n` sends at once and splits the acks into accepted and refused. */
 async function burst(socket, roomId, n) {

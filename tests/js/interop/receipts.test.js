@@ -2,23 +2,16 @@
 // unread_count in `GET /api/rooms`, the receipts endpoint and `POST /api/rooms/{id}/read`.
 'use strict';
 
-const { describe, it, before, after, afterEach } = require('node:test');
+const { describe, it } = require('node:test');
 const assert = require('node:assert/strict');
-const { startServer } = require('../lib/server');
 const c = require('../lib/client');
 
 let server;
 let url;
-
-before(async () => {
-  server = await startServer();
-  url = server.url;
+c.useServer((s) => {
+  server = s;
+  url = s.url;
 });
-after(async () => {
-  c.disconnectAll();
-  if (server) await server.stop();
-});
-afterEach(() => c.disconnectAll());
 
 /** Alice and Bob, both online, with `n` messages from Alice in their direct room. */
 async function chat(n) {

@@ -2,21 +2,15 @@
 // logout — and user look-ups.
 'use strict';
 
-const { describe, it, before, after } = require('node:test');
+const { describe, it } = require('node:test');
 const assert = require('node:assert/strict');
-const { startServer } = require('../lib/server');
 const c = require('../lib/client');
 
 let server;
 let url;
-
-before(async () => {
-  server = await startServer();
-  url = server.url;
-});
-after(async () => {
-  c.disconnectAll();
-  if (server) await server.stop();
+c.useServer((s) => {
+  server = s;
+  url = s.url;
 });
 
 const refresh = (token) => c.api(url, 'POST', '/api/auth/refresh', null, { refresh_token: token });

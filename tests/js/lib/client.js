@@ -241,6 +241,28 @@ function disconnectAll() {
   openSockets.clear();
 }
 
+/**
+ * Starts one server for the calling test file: before its tests, handing it to `onStart`;
+ * stops it after them; closes the file's sockets after each test.
+ * @param {object} [opts] `startServer` options (e.g. `{env: {...}}`)
+ * @param {(server: {url: string, stop: Function, logs: Function}) => void} onStart
+ */
+function useServer(opts, onStart) {
+  if (typeof opts === 'function') [opts, onStart] = [undefined, opts];
+  const { before, after, afterEach } = require('node:test');
+  const { startServer } = require('./server');
+  let server;
+  before(async () => {
+    server = await startServer(opts);
+    onStart(server);
+  });
+  after(async () => {
+    disconnectAll();
+    if (server) await server.stop();
+  });
+  afterEach(() => disconnectAll());
+}
+
 /** Emits with an ack callback and resolves with the ack's first argument. */
 async function emitAck(socket, event, payload, timeoutMs = WAIT_MS) {
   try {
@@ -429,6 +451,7 @@ async function resignToken(url, secret, token, changes) {
 }
 
 module.exports = {
+  useServer,
   WAIT_MS,
   QUIET_MS,
   sleep,
