@@ -90,6 +90,41 @@ impl From<RoomRow> for Room {
     }
 }
 
+/// The columns of `MemberRow`; a macro so that `concat!` keeps each query a literal.
+macro_rules! member_select {
+    () => {
+        "select u.id, u.username, u.display_name, m.role, m.joined_at, m.delivered_seq, m.read_seq
+         from memberships m join users u on u.id = m.user_id
+         "
+    };
+}
+
+#[derive(FromRow)]
+struct MemberRow {
+    id: i64,
+    username: String,
+    display_name: String,
+    role: String,
+    joined_at: i64,
+    delivered_seq: i64,
+    read_seq: i64,
+}
+
+impl From<MemberRow> for Member {
+    fn from(r: MemberRow) -> Self {
+        Member {
+            user_id: UserId(r.id),
+            username: r.username,
+            display_name: r.display_name,
+            role: Role::from_db(&r.role),
+            joined_at: r.joined_at,
+            delivered_seq: r.delivered_seq,
+            read_seq: r.read_seq,
+            online: false,
+        }
+    }
+}
+
 /// What the access checks need to know of a caller's membership.
 #[derive(Clone, Copy, Debug)]
 pub struct Access {
@@ -206,54 +241,28 @@ impl Store {
 
     /// Members with their cursors, earliest joined first (`online` is filled by the caller).
     pub async fn members(&self, room: RoomId) -> AppResult<Vec<Member>> {
-        let rows: Vec<(i64, String, String, String, i64, i64, i64)> = sqlx::query_as(
-            "select u.id, u.username, u.display_name, m.role, m.joined_at, m.delivered_seq, m.read_seq
-             from memberships m join users u on u.id = m.user_id
-             where m.room_id = $1 order by m.joined_at, u.id",
-        )
+        let rows: Vec<MemberRow> = sqlx::query_as(concat!(
+            member_select!(),
+            "where m.room_id = $1 order by m.joined_at, u.id"
+        ))
         .bind(room.0)
         .fetch_all(&self.pool)
         .await?;
-        Ok(rows
-            .into_iter()
-            .map(
-                |(id, username, display_name, role, joined_at, delivered_seq, read_seq)| Member {
-                    user_id: UserId(id),
-                    username,
-                    display_name,
-                    role: Role::from_db(&role),
-                    joined_at,
-                    delivered_seq,
-                    read_seq,
-                    online: false,
-                },
-            )
-            .collect())
+        Ok(rows.into_iter().map(Into::into).collect())
     }
 
     /// One member of a room, with its cursors (`online` is filled by the caller).
     pub async fn member(&self, room: RoomId, user: UserId) -> AppResult<Member> {
-        let (id, username, display_name, role, joined_at, delivered_seq, read_seq): (i64, String, String, String, i64, i64, i64) =
-            sqlx::query_as(
-                "select u.id, u.username, u.display_name, m.role, m.joined_at, m.delivered_seq, m.read_seq
-                 from memberships m join users u on u.id = m.user_id
-                 where m.room_id = $1 and m.user_id = $2",
-            )
-            .bind(room.0)
-            .bind(user.0)
-            .fetch_optional(&self.pool)
-            .await?
-            .ok_or(AppError::NotFound)?;
-        Ok(Member {
-            user_id: UserId(id),
-            username,
-            display_name,
-            role: Role::from_db(&role),
-            joined_at,
-            delivered_seq,
-            read_seq,
-            online: false,
-        })
+        let row: MemberRow = sqlx::query_as(concat!(
+            member_select!(),
+            "where m.room_id = $1 and m.user_id = $2"
+        ))
+        .bind(room.0)
+        .bind(user.0)
+        .fetch_optional(&self.pool)
+        .await?
+        .ok_or(AppError::NotFound)?;
+        Ok(row.into())
     }
 
     /// The direct room of a pair, created on first use. Returns `(room, created)`.

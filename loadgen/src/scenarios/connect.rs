@@ -3,18 +3,15 @@
 //! each to the accepted connect (`40`) and to the end of its (empty) catch-up (`synced`), and
 //! keeps them open until all are done, as real clients would.
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use anyhow::bail;
 use clap::Args;
 use futures_util::{StreamExt, stream};
 use serde_json::json;
 
-use super::{auto_source_ips, source_ip};
+use super::{prepare_connections, source_ip};
 use crate::Common;
-use crate::api;
-use crate::sio::{Conn, Target};
+use crate::sio::Conn;
 use crate::stats::{self, Latency, histogram, record};
 
 #[derive(Args, Debug, Clone)]
@@ -36,23 +33,9 @@ pub struct Opts {
 }
 
 pub async fn run(opts: Opts) -> anyhow::Result<()> {
-    let target = Target::from_url(&opts.common.url)?;
-    let api = api::Api::new(&opts.common.url)?;
     let c = opts.connections;
-    let nofile = stats::raise_nofile();
-    if (c as u64) + 64 > nofile {
-        bail!("{c} connections need more file descriptors than the limit of {nofile}");
-    }
-    let users = Arc::new(
-        api::users(
-            &api,
-            opts.common.users.as_deref(),
-            c.div_ceil(opts.per_user.max(1)),
-            opts.common.register_concurrency,
-        )
-        .await?,
-    );
-    let ips = auto_source_ips(opts.source_ips, c);
+    let (target, users, ips) =
+        prepare_connections(&opts.common, c, opts.per_user, opts.source_ips).await?;
     let start = Instant::now();
     let results: Vec<anyhow::Result<(Conn, Duration, Duration)>> = stream::iter(0..c)
         .map(|i| {

@@ -8,14 +8,14 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use anyhow::{Context, bail};
+use anyhow::Context;
 use clap::Args;
 use serde_json::json;
 use tokio::sync::{Semaphore, mpsc, watch};
 
-use super::{auto_source_ips, source_ip};
+use super::{prepare_connections, source_ip};
 use crate::Common;
-use crate::api::{self, User};
+use crate::api::User;
 use crate::sio::{Conn, Target};
 use crate::stats::{self, rss_kib};
 
@@ -53,24 +53,10 @@ struct Step {
 }
 
 pub async fn run(opts: Opts) -> anyhow::Result<()> {
-    let target = Target::from_url(&opts.common.url)?;
-    let api = api::Api::new(&opts.common.url)?;
     let c = opts.connections;
     let c1 = opts.first.unwrap_or(c / 2).min(c);
-    let nofile = stats::raise_nofile();
-    if (c as u64) + 64 > nofile {
-        bail!("{c} connections need more file descriptors than the limit of {nofile}");
-    }
-    let users = Arc::new(
-        api::users(
-            &api,
-            opts.common.users.as_deref(),
-            c.div_ceil(opts.per_user.max(1)),
-            opts.common.register_concurrency,
-        )
-        .await?,
-    );
-    let ips = auto_source_ips(opts.source_ips, c);
+    let (target, users, ips) =
+        prepare_connections(&opts.common, c, opts.per_user, opts.source_ips).await?;
     let pid = opts.server_pid;
     let rss0 = rss_kib(pid).context("reading the server's memory")?;
     let (stop_tx, stop_rx) = watch::channel(false);

@@ -74,6 +74,39 @@ pub fn auto_source_ips(requested: usize, c: usize) -> usize {
     }
 }
 
+/// What a many-connection scenario (`connect`, `idle`) needs before it starts: the server, a
+/// file-descriptor limit checked against `c` connections, `per_user` connections per user's
+/// worth of users, and how many loopback source addresses to spread over.
+pub async fn prepare_connections(
+    common: &crate::Common,
+    c: usize,
+    per_user: usize,
+    source_ips: usize,
+) -> anyhow::Result<(
+    crate::sio::Target,
+    std::sync::Arc<Vec<crate::api::User>>,
+    usize,
+)> {
+    let target = crate::sio::Target::from_url(&common.url)?;
+    let api = crate::api::Api::new(&common.url)?;
+    let nofile = crate::stats::raise_nofile();
+    if (c as u64) + 64 > nofile {
+        anyhow::bail!("{c} connections need more file descriptors than the limit of {nofile}");
+    }
+    let users = crate::api::users(
+        &api,
+        common.users.as_deref(),
+        c.div_ceil(per_user.max(1)),
+        common.register_concurrency,
+    )
+    .await?;
+    Ok((
+        target,
+        std::sync::Arc::new(users),
+        auto_source_ips(source_ips, c),
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
