@@ -2,7 +2,7 @@
 
 use std::num::NonZeroU32;
 use std::ops::Deref;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
@@ -13,11 +13,11 @@ use metrics_exporter_prometheus::PrometheusHandle;
 use crate::auth::password::Hasher;
 use crate::auth::throttle::LoginThrottle;
 use crate::auth::tokens::Tokens;
+use crate::chat::Delivery;
+use crate::chat::presence::PresenceTracker;
 use crate::config::Config;
 use crate::domain::UserId;
 use crate::error::{AppError, AppResult};
-use crate::realtime::hub::Hub;
-use crate::realtime::presence::PresenceTracker;
 use crate::store::Store;
 
 /// Cheap to clone: one `Arc` around everything.
@@ -34,11 +34,14 @@ pub struct AppInner {
     pub send_limiter: Option<UserLimiter>,
     pub typing_limiter: UserLimiter,
     /// Set once the Socket.IO layer is built (it needs the app as its state first).
-    hub: OnceLock<Hub>,
+    delivery: OnceLock<Arc<dyn Delivery>>,
     pub presence: PresenceTracker,
     pub metrics: PrometheusHandle,
     /// Messages delivered live since start (for `/admin`'s messages_per_second).
     messages: AtomicU64,
+    /// Whether this node hears the other nodes' commits (always, on a single SQLite node);
+    /// `/readyz` fails while it does not.
+    pub bus_up: Arc<AtomicBool>,
 }
 
 impl Deref for App {
@@ -67,32 +70,34 @@ impl App {
             login_throttle: LoginThrottle::default(),
             send_limiter,
             typing_limiter: UserLimiter::new(five, five),
-            hub: OnceLock::new(),
+            delivery: OnceLock::new(),
             metrics,
             messages: AtomicU64::new(0),
+            bus_up: Arc::new(AtomicBool::new(true)),
         })))
     }
 
-    pub fn set_hub(&self, hub: Hub) {
-        let _ = self.0.hub.set(hub);
+    pub fn set_delivery(&self, delivery: Arc<dyn Delivery>) {
+        let _ = self.0.delivery.set(delivery);
     }
 
-    /// Counts a stored message about to be delivered live.
-    pub fn count_message(&self) {
-        self.0.messages.fetch_add(1, Ordering::Relaxed);
-        metrics::counter!("missive_messages_total").increment(1);
+    /// Counts stream entries the publisher delivered live.
+    pub fn count_messages(&self, n: u64) {
+        self.0.messages.fetch_add(n, Ordering::Relaxed);
+        metrics::counter!("missive_messages_total").increment(n);
     }
 
     pub fn messages_total(&self) -> u64 {
         self.0.messages.load(Ordering::Relaxed)
     }
 
-    /// Emits and room membership across every node.
-    pub fn hub(&self) -> &Hub {
+    /// Live delivery of everything but stream entries, across every node.
+    pub fn delivery(&self) -> &dyn Delivery {
         self.0
-            .hub
+            .delivery
             .get()
-            .expect("hub is set before the server accepts connections")
+            .expect("delivery is set before the server accepts connections")
+            .as_ref()
     }
 }
 

@@ -1,4 +1,4 @@
-//! Configuration: PROTOCOL.md §1's environment variables, each also a CLI flag of the same name in
+//! Configuration: the environment variables of `docs/protocol.md`, each also a CLI flag of the same name in
 //! kebab case (`MISSIVE_ADDR` → `--missive-addr`), with `.env` read first by `main`.
 //!
 //! `Config::jwt_secret_bytes` resolves the signing key: the configured one, else (SQLite only) a

@@ -1,8 +1,7 @@
-//! The one error type of the application, mapped once to an HTTP response and once to a socket
-//! ack, with the error codes of PROTOCOL.md §1. Internal details go to the log, never to clients.
+//! The one error type of the application, with the error codes of `docs/protocol.md`. It knows
+//! no transport: `http` maps it to a response and `realtime` to a failed ack, each in one place.
+//! Internal details go to the log, never to clients.
 
-use axum::http::{HeaderValue, StatusCode, header};
-use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
 #[derive(Debug, thiserror::Error)]
@@ -59,20 +58,6 @@ impl AppError {
         }
     }
 
-    pub fn status(&self) -> StatusCode {
-        match self {
-            Self::Invalid(_) => StatusCode::BAD_REQUEST,
-            Self::Unauthenticated | Self::InvalidCredentials => StatusCode::UNAUTHORIZED,
-            Self::Forbidden(_) => StatusCode::FORBIDDEN,
-            Self::NotFound => StatusCode::NOT_FOUND,
-            Self::Conflict(_) => StatusCode::CONFLICT,
-            Self::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
-            Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
-            Self::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
-            Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
-        }
-    }
-
     /// The `error` object of both REST bodies and failed acks.
     pub fn body(&self) -> Value {
         if let Self::Internal(e) = self {
@@ -91,23 +76,11 @@ impl AppError {
     }
 }
 
-impl IntoResponse for AppError {
-    fn into_response(self) -> Response {
-        let mut res = (self.status(), axum::Json(json!({ "error": self.body() }))).into_response();
-        if let Self::RateLimited { retry_after_ms } = self {
-            let secs = retry_after_ms.div_ceil(1000).max(1);
-            if let Ok(v) = HeaderValue::from_str(&secs.to_string()) {
-                res.headers_mut().insert(header::RETRY_AFTER, v);
-            }
-        }
-        res
-    }
-}
-
 impl From<sqlx::Error> for AppError {
     fn from(e: sqlx::Error) -> Self {
+        // A missing row is never a client's `not_found` by accident: the store answers `Option`
+        // where a row may be missing, so `RowNotFound` here is a bug, reported as internal.
         match e {
-            sqlx::Error::RowNotFound => Self::NotFound,
             sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed => {
                 tracing::warn!(error = %e, "database unavailable");
                 Self::Unavailable

@@ -4,15 +4,24 @@
 //! message stored before anyone hears of it, offline devices caught up from the database.
 //!
 //! ## Layout (a guided tour, in the order a message travels)
-//! - [`config`]: every setting (PROTOCOL.md §1), from flags, environment and `.env`.
+//! - [`config`]: every setting, from flags, environment and `.env`.
 //! - [`http`]: the REST API, health, metrics, the web client; each resource has a `router()`.
-//! - [`realtime`]: Socket.IO — authentication, one list of every event, catch-up, presence.
-//! - [`chat`]: the operations both transports share (send, history, rooms, membership).
-//! - [`store`]: all SQL, for SQLite and Postgres alike, and the group-commit writer.
-//! - [`auth`]: passwords, JWTs, the login throttle.
-//! - [`domain`]: typed ids, validated inputs and the wire objects of PROTOCOL.md §2.
+//! - [`realtime`]: Socket.IO — authentication, one list of every event, catch-up.
+//! - [`chat`]: the operations both transports share (send, history, rooms, membership,
+//!   presence); it knows no transport and reaches sockets through its `Delivery` seam.
+//! - [`store`]: all SQL, for SQLite and Postgres alike, the group-commit writer, and the commit
+//!   that hands new stream entries to delivery.
+//! - [`delivery`]: the one publisher of stream entries (in `seq` order, closing any socket that
+//!   falls behind), the bus between nodes, and the Socket.IO hub behind `chat::Delivery`.
+//! - [`auth`]: passwords, JWTs, the login throttle, access-token checks.
+//! - [`domain`]: typed ids and seqs, validated inputs, the rules of who may do what, the wire
+//!   objects and every server→client event of `docs/protocol.md`.
 //! - [`error`]: the one error type, mapped to HTTP responses and socket acks.
 //! - [`app`]: the shared state and the rate limiters.
+//!
+//! Dependencies point one way: `http` and `realtime` use `chat`, which uses `store`, `auth` and
+//! `domain`; neither `chat` nor anything below it names axum, socketioxide, `http` or
+//! `realtime`. [`run`] (the composition root) wires `delivery` in.
 //!
 //! [`run`] starts the whole server on a bound listener until `shutdown` resolves, which is how
 //! `main`, the tests and the load generator all start it.
@@ -27,6 +36,8 @@ pub mod auth;
 pub mod chat;
 /// Configuration.
 pub mod config;
+/// Live delivery: the publisher, the bus, the Socket.IO hub.
+pub mod delivery;
 /// Ids, validated inputs, wire objects.
 pub mod domain;
 /// The application error and its mappings.
@@ -40,8 +51,9 @@ pub mod store;
 
 use std::future::Future;
 
+use std::sync::Arc;
+
 use anyhow::Context;
-use axum::serve::ListenerExt;
 use metrics_exporter_prometheus::PrometheusBuilder;
 use socketioxide::handler::ConnectHandler;
 use tokio::net::TcpListener;
@@ -49,7 +61,8 @@ use tokio::net::TcpListener;
 use crate::app::App;
 use crate::auth::tokens::Tokens;
 use crate::config::Config;
-use crate::realtime::hub::{Hub, PgAdapter};
+use crate::delivery::conn::{ConnInfo, KillableListener};
+use crate::delivery::hub::{Hub, PgAdapter};
 use crate::store::{Backend, Store};
 
 pub use config::Config as MissiveConfig;
@@ -66,15 +79,18 @@ pub async fn run(
     let metrics = metrics_handle();
     let app = App::new(config.clone(), store.clone(), tokens, metrics)?;
 
-    let router = match store.backend {
+    let guard = axum::middleware::from_fn(delivery::conn::guard);
+    let (router, hub) = match store.backend {
         Backend::Sqlite => {
             let (layer, io) = realtime::builder(&app).build_layer();
             io.ns("/", realtime::on_connect.with(realtime::session::handshake));
             io.ns("/admin", realtime::admin_connect.with(realtime::admin_auth));
-            app.set_hub(Hub::Local(io.clone()));
+            let hub = Hub::Local(io.clone());
+            app.set_delivery(Arc::new(hub.clone()));
+            delivery::publisher::spawn(app.clone(), io.clone(), committed, None);
             realtime::session::spawn_sweeper(io.clone());
             realtime::spawn_admin_stats(app.clone(), io);
-            http::router(app.clone(), layer)
+            (http::router(app.clone(), (guard, layer)), hub)
         }
         Backend::Postgres => {
             let pool = socketioxide_postgres::drivers::sqlx::sqlx_client::PgPool::connect(
@@ -92,26 +108,22 @@ pub async fn run(
             io.ns("/admin", realtime::admin_connect.with(realtime::admin_auth))
                 .await
                 .context("starting the /admin namespace")?;
-            app.set_hub(Hub::Postgres(io.clone()));
+            let hub = Hub::Postgres(io.clone());
+            app.set_delivery(Arc::new(hub.clone()));
+            let announced = delivery::bus::spawn(config.database_url.clone(), app.bus_up.clone());
+            delivery::publisher::spawn(app.clone(), io.clone(), committed, Some(announced));
             realtime::session::spawn_sweeper(io.clone());
             realtime::spawn_admin_stats(app.clone(), io);
-            http::router(app.clone(), layer)
+            (http::router(app.clone(), (guard, layer)), hub)
         }
     };
-    realtime::spawn_fanout(app.clone(), committed);
     spawn_limiter_cleanup(app.clone());
 
     let addr = listener.local_addr()?;
     tracing::info!(%addr, database = ?store.backend, "missive listening");
-    let hub = app.hub().clone();
-    // Small frames (acks, sync batches, live messages) must leave at once: without NODELAY each
-    // write behind an unacknowledged one waits for the peer's delayed ACK (~40 ms).
-    let listener = listener.tap_io(|tcp| {
-        if let Err(e) = tcp.set_nodelay(true) {
-            tracing::debug!(error = %e, "TCP_NODELAY failed");
-        }
-    });
-    axum::serve(listener, router)
+    let listener = KillableListener(listener);
+    let service = router.into_make_service_with_connect_info::<ConnInfo>();
+    axum::serve(listener, service)
         .with_graceful_shutdown(async move {
             shutdown.await;
             hub.close().await;

@@ -2,17 +2,20 @@
 //! `POST /api/rooms/{id}/messages`, `history` and `GET …/messages`, the cursor moves and receipts.
 //!
 //! Order of a send: validate → store (the writer checks membership and commits, possibly in a
-//! batch) → answer the sender → fan out (the writer's commit-ordered stream, one emit to the
-//! room's Socket.IO room).
+//! batch) → answer the sender; the commit itself hands the entry to the publisher, which
+//! delivers it live in `seq` order.
 
 use serde::{Deserialize, Serialize};
 
 use crate::app::App;
-use crate::domain::{Message, MessageKind, RoomId, RoomKind, UserId, check_body, check_client_id};
+use crate::chat::order::Ticket;
+use crate::domain::events::{Receipt, ServerEvent};
+use crate::domain::{
+    Membership, Message, MessageKind, RoomId, RoomKind, Seq, UserId, check_body, check_client_id,
+    rules,
+};
 use crate::error::{AppError, AppResult};
-use crate::realtime::session::Ticket;
 use crate::store::messages::{NewMessage, Page};
-use crate::store::rooms::Access;
 
 /// The body of a send, from a socket or REST.
 /// The sender is always the authenticated user: a `sender_id` in the payload is ignored.
@@ -22,11 +25,11 @@ pub struct SendInput {
     pub to: Option<UserId>,
     pub body: String,
     pub client_id: Option<String>,
-    pub reply_to: Option<i64>,
+    pub reply_to: Option<Seq>,
 }
 
 /// Loads the caller's membership, or `not_found` when the caller may not see the room.
-pub async fn require_member(app: &App, room: RoomId, user: UserId) -> AppResult<Access> {
+pub async fn require_member(app: &App, room: RoomId, user: UserId) -> AppResult<Membership> {
     app.store
         .access(room, user)
         .await?
@@ -37,9 +40,8 @@ pub async fn send(app: &App, user: UserId, input: SendInput) -> AppResult<Messag
     send_ordered(app, user, input, None).await
 }
 
-/// `send`, releasing `ticket` (the socket's send order) as soon as the message is queued for
-/// storage, so the socket's next send may queue behind it while this one commits. Live
-/// delivery is done by the fan-out task (`crate::realtime::fanout`), in commit order.
+/// `send`, releasing `ticket` (the connection's send order) as soon as the message is queued
+/// for storage, so the next send may queue behind it while this one commits.
 pub async fn send_ordered(
     app: &App,
     user: UserId,
@@ -58,7 +60,7 @@ pub async fn send_ordered(
         (None, Some(to)) => crate::chat::rooms::direct(app, user, to).await?.0,
         _ => return Err(AppError::invalid("give exactly one of room_id and to")),
     };
-    if input.reply_to.is_some_and(|r| r < 1) {
+    if input.reply_to.is_some_and(|r| r < Seq(1)) {
         return Err(AppError::invalid("reply_to is not a message of this room"));
     }
     // Membership, the channel rule and reply_to's range are checked by the writer, for the whole
@@ -77,10 +79,10 @@ pub async fn send_ordered(
     Ok(message)
 }
 
-/// Stores a `system` message in the caller's write transaction and returns it; the caller
-/// emits it after commit.
+/// Appends a `system` entry (`body` is its JSON) in the caller's write transaction; the commit
+/// delivers it.
 pub async fn append_system(
-    conn: &mut sqlx::AnyConnection,
+    w: &mut crate::store::WriteTx,
     room: RoomId,
     actor: UserId,
     body: serde_json::Value,
@@ -93,15 +95,15 @@ pub async fn append_system(
         client_id: None,
         reply_to: None,
     };
-    Ok(crate::store::messages::append(conn, &new).await?)
+    Ok(w.append(&new).await?)
 }
 
 /// History paging: `before_seq`, `after_seq`, or (neither) the latest page.
 #[derive(Debug, Default, Deserialize)]
 pub struct HistoryQuery {
     pub room_id: Option<RoomId>,
-    pub before_seq: Option<i64>,
-    pub after_seq: Option<i64>,
+    pub before_seq: Option<Seq>,
+    pub after_seq: Option<Seq>,
     pub limit: Option<i64>,
 }
 
@@ -117,12 +119,9 @@ pub async fn history(
     room: RoomId,
     q: &HistoryQuery,
 ) -> AppResult<HistoryPage> {
-    let access = require_member(app, room, user).await?;
-    let limit = match q.limit {
-        None => 50,
-        Some(l) if l < 1 => return Err(AppError::invalid("limit must be at least 1")),
-        Some(l) => l.min(200),
-    };
+    let member = require_member(app, room, user).await?;
+    let limit = rules::history_limit(q.limit)?;
+    let floor = rules::read_floor(&member);
     let Page { messages, has_more } = match (q.before_seq, q.after_seq) {
         (Some(_), Some(_)) => {
             return Err(AppError::invalid(
@@ -131,73 +130,67 @@ pub async fn history(
         }
         (Some(before), None) => {
             app.store
-                .messages_before(room, before, limit, access.floor)
+                .messages_before(room, before, limit, floor)
                 .await?
         }
         (None, Some(after)) => {
             app.store
-                .messages_after(room, after.max(access.floor), limit)
+                .messages_after(room, after.max(floor), limit)
                 .await?
         }
         (None, None) => {
             app.store
-                .messages_before(room, access.last_seq + 1, limit, access.floor)
+                .messages_before(room, member.last_seq.next(), limit, floor)
                 .await?
         }
     };
     Ok(HistoryPage { messages, has_more })
 }
 
-/// `{room_id, user_id, delivered_seq, read_seq}` to the room's members (not in channels).
-#[derive(Serialize)]
-struct Receipt {
-    room_id: RoomId,
-    user_id: UserId,
-    delivered_seq: i64,
-    read_seq: i64,
-}
-
+/// A member's cursors moved: `receipt` to the room (not in channels).
 async fn announce_receipt(
     app: &App,
     room: RoomId,
     kind: RoomKind,
     user: UserId,
-    (delivered_seq, read_seq): (i64, i64),
+    (delivered_seq, read_seq): (Seq, Seq),
 ) {
-    if kind.is_conversation() {
+    if rules::shares_activity(kind) {
         let receipt = Receipt {
             room_id: room,
             user_id: user,
             delivered_seq,
             read_seq,
         };
-        app.hub().emit_to_room(room, "receipt", &receipt).await;
+        app.delivery()
+            .to_room(room, ServerEvent::Receipt(receipt))
+            .await;
     }
 }
 
-fn check_seq(seq: i64) -> AppResult<()> {
-    if seq < 0 {
+fn check_seq(seq: Seq) -> AppResult<()> {
+    if seq < Seq::ZERO {
         return Err(AppError::invalid("seq must not be negative"));
     }
     Ok(())
 }
 
 /// This user's devices hold everything up to `seq` (never moves back).
-pub async fn mark_delivered(app: &App, user: UserId, room: RoomId, seq: i64) -> AppResult<()> {
+pub async fn mark_delivered(app: &App, user: UserId, room: RoomId, seq: Seq) -> AppResult<()> {
     check_seq(seq)?;
-    let access = require_member(app, room, user).await?;
+    let member = require_member(app, room, user).await?;
     if let Some(cursors) = app.store.advance_delivered(room, user, seq).await? {
-        announce_receipt(app, room, access.kind, user, cursors).await;
+        announce_receipt(app, room, member.kind, user, cursors).await;
     }
     Ok(())
 }
 
 /// This user has read everything up to `seq` (never moves back; implies delivered).
-pub async fn mark_read(app: &App, user: UserId, room: RoomId, seq: i64) -> AppResult<()> {
+pub async fn mark_read(app: &App, user: UserId, room: RoomId, seq: Seq) -> AppResult<()> {
     check_seq(seq)?;
-    let access = require_member(app, room, user).await?;
+    let member = require_member(app, room, user).await?;
     if let Some(cursors) = app.store.advance_read(room, user, seq).await? {
-        announce_receipt(app, room, access.kind, user, cursors).await;
+        announce_receipt(app, room, member.kind, user, cursors).await;
     }
     Ok(())
 }
@@ -210,12 +203,16 @@ pub struct Receipts {
     pub pending: Vec<UserId>,
 }
 
-pub async fn receipts(app: &App, user: UserId, room: RoomId, seq: i64) -> AppResult<Receipts> {
-    let access = require_member(app, room, user).await?;
-    if seq <= access.floor {
+pub async fn receipts(app: &App, user: UserId, room: RoomId, seq: Seq) -> AppResult<Receipts> {
+    let member = require_member(app, room, user).await?;
+    if seq <= rules::read_floor(&member) {
         return Err(AppError::NotFound);
     }
-    let message = app.store.message_by_seq(room, seq).await?;
+    let message = app
+        .store
+        .message_by_seq(room, seq)
+        .await?
+        .ok_or(AppError::NotFound)?;
     let mut out = Receipts {
         read: vec![],
         delivered: vec![],

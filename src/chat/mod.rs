@@ -1,23 +1,82 @@
 //! The chat operations, shared by the REST handlers (`http`) and the socket handlers
-//! (`realtime`): each checks who may do what, changes the store, then tells the sockets.
-//! Transport code only parses input and shapes output.
+//! (`realtime`): each checks who may do what (the rules in `domain::rules`), changes the store,
+//! then tells the sockets through [`Delivery`]. Nothing here knows a transport: stream entries
+//! reach sockets through the store's commit and the one publisher; everything else through the
+//! `Delivery` seam that the Socket.IO hub implements.
+//!
+//! Layout: `messages` (send, history, cursors, receipts), `rooms` (rooms and membership),
+//! `presence` (online and last seen), `order` (a connection's send order).
 
 pub mod messages;
+pub mod order;
+pub mod presence;
 pub mod rooms;
 
+use std::collections::HashSet;
+
+use futures_util::future::BoxFuture;
+
 use crate::app::App;
-use crate::domain::{User, UserId, parse_display_name};
-use crate::error::AppResult;
+use crate::domain::events::{ServerEvent, Typing};
+use crate::domain::{RoomId, User, UserId, parse_display_name, rules};
+use crate::error::{AppError, AppResult};
+
+/// What the chat layer needs of live delivery, besides stream entries (which the publisher
+/// delivers from the store's commits). Implemented by the Socket.IO hub, over every node.
+pub trait Delivery: Send + Sync + 'static {
+    /// Emits `event` to every socket of the room's members.
+    fn to_room(&self, room: RoomId, event: ServerEvent) -> BoxFuture<'_, ()>;
+    /// Emits `event` to every socket of the room's members but `except`'s own.
+    fn to_room_except(&self, room: RoomId, except: UserId, event: ServerEvent)
+    -> BoxFuture<'_, ()>;
+    /// Emits `event` to every socket of each of `users`, each socket once.
+    fn to_users(&self, users: Vec<UserId>, event: ServerEvent) -> BoxFuture<'_, ()>;
+    /// Makes every socket of `user` receive the room's entries and events from now on.
+    fn join(&self, user: UserId, room: RoomId) -> BoxFuture<'_, ()>;
+    /// The reverse of `join`.
+    fn leave(&self, user: UserId, room: RoomId) -> BoxFuture<'_, ()>;
+    /// Closes every socket of `user` (logout-all).
+    fn disconnect_user(&self, user: UserId) -> BoxFuture<'_, ()>;
+    /// How many sockets `user` has connected, on every node.
+    fn socket_count(&self, user: UserId) -> BoxFuture<'_, usize>;
+    /// Which of `users` have a socket connected, on any node.
+    fn online<'a>(&'a self, users: &'a [UserId]) -> BoxFuture<'a, HashSet<UserId>>;
+}
 
 /// `PATCH /api/me` and `profile:update`: new display name, `user:updated` to contacts and to the
 /// user's own other devices.
 pub async fn update_profile(app: &App, user: UserId, display_name: &str) -> AppResult<User> {
     let name = parse_display_name(display_name)?;
-    let updated = app.store.set_display_name(user, &name).await?;
+    let updated = app
+        .store
+        .set_display_name(user, &name)
+        .await?
+        .ok_or(AppError::NotFound)?;
     let mut audience = app.store.contacts(user).await?;
     audience.push(user);
-    app.hub()
-        .emit_to_users(&audience, "user:updated", &updated)
+    app.delivery()
+        .to_users(audience, ServerEvent::UserUpdated(updated.clone()))
         .await;
     Ok(updated)
+}
+
+/// `typing`: relayed to the room's other members' sockets (not the typist's own devices), never
+/// stored, not relayed in channels.
+pub async fn typing(app: &App, user: UserId, room: RoomId, typing: bool) -> AppResult<()> {
+    app.typing_limiter.check(user)?;
+    let member = messages::require_member(app, room, user).await?;
+    if rules::shares_activity(member.kind) {
+        let event = ServerEvent::Typing(Typing {
+            room_id: room,
+            user_id: user,
+            typing,
+        });
+        app.delivery().to_room_except(room, user, event).await;
+    }
+    Ok(())
+}
+
+/// A user's profile, or `not_found`.
+pub async fn user(app: &App, id: UserId) -> AppResult<User> {
+    app.store.user(id).await?.ok_or(AppError::NotFound)
 }

@@ -10,9 +10,9 @@ use serde::{Deserialize, Serialize};
 use super::extract::{AppJson, AppQuery, AuthUser, parse_id};
 use crate::app::App;
 use crate::auth::tokens::{TokenType, random_id};
+use crate::chat::presence::{self, Subject};
 use crate::domain::{User, UserId, Username, check_password, parse_display_name};
 use crate::error::{AppError, AppResult};
-use crate::realtime::presence;
 
 pub fn router() -> Router<App> {
     Router::new()
@@ -26,7 +26,7 @@ pub fn router() -> Router<App> {
         .route("/api/users/{id}", get(user))
 }
 
-/// PROTOCOL.md `Session`.
+/// `docs/protocol.md` `Session`.
 #[derive(Serialize)]
 pub struct Session {
     user: User,
@@ -128,8 +128,8 @@ async fn refresh(
             let user = app
                 .store
                 .user(user)
-                .await
-                .map_err(|_| AppError::Unauthenticated)?;
+                .await?
+                .ok_or(AppError::Unauthenticated)?;
             Ok(Json(issue_session(&app, user, family).await?))
         }
         crate::store::users::RefreshOutcome::Reused => {
@@ -153,12 +153,12 @@ async fn logout(
 
 async fn logout_all(State(app): State<App>, AuthUser(user): AuthUser) -> AppResult<StatusCode> {
     app.store.revoke_all_tokens(user).await?;
-    app.hub().disconnect_user(user).await;
+    app.delivery().disconnect_user(user).await;
     Ok(StatusCode::NO_CONTENT)
 }
 
 async fn me(State(app): State<App>, AuthUser(user): AuthUser) -> AppResult<Json<User>> {
-    Ok(Json(app.store.user(user).await?))
+    Ok(Json(crate::chat::user(&app, user).await?))
 }
 
 #[derive(Deserialize)]
@@ -210,13 +210,13 @@ struct UserWithPresence {
 
 async fn user(
     State(app): State<App>,
-    AuthUser(_): AuthUser,
+    AuthUser(caller): AuthUser,
     Path(id): Path<String>,
 ) -> AppResult<Json<UserWithPresence>> {
     let id: UserId = parse_id(&id)?;
-    let user = app.store.user(id).await?;
-    let presence = presence::query(&app, &[id])
-        .await
+    let user = crate::chat::user(&app, id).await?;
+    let presence = presence::query_for(&app, caller, Subject::Users(vec![id]))
+        .await?
         .pop()
         .ok_or(AppError::NotFound)?;
     Ok(Json(UserWithPresence { user, presence }))

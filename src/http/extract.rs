@@ -1,4 +1,4 @@
-//! Extractors that answer in PROTOCOL.md's error shape: `AuthUser` (the bearer token's user),
+//! Extractors that answer in the error shape of `docs/protocol.md`: `AuthUser` (the bearer token's user),
 //! `AppJson` and `AppQuery` (a malformed body or query is `invalid`, an oversized body
 //! `too_large`), and `parse_id` for path segments (a malformed id is simply `not_found`).
 
@@ -8,7 +8,6 @@ use axum::http::request::Parts;
 use serde::de::DeserializeOwned;
 
 use crate::app::App;
-use crate::auth::tokens::TokenType;
 use crate::domain::UserId;
 use crate::error::AppError;
 
@@ -28,17 +27,9 @@ impl FromRequestParts<App> for AuthUser {
                     .or_else(|| v.strip_prefix("bearer "))
             })
             .ok_or(AppError::Unauthenticated)?;
-        authenticate(app, token.trim()).await.map(AuthUser)
-    }
-}
-
-/// Checks an access token: signature, claims, type, and not revoked by logout-all.
-pub async fn authenticate(app: &App, token: &str) -> Result<UserId, AppError> {
-    let claims = app.tokens.verify(token, TokenType::Access)?;
-    let user = claims.user_id()?;
-    match app.store.tokens_valid_after(user).await? {
-        Some(after) if claims.ims > after => Ok(user),
-        _ => Err(AppError::Unauthenticated),
+        crate::auth::authenticate(&app.tokens, &app.store, token.trim())
+            .await
+            .map(|(user, _exp)| AuthUser(user))
     }
 }
 

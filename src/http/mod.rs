@@ -8,7 +8,7 @@ pub mod rooms;
 
 use axum::extract::State;
 use axum::http::{HeaderName, HeaderValue, Method, StatusCode, header};
-use axum::response::IntoResponse;
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::json;
@@ -103,6 +103,13 @@ async fn healthz() -> Json<serde_json::Value> {
 }
 
 async fn readyz(State(app): State<App>) -> (StatusCode, Json<serde_json::Value>) {
+    if !app.bus_up.load(std::sync::atomic::Ordering::SeqCst) {
+        tracing::warn!("readyz: not hearing the other nodes' commits");
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({"status": "unavailable"})),
+        );
+    }
     match app.store.ping().await {
         Ok(()) => (StatusCode::OK, Json(json!({"status": "ok"}))),
         Err(e) => {
@@ -116,7 +123,6 @@ async fn readyz(State(app): State<App>) -> (StatusCode, Json<serde_json::Value>)
 }
 
 async fn metrics(State(app): State<App>) -> impl IntoResponse {
-    metrics::gauge!("missive_sockets").set(app.hub().local_socket_count() as f64);
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
         app.metrics.render(),
@@ -125,4 +131,30 @@ async fn metrics(State(app): State<App>) -> impl IntoResponse {
 
 async fn api_not_found() -> AppError {
     AppError::NotFound
+}
+
+/// The error shape of every REST failure: the status of its code and `{"error": {...}}`, with
+/// `Retry-After` when rate limited.
+impl IntoResponse for AppError {
+    fn into_response(self) -> Response {
+        let status = match &self {
+            AppError::Invalid(_) => StatusCode::BAD_REQUEST,
+            AppError::Unauthenticated | AppError::InvalidCredentials => StatusCode::UNAUTHORIZED,
+            AppError::Forbidden(_) => StatusCode::FORBIDDEN,
+            AppError::NotFound => StatusCode::NOT_FOUND,
+            AppError::Conflict(_) => StatusCode::CONFLICT,
+            AppError::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            AppError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            AppError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        };
+        let mut res = (status, Json(json!({ "error": self.body() }))).into_response();
+        if let AppError::RateLimited { retry_after_ms } = self {
+            let secs = retry_after_ms.div_ceil(1000).max(1);
+            if let Ok(v) = HeaderValue::from_str(&secs.to_string()) {
+                res.headers_mut().insert(header::RETRY_AFTER, v);
+            }
+        }
+        res
+    }
 }

@@ -11,7 +11,7 @@ use super::extract::{AppJson, AppQuery, AuthUser, parse_id};
 use crate::app::App;
 use crate::chat::messages::{self, HistoryPage, HistoryQuery, Receipts, SendInput};
 use crate::chat::rooms::{self, CreateRoom};
-use crate::domain::{Member, Message, Role, Room, RoomId, UserId};
+use crate::domain::{Member, Message, Role, Room, RoomId, Seq, UserId};
 use crate::error::AppResult;
 
 pub fn router() -> Router<App> {
@@ -60,7 +60,7 @@ async fn direct(
     } else {
         StatusCode::OK
     };
-    Ok((status, Json(app.store.room_for(room, user).await?)))
+    Ok((status, Json(rooms::room_for(&app, room, user).await?)))
 }
 
 async fn show(
@@ -142,7 +142,7 @@ async fn history(
 struct SendBody {
     body: String,
     client_id: Option<String>,
-    reply_to: Option<i64>,
+    reply_to: Option<Seq>,
 }
 
 async fn send(
@@ -170,7 +170,7 @@ async fn receipts(
     AuthUser(user): AuthUser,
     Path((id, seq)): Path<(String, String)>,
 ) -> AppResult<Json<Receipts>> {
-    let seq: i64 = seq.parse().map_err(|_| crate::error::AppError::NotFound)?;
+    let seq = Seq(seq.parse().map_err(|_| crate::error::AppError::NotFound)?);
     Ok(Json(
         messages::receipts(&app, user, parse_id(&id)?, seq).await?,
     ))
@@ -178,7 +178,7 @@ async fn receipts(
 
 #[derive(Deserialize)]
 struct ReadBody {
-    seq: i64,
+    seq: Seq,
 }
 
 async fn read(

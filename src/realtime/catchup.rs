@@ -2,20 +2,23 @@
 //! order, as `sync` batches of at most `BATCH` messages. Each batch waits for the client's ack
 //! before the next is read from the database, so a backlog is never held in memory and the
 //! socket's send buffer never overflows. An acked batch advances the user's `delivered_seq`; a
-//! batch never acked is sent again on the next connection.
+//! batch never acked is sent again on the next connection. A batch that cannot even be queued
+//! (the socket's buffer is full of live entries) closes the socket's connection, so it does not
+//! stay connected with entries missing.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
 
-use serde::Serialize;
-use socketioxide::AckError;
 use socketioxide::adapter::Adapter;
 use socketioxide::extract::SocketRef;
+use socketioxide::{AckError, SendError, SocketError};
 
 use crate::app::App;
-use crate::domain::{Message, RoomId, UserId};
+use crate::delivery::close_socket;
+use crate::domain::events::{ServerEvent, SyncBatch, Synced};
+use crate::domain::{RoomId, Seq, UserId, rules};
 use crate::error::{AppError, AppResult};
 
 pub const BATCH: i64 = 100;
@@ -26,28 +29,16 @@ const ACK_TIMEOUT: Duration = Duration::from_secs(30);
 /// Messages still to be sent by running catch-ups on this node (for `/admin` stats).
 pub static BACKLOG: AtomicI64 = AtomicI64::new(0);
 
-#[derive(Serialize)]
-struct SyncBatch<'a> {
-    room_id: RoomId,
-    messages: &'a [Message],
-    has_more: bool,
-}
-
-#[derive(Serialize)]
-struct Synced {
-    rooms: u64,
-    messages: u64,
-}
-
 pub async fn run<A: Adapter>(
     app: App,
     s: SocketRef<A>,
     user: UserId,
-    cursors: Arc<HashMap<RoomId, i64>>,
+    cursors: Arc<HashMap<RoomId, Seq>>,
 ) {
     match catch_up(&app, &s, user, &cursors).await {
         Ok(Some(done)) => {
-            let _ = s.emit("synced", &done);
+            let event = ServerEvent::Synced(done);
+            let _ = s.emit(event.name(), &event);
         }
         Ok(None) => {} // the client stopped acking or left: resume next time
         Err(e) => {
@@ -61,60 +52,55 @@ async fn catch_up<A: Adapter>(
     app: &App,
     s: &SocketRef<A>,
     user: UserId,
-    cursors: &HashMap<RoomId, i64>,
+    cursors: &HashMap<RoomId, Seq>,
 ) -> AppResult<Option<Synced>> {
-    let mut done = Synced {
-        rooms: 0,
-        messages: 0,
-    };
-    for room in app.store.catchup_rooms(user).await? {
-        let start = cursors
-            .get(&room.room_id)
-            .copied()
-            .unwrap_or(room.delivered_seq);
-        // Never below what the user may read, never past the room's end.
-        let mut cursor = start.clamp(room.floor.min(room.last_seq), room.last_seq);
-        if cursor >= room.last_seq {
+    let mut done = Synced::default();
+    for (room, member) in app.store.memberships_of(user).await? {
+        let mut cursor = rules::catch_up_from(cursors.get(&room).copied(), &member);
+        if cursor >= member.last_seq {
             continue;
         }
         done.rooms += 1;
-        let backlog = Backlog::new(room.last_seq - cursor);
+        let backlog = Backlog::new(member.last_seq.0 - cursor.0);
         loop {
             // A user removed while catching up gets nothing more of that room.
-            if app.store.access(room.room_id, user).await?.is_none() {
+            if app.store.access(room, user).await?.is_none() {
                 break;
             }
-            let page = app
-                .store
-                .messages_after(room.room_id, cursor, BATCH)
-                .await?;
+            let page = app.store.messages_after(room, cursor, BATCH).await?;
             let Some(last) = page.messages.last().map(|m| m.seq) else {
                 break;
             };
-            let batch = SyncBatch {
-                room_id: room.room_id,
-                messages: &page.messages,
+            let (sent, more) = (page.messages.len(), page.has_more);
+            let batch = ServerEvent::Sync(SyncBatch {
+                room_id: room,
+                messages: page.messages,
                 has_more: page.has_more,
-            };
-            let Ok(ack) = s
+            });
+            let ack = match s
                 .timeout(ACK_TIMEOUT)
-                .emit_with_ack::<_, serde_json::Value>("sync", &batch)
-            else {
-                return Ok(None);
+                .emit_with_ack::<_, serde_json::Value>(batch.name(), &batch)
+            {
+                Ok(ack) => ack,
+                Err(SendError::Socket(SocketError::Closed)) => return Ok(None),
+                Err(e) => {
+                    close_socket(s, &format!("a catch-up batch could not be queued: {e}"));
+                    return Ok(None);
+                }
             };
             match ack.await {
                 // Any ack counts, whatever it carries (or fails to carry).
                 Ok(_) | Err(AckError::Decode(_)) => {}
                 Err(_) => return Ok(None),
             }
-            match crate::chat::messages::mark_delivered(app, user, room.room_id, last).await {
+            match crate::chat::messages::mark_delivered(app, user, room, last).await {
                 Ok(()) | Err(AppError::NotFound) => {} // removed meanwhile: the next check ends it
                 Err(e) => return Err(e),
             }
-            done.messages += page.messages.len() as u64;
-            backlog.sent(page.messages.len() as i64);
+            done.messages += sent as u64;
+            backlog.sent(sent as i64);
             cursor = last;
-            if !page.has_more {
+            if !more {
                 break;
             }
         }

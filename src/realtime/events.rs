@@ -1,26 +1,44 @@
-//! Every client→server event of PROTOCOL.md §4, registered in `register` (the one list to read),
-//! each handled by a small function that calls the shared operation in `chat`.
+//! Every client→server event of `docs/protocol.md`, registered in `register` (the one list to
+//! read; [`CLIENT_EVENTS`] names them), each handled by a small function that calls the shared
+//! operation in `chat` and returns its typed ack.
 //!
 //! `on` wraps a handler with what all events share: guests are refused `unauthenticated`, the
 //! payload is parsed (`invalid` when malformed), and the result becomes the ack —
-//! `{"ok": true, ...}` or `{"ok": false, "error": {...}}`.
+//! `{"ok": true, ...fields}` or `{"ok": false, "error": {...}}`.
 
 use std::future::Future;
 
-use serde::Deserialize;
 use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use socketioxide::adapter::Adapter;
 use socketioxide::extract::{AckSender, SocketRef, State, TryData};
 
-use super::hub::{room_room, user_room};
-use super::presence;
 use super::session::{self, AuthPayload, Session};
 use crate::app::App;
-use crate::chat::messages::{self, HistoryQuery, SendInput, require_member};
+use crate::chat::messages::{self, HistoryPage, HistoryQuery, SendInput};
+use crate::chat::presence::{self, Subject};
 use crate::chat::rooms::{self, CreateRoom};
-use crate::domain::{RoomId, UserId};
+use crate::domain::{Member, Message, Presence, Room, RoomId, Seq, User, UserId};
 use crate::error::{AppError, AppResult};
+
+/// Every client→server event name, as `register` installs them.
+pub const CLIENT_EVENTS: &[&str] = &[
+    "auth",
+    "message:send",
+    "message:ack",
+    "message:read",
+    "typing",
+    "history",
+    "rooms:list",
+    "room:create",
+    "room:join",
+    "room:leave",
+    "room:add",
+    "room:remove",
+    "presence:query",
+    "profile:update",
+];
 
 /// What a handler gets: the app, the socket, and its authenticated user.
 pub struct Ctx<A: Adapter> {
@@ -46,6 +64,48 @@ pub fn register<A: Adapter>(s: &SocketRef<A>) {
     on(s, "profile:update", profile_update);
 }
 
+/// A successful ack: `{"ok": true}` and the payload's fields.
+#[derive(Serialize)]
+struct Ack<T> {
+    ok: bool,
+    #[serde(flatten)]
+    data: T,
+}
+
+/// An ack with nothing but `ok`.
+#[derive(Serialize)]
+pub struct Done {}
+
+#[derive(Serialize)]
+pub struct MessageAck {
+    pub message: Message,
+}
+
+#[derive(Serialize)]
+pub struct RoomsAck {
+    pub rooms: Vec<Room>,
+}
+
+#[derive(Serialize)]
+pub struct RoomAck {
+    pub room: Room,
+}
+
+#[derive(Serialize)]
+pub struct MemberAck {
+    pub member: Member,
+}
+
+#[derive(Serialize)]
+pub struct PresenceAck {
+    pub presence: Vec<Presence>,
+}
+
+#[derive(Serialize)]
+pub struct UserAck {
+    pub user: User,
+}
+
 /// An event with no payload arrives as null; read it as `{}`.
 fn parse<T: DeserializeOwned>(data: Result<Value, socketioxide::ParserError>) -> AppResult<T> {
     let value = match data {
@@ -55,26 +115,26 @@ fn parse<T: DeserializeOwned>(data: Result<Value, socketioxide::ParserError>) ->
     serde_json::from_value(value).map_err(|e| AppError::invalid(format!("malformed payload: {e}")))
 }
 
-fn reply<A: Adapter>(ack: AckSender<A>, result: AppResult<Value>) {
-    let body = match result {
-        Ok(Value::Object(mut fields)) => {
-            fields.insert("ok".into(), Value::Bool(true));
-            Value::Object(fields)
-        }
-        Ok(_) => json!({ "ok": true }),
-        Err(e) => e.ack(),
-    };
+fn reply<A: Adapter, T: Serialize>(ack: AckSender<A>, result: AppResult<T>) {
     // Without an ack callback there is nobody to answer: the event was still processed.
-    let _ = ack.send(&body);
+    let _ = match result {
+        Ok(data) => ack.send(&Ack { ok: true, data }),
+        Err(e) => ack.send(&e.ack()),
+    };
 }
 
-fn on<A, T, F, Fut>(s: &SocketRef<A>, event: &'static str, handler: F)
+fn on<A, T, R, F, Fut>(s: &SocketRef<A>, event: &'static str, handler: F)
 where
     A: Adapter,
     T: DeserializeOwned + Send + 'static,
+    R: Serialize + Send + 'static,
     F: Fn(Ctx<A>, T) -> Fut + Clone + Send + Sync + 'static,
-    Fut: Future<Output = AppResult<Value>> + Send + 'static,
+    Fut: Future<Output = AppResult<R>> + Send + 'static,
 {
+    debug_assert!(
+        CLIENT_EVENTS.contains(&event),
+        "{event} is not in CLIENT_EVENTS"
+    );
     s.on(
         event,
         move |socket: SocketRef<A>,
@@ -110,7 +170,7 @@ async fn auth<A: Adapter>(
 }
 
 /// `message:send`, registered by hand: its ticket is taken synchronously, in arrival order,
-/// before the handler's task is spawned (see `Sequencer`).
+/// before the handler's task is spawned (see `chat::order`).
 fn on_send<A: Adapter>(s: &SocketRef<A>) {
     s.on(
         "message:send",
@@ -132,7 +192,7 @@ fn on_send<A: Adapter>(s: &SocketRef<A>) {
                     (Some(sess), Ok(input)) => {
                         messages::send_ordered(&app, sess.user, input, ticket)
                             .await
-                            .map(|m| json!({ "message": m }))
+                            .map(|message| MessageAck { message })
                     }
                 };
                 reply(ack, result);
@@ -144,17 +204,17 @@ fn on_send<A: Adapter>(s: &SocketRef<A>) {
 #[derive(Deserialize)]
 struct SeqPayload {
     room_id: RoomId,
-    seq: i64,
+    seq: Seq,
 }
 
-async fn message_ack<A: Adapter>(c: Ctx<A>, p: SeqPayload) -> AppResult<Value> {
+async fn message_ack<A: Adapter>(c: Ctx<A>, p: SeqPayload) -> AppResult<Done> {
     messages::mark_delivered(&c.app, c.user, p.room_id, p.seq).await?;
-    Ok(json!({}))
+    Ok(Done {})
 }
 
-async fn message_read<A: Adapter>(c: Ctx<A>, p: SeqPayload) -> AppResult<Value> {
+async fn message_read<A: Adapter>(c: Ctx<A>, p: SeqPayload) -> AppResult<Done> {
     messages::mark_read(&c.app, c.user, p.room_id, p.seq).await?;
-    Ok(json!({}))
+    Ok(Done {})
 }
 
 #[derive(Deserialize)]
@@ -163,37 +223,28 @@ struct TypingPayload {
     typing: bool,
 }
 
-/// Relayed to the room's other members' sockets (not the typist's own devices); never stored.
-/// Not relayed in channels, where only a few post and many read.
-async fn typing<A: Adapter>(c: Ctx<A>, p: TypingPayload) -> AppResult<Value> {
-    c.app.typing_limiter.check(c.user)?;
-    let access = require_member(&c.app, p.room_id, c.user).await?;
-    if access.kind.is_conversation() {
-        let event = json!({ "room_id": p.room_id, "user_id": c.user, "typing": p.typing });
-        let _ = c
-            .socket
-            .to(room_room(p.room_id))
-            .except(user_room(c.user))
-            .emit("typing", &event)
-            .await;
-    }
-    Ok(json!({}))
+async fn typing<A: Adapter>(c: Ctx<A>, p: TypingPayload) -> AppResult<Done> {
+    crate::chat::typing(&c.app, c.user, p.room_id, p.typing).await?;
+    Ok(Done {})
 }
 
-async fn history<A: Adapter>(c: Ctx<A>, q: HistoryQuery) -> AppResult<Value> {
+async fn history<A: Adapter>(c: Ctx<A>, q: HistoryQuery) -> AppResult<HistoryPage> {
     let room = q
         .room_id
         .ok_or_else(|| AppError::invalid("room_id is required"))?;
-    let page = messages::history(&c.app, c.user, room, &q).await?;
-    Ok(json!({ "messages": page.messages, "has_more": page.has_more }))
+    messages::history(&c.app, c.user, room, &q).await
 }
 
-async fn rooms_list<A: Adapter>(c: Ctx<A>, _: Value) -> AppResult<Value> {
-    Ok(json!({ "rooms": c.app.store.rooms_for(c.user).await? }))
+async fn rooms_list<A: Adapter>(c: Ctx<A>, _: Value) -> AppResult<RoomsAck> {
+    Ok(RoomsAck {
+        rooms: c.app.store.rooms_for(c.user).await?,
+    })
 }
 
-async fn room_create<A: Adapter>(c: Ctx<A>, input: CreateRoom) -> AppResult<Value> {
-    Ok(json!({ "room": rooms::create(&c.app, c.user, input).await? }))
+async fn room_create<A: Adapter>(c: Ctx<A>, input: CreateRoom) -> AppResult<RoomAck> {
+    Ok(RoomAck {
+        room: rooms::create(&c.app, c.user, input).await?,
+    })
 }
 
 #[derive(Deserialize)]
@@ -201,14 +252,16 @@ struct RoomPayload {
     room_id: RoomId,
 }
 
-async fn room_join<A: Adapter>(c: Ctx<A>, p: RoomPayload) -> AppResult<Value> {
+async fn room_join<A: Adapter>(c: Ctx<A>, p: RoomPayload) -> AppResult<RoomAck> {
     rooms::add_member(&c.app, c.user, p.room_id, c.user).await?;
-    Ok(json!({ "room": c.app.store.room_for(p.room_id, c.user).await? }))
+    Ok(RoomAck {
+        room: rooms::room_for(&c.app, p.room_id, c.user).await?,
+    })
 }
 
-async fn room_leave<A: Adapter>(c: Ctx<A>, p: RoomPayload) -> AppResult<Value> {
+async fn room_leave<A: Adapter>(c: Ctx<A>, p: RoomPayload) -> AppResult<Done> {
     rooms::remove_member(&c.app, c.user, p.room_id, c.user).await?;
-    Ok(json!({}))
+    Ok(Done {})
 }
 
 #[derive(Deserialize)]
@@ -217,14 +270,15 @@ struct MemberPayload {
     user_id: UserId,
 }
 
-async fn room_add<A: Adapter>(c: Ctx<A>, p: MemberPayload) -> AppResult<Value> {
-    let member = rooms::add_member(&c.app, c.user, p.room_id, p.user_id).await?;
-    Ok(json!({ "member": member }))
+async fn room_add<A: Adapter>(c: Ctx<A>, p: MemberPayload) -> AppResult<MemberAck> {
+    Ok(MemberAck {
+        member: rooms::add_member(&c.app, c.user, p.room_id, p.user_id).await?,
+    })
 }
 
-async fn room_remove<A: Adapter>(c: Ctx<A>, p: MemberPayload) -> AppResult<Value> {
+async fn room_remove<A: Adapter>(c: Ctx<A>, p: MemberPayload) -> AppResult<Done> {
     rooms::remove_member(&c.app, c.user, p.room_id, p.user_id).await?;
-    Ok(json!({}))
+    Ok(Done {})
 }
 
 #[derive(Deserialize)]
@@ -233,36 +287,19 @@ struct PresenceQuery {
     room_id: Option<RoomId>,
 }
 
-const MAX_PRESENCE_QUERY: usize = 500;
-
-async fn presence_query<A: Adapter>(c: Ctx<A>, q: PresenceQuery) -> AppResult<Value> {
-    let users = match (q.user_ids, q.room_id) {
-        (Some(ids), None) => ids,
-        (None, Some(room)) => {
-            let access = require_member(&c.app, room, c.user).await?;
-            if !access.kind.is_conversation() {
-                return Err(AppError::forbidden("presence is not shared in channels"));
-            }
-            c.app
-                .store
-                .members(room)
-                .await?
-                .into_iter()
-                .map(|m| m.user_id)
-                .collect()
-        }
+async fn presence_query<A: Adapter>(c: Ctx<A>, q: PresenceQuery) -> AppResult<PresenceAck> {
+    let subject = match (q.user_ids, q.room_id) {
+        (Some(ids), None) => Subject::Users(ids),
+        (None, Some(room)) => Subject::Room(room),
         _ => {
             return Err(AppError::invalid(
                 "give exactly one of user_ids and room_id",
             ));
         }
     };
-    if users.len() > MAX_PRESENCE_QUERY {
-        return Err(AppError::invalid(format!(
-            "at most {MAX_PRESENCE_QUERY} users"
-        )));
-    }
-    Ok(json!({ "presence": presence::query(&c.app, &users).await }))
+    Ok(PresenceAck {
+        presence: presence::query_for(&c.app, c.user, subject).await?,
+    })
 }
 
 #[derive(Deserialize)]
@@ -270,6 +307,8 @@ struct ProfilePayload {
     display_name: String,
 }
 
-async fn profile_update<A: Adapter>(c: Ctx<A>, p: ProfilePayload) -> AppResult<Value> {
-    Ok(json!({ "user": crate::chat::update_profile(&c.app, c.user, &p.display_name).await? }))
+async fn profile_update<A: Adapter>(c: Ctx<A>, p: ProfilePayload) -> AppResult<UserAck> {
+    Ok(UserAck {
+        user: crate::chat::update_profile(&c.app, c.user, &p.display_name).await?,
+    })
 }

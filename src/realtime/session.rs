@@ -10,13 +10,14 @@ use std::time::{Duration, Instant};
 use serde::Deserialize;
 use socketioxide::adapter::Adapter;
 use socketioxide::extract::{SocketRef, State, TryData};
-use tokio::sync::watch;
 
-use super::hub::{room_room, user_room};
-use super::{catchup, presence};
+use super::catchup;
 use crate::app::App;
-use crate::auth::tokens::TokenType;
-use crate::domain::{RoomId, UserId};
+use crate::chat::order::Sequencer;
+use crate::chat::presence;
+use crate::delivery::hub::{room_room, user_room};
+use crate::domain::events::{ServerEvent, SessionInfo};
+use crate::domain::{RoomId, Seq, UserId};
 use crate::error::AppError;
 
 /// Most sockets one user may hold at once.
@@ -29,7 +30,7 @@ pub const GUEST_TIMEOUT: Duration = Duration::from_secs(10);
 pub struct AuthPayload {
     pub token: Option<String>,
     #[serde(default)]
-    pub cursors: HashMap<RoomId, i64>,
+    pub cursors: HashMap<RoomId, Seq>,
 }
 
 /// An authenticated socket's state, in its extensions.
@@ -46,53 +47,6 @@ pub struct Session {
 #[derive(Clone)]
 pub struct Guest(pub Instant);
 
-/// Socket.IO runs each event's handler as its own task, so two sends from one socket could
-/// commit in either order. A send takes a ticket synchronously, in arrival order, and waits for
-/// its turn only to hand its message to the writer, so sends still pipeline.
-pub struct Sequencer {
-    next_ticket: AtomicU64,
-    turn: watch::Sender<u64>,
-}
-
-impl Default for Sequencer {
-    fn default() -> Self {
-        Self {
-            next_ticket: AtomicU64::new(0),
-            turn: watch::Sender::new(0),
-        }
-    }
-}
-
-impl Sequencer {
-    pub fn ticket(self: &Arc<Self>) -> Ticket {
-        Ticket {
-            n: self.next_ticket.fetch_add(1, Ordering::SeqCst),
-            seq: self.clone(),
-        }
-    }
-}
-
-/// A place in a socket's send order; dropping it lets the next send go.
-pub struct Ticket {
-    n: u64,
-    seq: Arc<Sequencer>,
-}
-
-impl Ticket {
-    pub async fn wait_turn(&self) {
-        let mut rx = self.seq.turn.subscribe();
-        let _ = rx.wait_for(|&turn| turn >= self.n).await;
-    }
-}
-
-impl Drop for Ticket {
-    fn drop(&mut self) {
-        let n = self.n;
-        // Tickets are dropped in order (each waits its turn first), so this only moves forward.
-        self.seq.turn.send_modify(|turn| *turn = (*turn).max(n + 1));
-    }
-}
-
 pub fn session<A: Adapter>(s: &SocketRef<A>) -> Option<Session> {
     s.extensions.get::<Session>()
 }
@@ -101,7 +55,7 @@ pub fn session<A: Adapter>(s: &SocketRef<A>) -> Option<Session> {
 #[derive(Clone)]
 struct Prepared {
     profile: crate::domain::User,
-    cursors: Arc<HashMap<RoomId, i64>>,
+    cursors: Arc<HashMap<RoomId, Seq>>,
 }
 
 /// Connect middleware: a bad token is refused (`connect_error` "unauthenticated"); no token
@@ -137,7 +91,7 @@ pub async fn handshake<A: Adapter>(
         return Ok(());
     };
     let (user, exp) = verify(&app, &token).await.map_err(AppErrorCode)?;
-    if app.hub().socket_count(user).await >= MAX_SOCKETS_PER_USER {
+    if app.delivery().socket_count(user).await >= MAX_SOCKETS_PER_USER {
         return Err(AppErrorCode(AppError::RateLimited {
             retry_after_ms: 1000,
         }));
@@ -161,9 +115,7 @@ impl std::fmt::Display for AppErrorCode {
 }
 
 async fn verify(app: &App, token: &str) -> Result<(UserId, u64), AppError> {
-    let user = crate::http::extract::authenticate(app, token).await?;
-    let exp = app.tokens.verify(token, TokenType::Access)?.exp;
-    Ok((user, exp))
+    crate::auth::authenticate(&app.tokens, &app.store, token).await
 }
 
 /// After CONNECT: finishes the session of a socket the handshake authenticated.
@@ -178,7 +130,7 @@ pub async fn auth_event<A: Adapter>(
     app: &App,
     s: &SocketRef<A>,
     payload: AuthPayload,
-) -> Result<serde_json::Value, AppError> {
+) -> Result<SessionInfo, AppError> {
     let token = payload
         .token
         .ok_or_else(|| AppError::invalid("token is required"))?;
@@ -188,9 +140,11 @@ pub async fn auth_event<A: Adapter>(
             return Err(AppError::forbidden("this socket belongs to another user"));
         }
         current.exp.fetch_max(exp, Ordering::SeqCst);
-        return Ok(serde_json::json!({ "user": app.store.user(user).await? }));
+        return Ok(SessionInfo {
+            user: crate::chat::user(app, user).await?,
+        });
     }
-    if app.hub().socket_count(user).await >= MAX_SOCKETS_PER_USER {
+    if app.delivery().socket_count(user).await >= MAX_SOCKETS_PER_USER {
         return Err(AppError::RateLimited {
             retry_after_ms: 1000,
         });
@@ -198,7 +152,7 @@ pub async fn auth_event<A: Adapter>(
     let profile = bind(app, s, user, exp).await?;
     s.extensions.remove::<Guest>();
     announce(app, s, profile.clone(), Arc::new(payload.cursors)).await;
-    Ok(serde_json::json!({ "user": profile }))
+    Ok(SessionInfo { user: profile })
 }
 
 /// Binds the socket to `user` and joins it to `user:{id}` and its rooms' Socket.IO rooms.
@@ -211,8 +165,8 @@ async fn bind<A: Adapter>(
     let profile = app
         .store
         .user(user)
-        .await
-        .map_err(|_| AppError::Unauthenticated)?;
+        .await?
+        .ok_or(AppError::Unauthenticated)?;
     // `user:{id}` first: a membership change from now on reaches this socket through it. Then
     // the rooms, read twice so that a removal committed between the read and the join (whose
     // leave could not find this socket in the room yet) is undone here.
@@ -242,7 +196,7 @@ async fn announce<A: Adapter>(
     app: &App,
     s: &SocketRef<A>,
     profile: crate::domain::User,
-    cursors: Arc<HashMap<RoomId, i64>>,
+    cursors: Arc<HashMap<RoomId, Seq>>,
 ) {
     let user = profile.id;
     presence::connected(app, user).await;
@@ -252,7 +206,8 @@ async fn announce<A: Adapter>(
         presence::disconnected(app, user).await;
         return;
     }
-    let _ = s.emit("session", &serde_json::json!({ "user": profile }));
+    let event = ServerEvent::Session(SessionInfo { user: profile });
+    let _ = s.emit(event.name(), &event);
     tokio::spawn(catchup::run(app.clone(), s.clone(), user, cursors));
 }
 

@@ -10,8 +10,11 @@ use std::collections::HashMap;
 use serde_json::json;
 use sqlx::{AnyConnection, FromRow};
 
+use super::rooms::MembershipRow;
 use super::{Backend, Store};
-use crate::domain::{Message, MessageId, MessageKind, Role, RoomId, RoomKind, UserId, now_ms};
+use crate::domain::{
+    Membership, Message, MessageId, MessageKind, RoomId, Seq, UserId, now_ms, rules,
+};
 use crate::error::{AppError, AppResult};
 
 #[derive(FromRow)]
@@ -32,16 +35,12 @@ impl From<MessageRow> for Message {
         Message {
             id: MessageId(r.id),
             room_id: RoomId(r.room_id),
-            seq: r.seq,
+            seq: Seq(r.seq),
             sender_id: UserId(r.sender_id),
-            kind: if r.kind == "system" {
-                MessageKind::System
-            } else {
-                MessageKind::Text
-            },
+            kind: MessageKind::from_db(&r.kind),
             body: r.body,
             client_id: r.client_id,
-            reply_to: r.reply_to,
+            reply_to: r.reply_to.map(Seq),
             created_at: r.created_at,
         }
     }
@@ -55,7 +54,7 @@ pub struct NewMessage {
     pub kind: MessageKind,
     pub body: String,
     pub client_id: Option<String>,
-    pub reply_to: Option<i64>,
+    pub reply_to: Option<Seq>,
 }
 
 /// Stores `m` as the room's next message and advances the sender's own cursors to it.
@@ -78,7 +77,7 @@ pub async fn append(conn: &mut AnyConnection, m: &NewMessage) -> Result<Message,
     .bind(m.kind.as_str())
     .bind(&m.body)
     .bind(m.client_id.as_deref())
-    .bind(m.reply_to)
+    .bind(m.reply_to.map(|s| s.0))
     .bind(now)
     .fetch_one(&mut *conn)
     .await?;
@@ -93,7 +92,7 @@ pub async fn append(conn: &mut AnyConnection, m: &NewMessage) -> Result<Message,
     Ok(Message {
         id: MessageId(id),
         room_id: m.room_id,
-        seq,
+        seq: Seq(seq),
         sender_id: m.sender_id,
         kind: m.kind,
         body: m.body.clone(),
@@ -187,7 +186,7 @@ pub async fn append_batch(
             Message {
                 id: MessageId(0),
                 room_id: m.room_id,
-                seq: *seq,
+                seq: Seq(*seq),
                 sender_id: m.sender_id,
                 kind: m.kind,
                 body: m.body.clone(),
@@ -199,7 +198,7 @@ pub async fn append_batch(
         ));
         rows.push(json!({
             "room_id": m.room_id.0, "seq": *seq, "sender_id": m.sender_id.0, "kind": m.kind.as_str(),
-            "body": m.body, "client_id": m.client_id, "reply_to": m.reply_to, "created_at": now,
+            "body": m.body, "client_id": m.client_id, "reply_to": m.reply_to.map(|s| s.0), "created_at": now,
         }));
         *seq += 1;
     }
@@ -207,7 +206,7 @@ pub async fn append_batch(
         let ids = insert_rows(conn, backend, &serde_json::Value::Array(rows).to_string()).await?;
         for (msg, _) in out.iter_mut().flatten().filter(|(_, new)| *new) {
             msg.id = MessageId(
-                *ids.get(&(msg.room_id.0, msg.seq))
+                *ids.get(&(msg.room_id.0, msg.seq.0))
                     .ok_or(sqlx::Error::RowNotFound)?,
             );
         }
@@ -215,7 +214,7 @@ pub async fn append_batch(
         let mut newest: HashMap<(RoomId, UserId), i64> = HashMap::new();
         for (msg, _) in out.iter().flatten().filter(|(_, new)| *new) {
             let e = newest.entry((msg.room_id, msg.sender_id)).or_insert(0);
-            *e = (*e).max(msg.seq);
+            *e = (*e).max(msg.seq.0);
         }
         for ((room, sender), seq) in newest {
             sqlx::query("update memberships set delivered_seq = $1, read_seq = $1 where room_id = $2 and user_id = $3")
@@ -243,58 +242,44 @@ pub async fn append_batch(
 }
 
 /// Why `m` may not be stored, given its sender's membership (`None`: not a member).
-fn refusal(access: Option<&(RoomKind, Role, i64)>, m: &NewMessage) -> Option<AppError> {
-    let Some(&(kind, role, last_seq)) = access else {
+fn refusal(member: Option<&Membership>, m: &NewMessage) -> Option<AppError> {
+    let Some(member) = member else {
         return Some(AppError::NotFound);
     };
-    if kind == RoomKind::Channel && !role.is_admin() && m.kind == MessageKind::Text {
-        return Some(AppError::forbidden(
-            "only the channel's owner and admins post",
-        ));
-    }
-    if m.reply_to.is_some_and(|r| !(1..=last_seq).contains(&r)) {
-        return Some(AppError::invalid("reply_to is not a message of this room"));
-    }
-    None
+    rules::may_post(member, m.kind)
+        .and_then(|()| rules::check_reply_to(member, m.reply_to))
+        .err()
 }
 
-/// `(kind, role, last_seq)` for each of the batch's `(room, sender)` pairs that is a membership.
+/// The membership of each of the batch's `(room, sender)` pairs that is one.
 async fn senders_access(
     conn: &mut AnyConnection,
     backend: Backend,
     batch: &[&NewMessage],
-) -> Result<HashMap<(RoomId, UserId), (RoomKind, Role, i64)>, sqlx::Error> {
+) -> Result<HashMap<(RoomId, UserId), Membership>, sqlx::Error> {
     let keys: Vec<serde_json::Value> = batch
         .iter()
         .map(|m| json!({ "r": m.room_id.0, "u": m.sender_id.0 }))
         .collect();
     let sql = match backend {
-        Backend::Sqlite => {
-            "select distinct m.room_id, m.user_id, r.kind, m.role, r.last_seq
-             from json_each($1) k
+        Backend::Sqlite => concat!(
+            membership_columns!(),
+            "from json_each($1) k
              join memberships m on m.room_id = json_extract(k.value, '$.r') and m.user_id = json_extract(k.value, '$.u')
              join rooms r on r.id = m.room_id"
-        }
-        Backend::Postgres => {
-            "select distinct m.room_id, m.user_id, r.kind, m.role, r.last_seq
-             from json_array_elements($1::json) k
+        ),
+        Backend::Postgres => concat!(
+            membership_columns!(),
+            "from json_array_elements($1::json) k
              join memberships m on m.room_id = (k->>'r')::bigint and m.user_id = (k->>'u')::bigint
              join rooms r on r.id = m.room_id"
-        }
+        ),
     };
-    let rows: Vec<(i64, i64, String, String, i64)> = sqlx::query_as(sql)
+    let rows: Vec<MembershipRow> = sqlx::query_as(sql)
         .bind(serde_json::Value::Array(keys).to_string())
         .fetch_all(conn)
         .await?;
-    Ok(rows
-        .into_iter()
-        .map(|(room, user, kind, role, last_seq)| {
-            (
-                (RoomId(room), UserId(user)),
-                (RoomKind::from_db(&kind), Role::from_db(&role), last_seq),
-            )
-        })
-        .collect())
+    Ok(rows.into_iter().map(MembershipRow::keyed).collect())
 }
 
 /// Inserts the JSON rows; returns each new row's id by `(room_id, seq)`.
@@ -378,13 +363,13 @@ pub struct Page {
 
 impl Store {
     /// Up to `limit` messages with `seq > after`, ascending.
-    pub async fn messages_after(&self, room: RoomId, after: i64, limit: i64) -> AppResult<Page> {
+    pub async fn messages_after(&self, room: RoomId, after: Seq, limit: i64) -> AppResult<Page> {
         let mut rows: Vec<MessageRow> = sqlx::query_as(
             "select id, room_id, seq, sender_id, kind, body, client_id, reply_to, created_at
              from messages where room_id = $1 and seq > $2 order by seq limit $3",
         )
         .bind(room.0)
-        .bind(after)
+        .bind(after.0)
         .bind(limit + 1)
         .fetch_all(&self.pool)
         .await?;
@@ -400,18 +385,18 @@ impl Store {
     pub async fn messages_before(
         &self,
         room: RoomId,
-        before: i64,
+        before: Seq,
         limit: i64,
-        floor: i64,
+        floor: Seq,
     ) -> AppResult<Page> {
         let mut rows: Vec<MessageRow> = sqlx::query_as(
             "select id, room_id, seq, sender_id, kind, body, client_id, reply_to, created_at
              from messages where room_id = $1 and seq < $2 and seq > $4 order by seq desc limit $3",
         )
         .bind(room.0)
-        .bind(before)
+        .bind(before.0)
         .bind(limit + 1)
-        .bind(floor)
+        .bind(floor.0)
         .fetch_all(&self.pool)
         .await?;
         let has_more = rows.len() as i64 > limit;
@@ -423,17 +408,16 @@ impl Store {
         })
     }
 
-    pub async fn message_by_seq(&self, room: RoomId, seq: i64) -> AppResult<Message> {
-        let row: MessageRow = sqlx::query_as(
+    pub async fn message_by_seq(&self, room: RoomId, seq: Seq) -> AppResult<Option<Message>> {
+        let row: Option<MessageRow> = sqlx::query_as(
             "select id, room_id, seq, sender_id, kind, body, client_id, reply_to, created_at
              from messages where room_id = $1 and seq = $2",
         )
         .bind(room.0)
-        .bind(seq)
+        .bind(seq.0)
         .fetch_optional(&self.pool)
-        .await?
-        .ok_or(AppError::NotFound)?;
-        Ok(row.into())
+        .await?;
+        Ok(row.map(Into::into))
     }
 
     /// Moves a member's delivered cursor forward (never back, never past the stream's end).
@@ -442,8 +426,8 @@ impl Store {
         &self,
         room: RoomId,
         user: UserId,
-        seq: i64,
-    ) -> AppResult<Option<(i64, i64)>> {
+        seq: Seq,
+    ) -> AppResult<Option<(Seq, Seq)>> {
         self.advance_cursor(
             "update memberships
              set delivered_seq = (select case when r.last_seq < $1 then r.last_seq else $1 end
@@ -464,8 +448,8 @@ impl Store {
         &self,
         room: RoomId,
         user: UserId,
-        seq: i64,
-    ) -> AppResult<Option<(i64, i64)>> {
+        seq: Seq,
+    ) -> AppResult<Option<(Seq, Seq)>> {
         self.advance_cursor(
             "update memberships
              set read_seq = (select case when r.last_seq < $1 then r.last_seq else $1 end
@@ -489,16 +473,16 @@ impl Store {
         sql: &'static str,
         room: RoomId,
         user: UserId,
-        seq: i64,
-    ) -> AppResult<Option<(i64, i64)>> {
+        seq: Seq,
+    ) -> AppResult<Option<(Seq, Seq)>> {
         let mut w = self.begin_write().await?;
         let row: Option<(i64, i64)> = sqlx::query_as(sql)
-            .bind(seq)
+            .bind(seq.0)
             .bind(room.0)
             .bind(user.0)
             .fetch_optional(&mut *w.tx)
             .await?;
         w.commit().await?;
-        Ok(row)
+        Ok(row.map(|(d, r)| (Seq(d), Seq(r))))
     }
 }

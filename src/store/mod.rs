@@ -4,6 +4,20 @@
 //!
 //! Layout: `users` (accounts, refresh tokens, presence), `rooms` (rooms and memberships),
 //! `messages` (the per-room streams and cursors), `writer` (the group-commit write path).
+//!
+//! Every write that appends stream entries goes through a [`WriteTx`], whose `commit` is the one
+//! door from the database to live delivery: it announces the new entries to the other nodes
+//! inside the transaction (Postgres `NOTIFY`, delivered only if the COMMIT succeeds) and, after
+//! COMMIT, hands them to this node's publisher in commit order.
+
+/// The columns of `rooms::MembershipRow` (memberships `m` joined with rooms `r`); a macro so
+/// that `concat!` keeps each query a literal.
+macro_rules! membership_columns {
+    () => {
+        "select m.room_id, m.user_id, r.kind, m.role, m.delivered_seq, m.read_seq, r.last_seq, m.joined_seq
+         "
+    };
+}
 
 pub mod messages;
 pub mod rooms;
@@ -17,9 +31,20 @@ use anyhow::Context;
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::migrate::MigrateDatabase;
 use sqlx::{Any, AnyPool, Transaction};
-use tokio::sync::{Mutex, OwnedMutexGuard};
+use tokio::sync::{Mutex, OwnedMutexGuard, mpsc};
 
 use crate::config::Config;
+use crate::domain::{Message, RoomId, Seq};
+
+/// The Postgres channel on which committed stream entries are announced to every node, as
+/// `room:from:to` ranges separated by commas.
+pub const STREAM_CHANNEL: &str = "missive_stream";
+
+/// Largest `NOTIFY` payload sent (Postgres refuses 8,000 bytes and more).
+const MAX_NOTIFY: usize = 7_000;
+
+/// Newly committed stream entries of this node, each batch in commit order, for the publisher.
+pub type Committed = mpsc::UnboundedReceiver<Vec<Message>>;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Backend {
@@ -37,24 +62,104 @@ pub struct Store {
     write_lock: Option<Arc<Mutex<()>>>,
     /// The group-commit write path for messages.
     writer: writer::WriterHandle,
+    /// Where committed entries go: the publisher.
+    committed: mpsc::UnboundedSender<Vec<Message>>,
 }
 
-/// A write transaction, holding SQLite's writer lock for its life.
+/// A write transaction, holding SQLite's writer lock for its life, and the stream entries it
+/// appended.
 pub struct WriteTx {
     pub tx: Transaction<'static, Any>,
+    backend: Backend,
+    appended: Vec<Message>,
+    committed: mpsc::UnboundedSender<Vec<Message>>,
     _guard: Option<OwnedMutexGuard<()>>,
 }
 
 impl WriteTx {
-    pub async fn commit(self) -> Result<(), sqlx::Error> {
-        self.tx.commit().await
+    /// Appends one entry to its room's stream (see `messages::append`).
+    pub async fn append(&mut self, entry: &messages::NewMessage) -> Result<Message, sqlx::Error> {
+        let stored = messages::append(&mut self.tx, entry).await?;
+        self.appended.push(stored.clone());
+        Ok(stored)
     }
+
+    /// Records entries this transaction stored by other means (the writer's batch insert).
+    pub(crate) fn record(&mut self, entries: impl IntoIterator<Item = Message>) {
+        self.appended.extend(entries);
+    }
+
+    /// Commits. Appended entries are announced to other nodes atomically with the COMMIT and
+    /// handed to this node's publisher right after it (still under SQLite's writer lock, so in
+    /// commit order).
+    pub async fn commit(mut self) -> Result<(), sqlx::Error> {
+        if self.backend == Backend::Postgres {
+            for payload in notify_payloads(&self.appended) {
+                sqlx::query("select pg_notify($1, $2)")
+                    .bind(STREAM_CHANNEL)
+                    .bind(payload)
+                    .execute(&mut *self.tx)
+                    .await?;
+            }
+        }
+        self.tx.commit().await?;
+        if !self.appended.is_empty() {
+            // The publisher only stops when the server does.
+            let _ = self.committed.send(std::mem::take(&mut self.appended));
+        }
+        Ok(())
+    }
+}
+
+/// `room:from:to` for each room's run of `entries`, comma-separated, split into payloads that
+/// `NOTIFY` accepts.
+pub fn notify_payloads(entries: &[Message]) -> Vec<String> {
+    let mut ranges: Vec<(RoomId, Seq, Seq)> = Vec::new();
+    for e in entries {
+        match ranges.iter_mut().find(|(room, _, _)| *room == e.room_id) {
+            Some((_, from, to)) => {
+                *from = (*from).min(e.seq);
+                *to = (*to).max(e.seq);
+            }
+            None => ranges.push((e.room_id, e.seq, e.seq)),
+        }
+    }
+    let mut payloads = Vec::new();
+    let mut current = String::new();
+    for (room, from, to) in ranges {
+        let range = format!("{room}:{from}:{to}");
+        if !current.is_empty() && current.len() + 1 + range.len() > MAX_NOTIFY {
+            payloads.push(std::mem::take(&mut current));
+        }
+        if !current.is_empty() {
+            current.push(',');
+        }
+        current.push_str(&range);
+    }
+    if !current.is_empty() {
+        payloads.push(current);
+    }
+    payloads
+}
+
+/// Reads a `notify_payloads` payload back; malformed ranges are skipped.
+pub fn parse_notify_payload(payload: &str) -> Vec<(RoomId, Seq, Seq)> {
+    payload
+        .split(',')
+        .filter_map(|range| {
+            let mut parts = range.split(':').map(|p| p.parse::<i64>().ok());
+            match (parts.next()??, parts.next()??, parts.next()??) {
+                (room, from, to) if from <= to => Some((RoomId(room), Seq(from), Seq(to))),
+                _ => None,
+            }
+        })
+        .collect()
 }
 
 impl Store {
     /// Connects (creating the database if missing), applies migrations and starts the writer.
     /// Also returns the stream of committed messages, for the fan-out task.
-    pub async fn connect(config: &Config) -> anyhow::Result<(Self, writer::Committed)> {
+    pub async fn connect(config: &Config) -> anyhow::Result<(Self, Committed)> {
         sqlx::any::install_default_drivers();
         let url = config.database_url.as_str();
         let backend = if config.is_postgres() {
@@ -106,14 +211,15 @@ impl Store {
         };
         migrator.run(&pool).await.context("applying migrations")?;
         let write_lock = (backend == Backend::Sqlite).then(|| Arc::new(Mutex::new(())));
+        let (committed_tx, committed) = mpsc::unbounded_channel();
         let mut store = Self {
             pool,
             backend,
             write_lock,
             writer: writer::WriterHandle::detached(),
+            committed: committed_tx,
         };
-        let (handle, committed) = writer::spawn(store.clone(), config.group_commit);
-        store.writer = handle;
+        store.writer = writer::spawn(store.clone(), config.group_commit);
         Ok((store, committed))
     }
 
@@ -124,7 +230,13 @@ impl Store {
             None => None,
         };
         let tx = self.pool.begin().await?;
-        Ok(WriteTx { tx, _guard: guard })
+        Ok(WriteTx {
+            tx,
+            backend: self.backend,
+            appended: Vec::new(),
+            committed: self.committed.clone(),
+            _guard: guard,
+        })
     }
 
     /// `readyz`: is the database answering?
@@ -149,5 +261,50 @@ pub fn is_unique_violation(e: &sqlx::Error) -> bool {
                 || db.message().contains("UNIQUE constraint failed")
         }
         _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{MessageId, MessageKind, UserId};
+
+    fn entry(room: i64, seq: i64) -> Message {
+        Message {
+            id: MessageId(1),
+            room_id: RoomId(room),
+            seq: Seq(seq),
+            sender_id: UserId(1),
+            kind: MessageKind::Text,
+            body: String::new(),
+            client_id: None,
+            reply_to: None,
+            created_at: 0,
+        }
+    }
+
+    #[test]
+    fn stream_announcements_carry_one_range_per_room_and_read_back() {
+        let entries = [entry(1, 5), entry(2, 9), entry(1, 6), entry(1, 7)];
+        let payloads = notify_payloads(&entries);
+        assert_eq!(payloads, vec!["1:5:7,2:9:9".to_owned()]);
+        assert_eq!(
+            parse_notify_payload(&payloads[0]),
+            vec![(RoomId(1), Seq(5), Seq(7)), (RoomId(2), Seq(9), Seq(9))]
+        );
+        assert!(parse_notify_payload("x:1:2,3:4").is_empty());
+    }
+
+    #[test]
+    fn large_announcements_are_split_under_the_notify_limit() {
+        let entries: Vec<Message> = (1..=2_000).map(|room| entry(room, room)).collect();
+        let payloads = notify_payloads(&entries);
+        assert!(payloads.len() > 1);
+        assert!(payloads.iter().all(|p| p.len() <= MAX_NOTIFY));
+        let back: Vec<_> = payloads
+            .iter()
+            .flat_map(|p| parse_notify_payload(p))
+            .collect();
+        assert_eq!(back.len(), 2_000);
     }
 }

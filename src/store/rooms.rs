@@ -5,7 +5,8 @@ use sqlx::{AnyConnection, FromRow};
 
 use super::Store;
 use crate::domain::{
-    Member, Message, MessageId, MessageKind, MyView, Role, Room, RoomId, RoomKind, UserId, now_ms,
+    Member, Membership, Message, MessageId, MessageKind, MyView, Role, Room, RoomId, RoomKind, Seq,
+    UserId, now_ms,
 };
 use crate::error::{AppError, AppResult};
 
@@ -54,24 +55,20 @@ impl From<RoomRow> for Room {
             (Some(id), Some(sender), Some(body), Some(created_at)) => Some(Message {
                 id: MessageId(id),
                 room_id: RoomId(r.id),
-                seq: r.last_seq,
+                seq: Seq(r.last_seq),
                 sender_id: UserId(sender),
-                kind: if r.lm_kind.as_deref() == Some("system") {
-                    MessageKind::System
-                } else {
-                    MessageKind::Text
-                },
+                kind: MessageKind::from_db(r.lm_kind.as_deref().unwrap_or("text")),
                 body,
                 client_id: r.lm_client_id,
-                reply_to: r.lm_reply_to,
+                reply_to: r.lm_reply_to.map(Seq),
                 created_at,
             }),
             _ => None,
         };
         let me = r.my_role.map(|role| MyView {
             my_role: Role::from_db(&role),
-            delivered_seq: r.my_delivered.unwrap_or(0),
-            read_seq: r.my_read.unwrap_or(0),
+            delivered_seq: Seq(r.my_delivered.unwrap_or(0)),
+            read_seq: Seq(r.my_read.unwrap_or(0)),
             unread_count: r.unread.unwrap_or(0),
         });
         Room {
@@ -82,7 +79,7 @@ impl From<RoomRow> for Room {
             owner_id: r.owner_id.map(UserId),
             max_members: r.max_members,
             members_count: r.members_count,
-            last_seq: r.last_seq,
+            last_seq: Seq(r.last_seq),
             last_message,
             me,
             members: None,
@@ -118,46 +115,59 @@ impl From<MemberRow> for Member {
             display_name: r.display_name,
             role: Role::from_db(&r.role),
             joined_at: r.joined_at,
-            delivered_seq: r.delivered_seq,
-            read_seq: r.read_seq,
+            delivered_seq: Seq(r.delivered_seq),
+            read_seq: Seq(r.read_seq),
             online: false,
         }
     }
 }
 
-/// What the access checks need to know of a caller's membership.
-#[derive(Clone, Copy, Debug)]
-pub struct Access {
-    pub kind: RoomKind,
-    pub role: Role,
-    pub delivered_seq: i64,
-    pub read_seq: i64,
-    pub last_seq: i64,
-    /// Messages up to here are not the caller's to read (those from before they joined a
-    /// direct room or group; 0 in channels).
-    pub floor: i64,
+/// A membership row, read with `membership_columns!`.
+#[derive(FromRow)]
+pub(super) struct MembershipRow {
+    room_id: i64,
+    user_id: i64,
+    kind: String,
+    role: String,
+    delivered_seq: i64,
+    read_seq: i64,
+    last_seq: i64,
+    joined_seq: i64,
 }
 
-/// One room a catching-up user belongs to.
-pub struct CatchupRoom {
-    pub room_id: RoomId,
-    pub last_seq: i64,
-    pub delivered_seq: i64,
-    /// See `Access::floor`.
-    pub floor: i64,
+impl MembershipRow {
+    /// `((room, user), membership)`.
+    pub(super) fn keyed(self) -> ((RoomId, UserId), Membership) {
+        let key = (RoomId(self.room_id), UserId(self.user_id));
+        (key, self.into())
+    }
+}
+
+impl From<MembershipRow> for Membership {
+    fn from(r: MembershipRow) -> Self {
+        Membership {
+            kind: RoomKind::from_db(&r.kind),
+            role: Role::from_db(&r.role),
+            delivered_seq: Seq(r.delivered_seq),
+            read_seq: Seq(r.read_seq),
+            last_seq: Seq(r.last_seq),
+            joined_seq: Seq(r.joined_seq),
+        }
+    }
 }
 
 impl Store {
     /// The caller's membership of a room; `None` when not a member (or no such room).
-    pub async fn access(&self, room: RoomId, user: UserId) -> AppResult<Option<Access>> {
+    pub async fn access(&self, room: RoomId, user: UserId) -> AppResult<Option<Membership>> {
         access(&mut *self.pool.acquire().await?, room, user)
             .await
             .map_err(Into::into)
     }
 
-    /// A room as `user` sees it (with `my_role`, cursors and `unread_count`).
-    pub async fn room_for(&self, room: RoomId, user: UserId) -> AppResult<Room> {
-        let row: RoomRow = sqlx::query_as(concat!(
+    /// A room as `user` sees it (with `my_role`, cursors and `unread_count`); `None` when the
+    /// user is not a member.
+    pub async fn room_for(&self, room: RoomId, user: UserId) -> AppResult<Option<Room>> {
+        let row: Option<RoomRow> = sqlx::query_as(concat!(
             room_columns!(),
             "from rooms r
              join memberships m on m.room_id = r.id and m.user_id = $2
@@ -168,15 +178,14 @@ impl Store {
         .bind(room.0)
         .bind(user.0)
         .fetch_optional(&self.pool)
-        .await?
-        .ok_or(AppError::NotFound)?;
-        Ok(row.into())
+        .await?;
+        Ok(row.map(Into::into))
     }
 
     /// A room without anyone's own view: the `room:updated` payload. (No membership row has
     /// user id 0, so the caller's columns come back null.)
-    pub async fn room_shared(&self, room: RoomId) -> AppResult<Room> {
-        let row: RoomRow = sqlx::query_as(concat!(
+    pub async fn room_shared(&self, room: RoomId) -> AppResult<Option<Room>> {
+        let row: Option<RoomRow> = sqlx::query_as(concat!(
             room_columns!(),
             "from rooms r
              left join memberships m on m.room_id = r.id and m.user_id = 0
@@ -185,9 +194,8 @@ impl Store {
         ))
         .bind(room.0)
         .fetch_optional(&self.pool)
-        .await?
-        .ok_or(AppError::NotFound)?;
-        Ok(row.into())
+        .await?;
+        Ok(row.map(Into::into))
     }
 
     /// Every room of `user`, most recent activity first.
@@ -217,24 +225,21 @@ impl Store {
         Ok(ids.into_iter().map(RoomId).collect())
     }
 
-    /// Rooms with messages past the user's delivered cursor, for catch-up.
-    pub async fn catchup_rooms(&self, user: UserId) -> AppResult<Vec<CatchupRoom>> {
-        let rows: Vec<(i64, i64, i64, i64)> = sqlx::query_as(
-            "select r.id, r.last_seq, m.delivered_seq,
-                    case when r.kind = 'channel' then 0 else m.joined_seq end
-             from memberships m join rooms r on r.id = m.room_id
-             where m.user_id = $1 order by r.id",
-        )
+    /// Every membership of `user`, by room id: where catch-up starts from.
+    pub async fn memberships_of(&self, user: UserId) -> AppResult<Vec<(RoomId, Membership)>> {
+        let rows: Vec<MembershipRow> = sqlx::query_as(concat!(
+            membership_columns!(),
+            "from memberships m join rooms r on r.id = m.room_id
+             where m.user_id = $1 order by r.id"
+        ))
         .bind(user.0)
         .fetch_all(&self.pool)
         .await?;
         Ok(rows
             .into_iter()
-            .map(|(id, last_seq, delivered_seq, floor)| CatchupRoom {
-                room_id: RoomId(id),
-                last_seq,
-                delivered_seq,
-                floor,
+            .map(|r| {
+                let ((room, _), m) = r.keyed();
+                (room, m)
             })
             .collect())
     }
@@ -252,17 +257,16 @@ impl Store {
     }
 
     /// One member of a room, with its cursors (`online` is filled by the caller).
-    pub async fn member(&self, room: RoomId, user: UserId) -> AppResult<Member> {
-        let row: MemberRow = sqlx::query_as(concat!(
+    pub async fn member(&self, room: RoomId, user: UserId) -> AppResult<Option<Member>> {
+        let row: Option<MemberRow> = sqlx::query_as(concat!(
             member_select!(),
             "where m.room_id = $1 and m.user_id = $2"
         ))
         .bind(room.0)
         .bind(user.0)
         .fetch_optional(&self.pool)
-        .await?
-        .ok_or(AppError::NotFound)?;
-        Ok(row.into())
+        .await?;
+        Ok(row.map(Into::into))
     }
 
     /// The direct room of a pair, created on first use. Returns `(room, created)`.
@@ -341,33 +345,17 @@ pub async fn access(
     conn: &mut AnyConnection,
     room: RoomId,
     user: UserId,
-) -> Result<Option<Access>, sqlx::Error> {
-    let row: Option<(String, String, i64, i64, i64, i64)> = sqlx::query_as(
-        "select r.kind, m.role, m.delivered_seq, m.read_seq, r.last_seq, m.joined_seq
-         from memberships m join rooms r on r.id = m.room_id
-         where m.room_id = $1 and m.user_id = $2",
-    )
+) -> Result<Option<Membership>, sqlx::Error> {
+    let row: Option<MembershipRow> = sqlx::query_as(concat!(
+        membership_columns!(),
+        "from memberships m join rooms r on r.id = m.room_id
+         where m.room_id = $1 and m.user_id = $2"
+    ))
     .bind(room.0)
     .bind(user.0)
     .fetch_optional(conn)
     .await?;
-    Ok(row.map(
-        |(kind, role, delivered_seq, read_seq, last_seq, joined_seq)| {
-            let kind = RoomKind::from_db(&kind);
-            Access {
-                kind,
-                role: Role::from_db(&role),
-                delivered_seq,
-                read_seq,
-                last_seq,
-                floor: if kind == RoomKind::Channel {
-                    0
-                } else {
-                    joined_seq
-                },
-            }
-        },
-    ))
+    Ok(row.map(Into::into))
 }
 
 /// The room's kind and cap, whether or not the caller belongs to it.

@@ -86,15 +86,15 @@ impl Store {
         }))
     }
 
-    pub async fn user(&self, id: UserId) -> AppResult<User> {
-        let row: UserRow = sqlx::query_as(
+    /// The user with this id, if there is one.
+    pub async fn user(&self, id: UserId) -> AppResult<Option<User>> {
+        let row: Option<UserRow> = sqlx::query_as(
             "select id, username, display_name, created_at from users where id = $1",
         )
         .bind(id.0)
         .fetch_optional(&self.pool)
-        .await?
-        .ok_or(AppError::NotFound)?;
-        Ok(row.into())
+        .await?;
+        Ok(row.map(Into::into))
     }
 
     pub async fn last_seen(&self, id: UserId) -> AppResult<Option<i64>> {
@@ -117,19 +117,23 @@ impl Store {
         Ok(())
     }
 
-    pub async fn set_display_name(&self, id: UserId, display_name: &str) -> AppResult<User> {
+    /// Renames the user; `None` when there is no such user.
+    pub async fn set_display_name(
+        &self,
+        id: UserId,
+        display_name: &str,
+    ) -> AppResult<Option<User>> {
         let mut w = self.begin_write().await?;
-        let row: UserRow = sqlx::query_as(
+        let row: Option<UserRow> = sqlx::query_as(
             "update users set display_name = $1 where id = $2
              returning id, username, display_name, created_at",
         )
         .bind(display_name)
         .bind(id.0)
         .fetch_optional(&mut *w.tx)
-        .await?
-        .ok_or(AppError::NotFound)?;
+        .await?;
         w.commit().await?;
-        Ok(row.into())
+        Ok(row.map(Into::into))
     }
 
     /// Users whose username starts with `prefix`, alphabetically.

@@ -5,8 +5,8 @@
 //! each sender only after COMMIT returns. One fsync then covers the whole batch, which is what
 //! makes SQLite fast under concurrent load; alone, a send pays the same as without batching.
 //!
-//! After answering the senders, the writer passes each new message, in commit order, to the
-//! fan-out stream (`Committed`), so live delivery follows the order of truth.
+//! The batch commits through a `WriteTx`, which hands the new messages to the publisher in
+//! commit order (and, on Postgres, announces them to the other nodes with the COMMIT).
 //!
 //! If a batch fails, its messages are retried one transaction each, so one bad message cannot
 //! sink its neighbours.
@@ -23,9 +23,6 @@ const QUEUE: usize = 8192;
 
 /// A stored message, and whether this call stored it (false: an idempotent repeat).
 pub type Appended = (Message, bool);
-
-/// Newly stored messages in commit order, for live fan-out.
-pub type Committed = mpsc::UnboundedReceiver<Message>;
 
 /// A message handed to the writer, to be awaited for its commit.
 pub struct Pending(oneshot::Receiver<AppResult<Appended>>);
@@ -65,21 +62,20 @@ impl WriterHandle {
 }
 
 /// Starts the writer task. With `batching` off every message commits alone (for measurement).
-pub(super) fn spawn(store: Store, batching: bool) -> (WriterHandle, Committed) {
+pub(super) fn spawn(store: Store, batching: bool) -> WriterHandle {
     let (tx, mut rx) = mpsc::channel::<Job>(QUEUE);
-    let (fanout, committed) = mpsc::unbounded_channel();
     let max = if batching { MAX_BATCH } else { 1 };
     tokio::spawn(async move {
         let mut batch = Vec::with_capacity(max);
         while rx.recv_many(&mut batch, max).await > 0 {
             metrics::histogram!("missive_commit_batch_size").record(batch.len() as f64);
-            commit_batch(&store, std::mem::take(&mut batch), &fanout).await;
+            commit_batch(&store, std::mem::take(&mut batch)).await;
         }
     });
-    (WriterHandle { tx: Some(tx) }, committed)
+    WriterHandle { tx: Some(tx) }
 }
 
-async fn commit_batch(store: &Store, jobs: Vec<Job>, fanout: &mpsc::UnboundedSender<Message>) {
+async fn commit_batch(store: &Store, jobs: Vec<Job>) {
     let results: Vec<AppResult<Appended>> = match store_all(store, &jobs).await {
         Ok(results) => results,
         Err(e) if jobs.len() == 1 => vec![Err(e)],
@@ -94,9 +90,6 @@ async fn commit_batch(store: &Store, jobs: Vec<Job>, fanout: &mpsc::UnboundedSen
         }
     };
     for (job, result) in jobs.into_iter().zip(results) {
-        if let Ok((message, true)) = &result {
-            let _ = fanout.send(message.clone());
-        }
         let _ = job.reply.send(result);
     }
 }
@@ -107,6 +100,10 @@ async fn store_all(store: &Store, jobs: &[Job]) -> AppResult<Vec<AppResult<Appen
     let batch: Vec<&NewMessage> = jobs.iter().map(|j| &j.msg).collect();
     let mut w = store.begin_write().await?;
     let out = messages::append_batch(&mut w.tx, store.backend, &batch).await?;
+    w.record(out.iter().filter_map(|r| match r {
+        Ok((message, true)) => Some(message.clone()),
+        _ => None,
+    }));
     w.commit().await?;
     Ok(out)
 }

@@ -1,8 +1,13 @@
-//! The vocabulary of Missive: typed ids, validated inputs (`Username::parse`, `Body::parse`) and
-//! the wire objects of PROTOCOL.md §2 exactly as clients see them.
+//! The vocabulary of Missive: typed ids and stream positions (`Seq`), validated inputs
+//! (`Username::parse`, `check_body`), a caller's `Membership`, and the wire objects of
+//! `docs/protocol.md` exactly as clients see them.
 //!
 //! Ids are integers inside and opaque strings on the wire; times are milliseconds inside and
-//! RFC 3339 strings with milliseconds on the wire.
+//! RFC 3339 strings with milliseconds on the wire. Submodules: `rules` (who may do what, as pure
+//! functions over a `Membership`) and `events` (every server→client event and its payload).
+
+pub mod events;
+pub mod rules;
 
 use std::fmt;
 
@@ -72,6 +77,30 @@ id_type!(
     /// A stored message's id.
     MessageId
 );
+
+/// A position in a room's stream: entries are numbered 1, 2, 3 … with no gap, in commit order;
+/// 0 is "before the first entry". An integer on the wire.
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize,
+)]
+#[serde(transparent)]
+pub struct Seq(pub i64);
+
+impl Seq {
+    /// Before the first entry.
+    pub const ZERO: Seq = Seq(0);
+
+    /// The entry after this one.
+    pub fn next(self) -> Seq {
+        Seq(self.0 + 1)
+    }
+}
+
+impl fmt::Display for Seq {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
 
 /// Milliseconds since the Unix epoch, now.
 pub fn now_ms() -> i64 {
@@ -253,7 +282,7 @@ impl Role {
     }
 }
 
-/// PROTOCOL.md `User`.
+/// `docs/protocol.md` `User`.
 #[derive(Clone, Debug, Serialize)]
 pub struct User {
     pub id: UserId,
@@ -263,7 +292,7 @@ pub struct User {
     pub created_at: i64,
 }
 
-/// PROTOCOL.md `Presence`.
+/// `docs/protocol.md` `Presence`.
 #[derive(Clone, Debug, Serialize)]
 pub struct Presence {
     pub user_id: UserId,
@@ -272,17 +301,17 @@ pub struct Presence {
     pub last_seen_at: Option<i64>,
 }
 
-/// PROTOCOL.md `Message`.
+/// `docs/protocol.md` `Message`.
 #[derive(Clone, Debug, Serialize)]
 pub struct Message {
     pub id: MessageId,
     pub room_id: RoomId,
-    pub seq: i64,
+    pub seq: Seq,
     pub sender_id: UserId,
     pub kind: MessageKind,
     pub body: String,
     pub client_id: Option<String>,
-    pub reply_to: Option<i64>,
+    pub reply_to: Option<Seq>,
     #[serde(with = "time_ms")]
     pub created_at: i64,
 }
@@ -301,18 +330,39 @@ impl MessageKind {
             Self::System => "system",
         }
     }
+
+    pub fn from_db(s: &str) -> Self {
+        if s == "system" {
+            Self::System
+        } else {
+            Self::Text
+        }
+    }
+}
+
+/// A caller's membership of a room: what every rule in [`rules`] decides from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Membership {
+    pub kind: RoomKind,
+    pub role: Role,
+    pub delivered_seq: Seq,
+    pub read_seq: Seq,
+    /// The room's stream end.
+    pub last_seq: Seq,
+    /// The room's stream end when this member joined (see [`rules::read_floor`]).
+    pub joined_seq: Seq,
 }
 
 /// The caller's own view of a room: role, cursors and unread count.
 #[derive(Clone, Debug, Serialize)]
 pub struct MyView {
     pub my_role: Role,
-    pub delivered_seq: i64,
-    pub read_seq: i64,
+    pub delivered_seq: Seq,
+    pub read_seq: Seq,
     pub unread_count: i64,
 }
 
-/// PROTOCOL.md `Room`. Without `me` it is the shared form sent in `room:updated`.
+/// `docs/protocol.md` `Room`. Without `me` it is the shared form sent in `room:updated`.
 #[derive(Clone, Debug, Serialize)]
 pub struct Room {
     pub id: RoomId,
@@ -323,7 +373,7 @@ pub struct Room {
     pub owner_id: Option<UserId>,
     pub max_members: Option<i64>,
     pub members_count: i64,
-    pub last_seq: i64,
+    pub last_seq: Seq,
     pub last_message: Option<Message>,
     #[serde(flatten, skip_serializing_if = "Option::is_none")]
     pub me: Option<MyView>,
@@ -332,7 +382,7 @@ pub struct Room {
     pub members: Option<Vec<Member>>,
 }
 
-/// PROTOCOL.md `Member`.
+/// `docs/protocol.md` `Member`.
 #[derive(Clone, Debug, Serialize)]
 pub struct Member {
     pub user_id: UserId,
@@ -341,8 +391,8 @@ pub struct Member {
     pub role: Role,
     #[serde(with = "time_ms")]
     pub joined_at: i64,
-    pub delivered_seq: i64,
-    pub read_seq: i64,
+    pub delivered_seq: Seq,
+    pub read_seq: Seq,
     pub online: bool,
 }
 

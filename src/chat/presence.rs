@@ -9,7 +9,13 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use crate::app::App;
-use crate::domain::{Presence, UserId, now_ms};
+use crate::chat::messages::require_member;
+use crate::domain::events::ServerEvent;
+use crate::domain::{Presence, RoomId, UserId, now_ms, rules};
+use crate::error::{AppError, AppResult};
+
+/// Most users one presence query may name.
+pub const MAX_QUERY: usize = 500;
 
 pub struct PresenceTracker {
     grace: Duration,
@@ -71,7 +77,7 @@ pub async fn disconnected(app: &App, user: UserId) {
     let app = app.clone();
     tokio::spawn(async move {
         tokio::time::sleep(app.presence.grace).await;
-        if app.hub().socket_count(user).await > 0 {
+        if app.delivery().socket_count(user).await > 0 {
             return;
         }
         {
@@ -100,17 +106,47 @@ pub async fn disconnected(app: &App, user: UserId) {
 async fn announce(app: &App, presence: Presence) {
     match app.store.contacts(presence.user_id).await {
         Ok(contacts) => {
-            app.hub()
-                .emit_to_users(&contacts, "presence", &presence)
+            app.delivery()
+                .to_users(contacts, ServerEvent::Presence(presence))
                 .await
         }
         Err(e) => tracing::warn!(error = %e, "loading contacts for presence failed"),
     }
 }
 
+/// Whose presence a query asks for: named users, or the members of a room the caller shares
+/// activity in.
+pub enum Subject {
+    Users(Vec<UserId>),
+    Room(RoomId),
+}
+
+/// `presence:query` (and `GET /api/users/{id}`'s presence fields).
+pub async fn query_for(app: &App, caller: UserId, subject: Subject) -> AppResult<Vec<Presence>> {
+    let users = match subject {
+        Subject::Users(ids) => ids,
+        Subject::Room(room) => {
+            let member = require_member(app, room, caller).await?;
+            if !rules::shares_activity(member.kind) {
+                return Err(AppError::forbidden("presence is not shared in channels"));
+            }
+            app.store
+                .members(room)
+                .await?
+                .into_iter()
+                .map(|m| m.user_id)
+                .collect()
+        }
+    };
+    if users.len() > MAX_QUERY {
+        return Err(AppError::invalid(format!("at most {MAX_QUERY} users")));
+    }
+    Ok(query(app, &users).await)
+}
+
 /// Presence of each of `users` (an unknown id reads as offline, never seen).
-pub async fn query(app: &App, users: &[UserId]) -> Vec<Presence> {
-    let online = app.hub().online(users).await;
+async fn query(app: &App, users: &[UserId]) -> Vec<Presence> {
+    let online = app.delivery().online(users).await;
     let mut out = Vec::with_capacity(users.len());
     for &user in users {
         let Ok(last_seen_at) = app.store.last_seen(user).await else {

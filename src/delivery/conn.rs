@@ -1,0 +1,254 @@
+//! Closing a socket's connection for real. socketioxide's `disconnect()` only queues a packet,
+//! which cannot be queued when the socket's send buffer is full — exactly when a socket must go
+//! (it has missed an entry). So every accepted TCP connection carries a [`KillSwitch`]: once
+//! flipped, its reads and writes fail at once, hyper drops the connection, engine.io closes the
+//! session, and the client reconnects and catches up from its cursors.
+//!
+//! A socket's connection is found by its engine.io session id: a WebSocket that upgraded from
+//! long-polling is registered by the [`guard`] middleware when its upgrade request arrives; a
+//! WebSocket opened directly carries the switch in its handshake request. A long-polling session
+//! has no one connection; its session id is refused by [`guard`] from then on, which makes the
+//! client drop the session and reconnect.
+
+use std::collections::{HashMap, HashSet};
+use std::io;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, LazyLock, Mutex};
+use std::task::{Context, Poll};
+
+use axum::extract::connect_info::Connected;
+use axum::extract::{ConnectInfo, Request};
+use axum::http::StatusCode;
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::serve::{IncomingStream, Listener};
+use futures_util::task::AtomicWaker;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::{TcpListener, TcpStream};
+
+/// Flipped once to abort one TCP connection.
+#[derive(Default)]
+pub struct KillSwitch {
+    killed: AtomicBool,
+    read: AtomicWaker,
+    write: AtomicWaker,
+}
+
+impl KillSwitch {
+    /// Aborts the connection: pending and future reads and writes fail.
+    pub fn kill(&self) {
+        self.killed.store(true, Ordering::SeqCst);
+        self.read.wake();
+        self.write.wake();
+    }
+
+    fn killed(&self) -> bool {
+        self.killed.load(Ordering::SeqCst)
+    }
+}
+
+fn aborted() -> io::Error {
+    io::Error::new(io::ErrorKind::ConnectionAborted, "closed by the server")
+}
+
+/// A TCP stream with a kill switch.
+pub struct Conn {
+    tcp: TcpStream,
+    switch: Arc<KillSwitch>,
+}
+
+impl AsyncRead for Conn {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        self.switch.read.register(cx.waker());
+        if self.switch.killed() {
+            return Poll::Ready(Err(aborted()));
+        }
+        Pin::new(&mut self.tcp).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for Conn {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        self.switch.write.register(cx.waker());
+        if self.switch.killed() {
+            return Poll::Ready(Err(aborted()));
+        }
+        Pin::new(&mut self.tcp).poll_write(cx, buf)
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.switch.write.register(cx.waker());
+        if self.switch.killed() {
+            return Poll::Ready(Err(aborted()));
+        }
+        Pin::new(&mut self.tcp).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.tcp).poll_shutdown(cx)
+    }
+}
+
+/// Accepts TCP connections with `TCP_NODELAY` and a kill switch each.
+pub struct KillableListener(pub TcpListener);
+
+impl Listener for KillableListener {
+    type Io = Conn;
+    type Addr = SocketAddr;
+
+    async fn accept(&mut self) -> (Conn, SocketAddr) {
+        let (tcp, addr) = Listener::accept(&mut self.0).await;
+        // Small frames (acks, sync batches, live messages) must leave at once: without NODELAY
+        // each write behind an unacknowledged one waits for the peer's delayed ACK (~40 ms).
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::debug!(error = %e, "TCP_NODELAY failed");
+        }
+        let conn = Conn {
+            tcp,
+            switch: Arc::default(),
+        };
+        (conn, addr)
+    }
+
+    fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.0.local_addr()
+    }
+}
+
+/// The per-request view of a connection: its peer and its kill switch (axum's connect info).
+#[derive(Clone)]
+pub struct ConnInfo {
+    pub peer: SocketAddr,
+    pub switch: Arc<KillSwitch>,
+}
+
+impl Connected<IncomingStream<'_, KillableListener>> for ConnInfo {
+    fn connect_info(stream: IncomingStream<'_, KillableListener>) -> Self {
+        ConnInfo {
+            peer: *stream.remote_addr(),
+            switch: stream.io().switch.clone(),
+        }
+    }
+}
+
+/// Engine.io sessions: the connection each upgraded WebSocket runs on, and the sessions that
+/// were closed and must not be served again. Session ids are random, so one table serves every
+/// server in the process.
+#[derive(Default)]
+struct Sessions {
+    upgraded: HashMap<String, Arc<KillSwitch>>,
+    refused: HashSet<String>,
+}
+
+static SESSIONS: LazyLock<Mutex<Sessions>> = LazyLock::new(Mutex::default);
+
+/// Closes the connection of engine.io session `sid`: its registered WebSocket upgrade, else
+/// `direct` (a WebSocket opened without long-polling first); and refuses the session from now
+/// on (which is what ends a long-polling session).
+pub fn close_session(sid: &str, direct: Option<&ConnInfo>) {
+    let upgraded = {
+        let mut sessions = SESSIONS.lock().unwrap();
+        sessions.refused.insert(sid.to_owned());
+        sessions.upgraded.remove(sid)
+    };
+    if let Some(switch) = upgraded {
+        switch.kill();
+    } else if let Some(info) = direct {
+        info.switch.kill();
+    }
+    // Long enough for any client to have given the session up (engine.io's heartbeat ends it
+    // on the server within ping interval + timeout).
+    if let Ok(rt) = tokio::runtime::Handle::try_current() {
+        let sid = sid.to_owned();
+        rt.spawn(async move {
+            tokio::time::sleep(std::time::Duration::from_secs(120)).await;
+            SESSIONS.lock().unwrap().refused.remove(&sid);
+        });
+    }
+}
+
+/// Forgets the connection of a session that has ended.
+pub fn forget_session(sid: &str) {
+    SESSIONS.lock().unwrap().upgraded.remove(sid);
+}
+
+/// The `sid` and `transport` of an engine.io request's query.
+fn session_of(query: &str) -> (Option<&str>, Option<&str>) {
+    let mut sid = None;
+    let mut transport = None;
+    for pair in query.split('&') {
+        match pair.split_once('=') {
+            Some(("sid", v)) => sid = Some(v),
+            Some(("transport", v)) => transport = Some(v),
+            _ => {}
+        }
+    }
+    (sid, transport)
+}
+
+/// Middleware in front of Socket.IO: refuses closed sessions (engine.io's "session ID unknown",
+/// on which clients reconnect) and registers each WebSocket upgrade's connection.
+pub async fn guard(req: Request, next: Next) -> Response {
+    if req.uri().path().starts_with("/socket.io/")
+        && let Some(query) = req.uri().query()
+        && let (Some(sid), transport) = session_of(query)
+    {
+        let info = req.extensions().get::<ConnectInfo<ConnInfo>>();
+        let mut sessions = SESSIONS.lock().unwrap();
+        if sessions.refused.contains(sid) {
+            return (
+                StatusCode::BAD_REQUEST,
+                axum::Json(serde_json::json!({"code": 1, "message": "Session ID unknown"})),
+            )
+                .into_response();
+        }
+        if transport == Some("websocket")
+            && let Some(ConnectInfo(info)) = info
+        {
+            sessions
+                .upgraded
+                .insert(sid.to_owned(), info.switch.clone());
+        }
+    }
+    next.run(req).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_engine_io_query_names_its_session_and_transport() {
+        assert_eq!(
+            session_of("EIO=4&transport=websocket&sid=abc"),
+            (Some("abc"), Some("websocket"))
+        );
+        assert_eq!(
+            session_of("EIO=4&transport=polling"),
+            (None, Some("polling"))
+        );
+    }
+
+    #[test]
+    fn closing_a_session_kills_its_upgraded_connection_and_refuses_it() {
+        let switch = Arc::new(KillSwitch::default());
+        SESSIONS
+            .lock()
+            .unwrap()
+            .upgraded
+            .insert("s-closed".into(), switch.clone());
+        close_session("s-closed", None);
+        assert!(switch.killed());
+        assert!(SESSIONS.lock().unwrap().refused.contains("s-closed"));
+    }
+}

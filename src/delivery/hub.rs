@@ -1,0 +1,158 @@
+//! `Hub`: the Socket.IO server handle over whichever adapter this node runs (the local one on
+//! SQLite, `socketioxide-postgres` on Postgres so that every node's sockets are reached), and
+//! its implementation of the chat layer's [`Delivery`] seam: events, joins, leaves, disconnects
+//! and online counts, on every node.
+//!
+//! Socket.IO room names are made only here, from typed ids (`user:{id}`, `room:{id}`): never
+//! from a string a client sent.
+
+use std::collections::HashSet;
+
+use futures_util::future::BoxFuture;
+use socketioxide::SocketIo;
+use socketioxide::adapter::{Emitter, LocalAdapter};
+
+use crate::chat::Delivery;
+use crate::domain::events::ServerEvent;
+use crate::domain::{RoomId, UserId};
+
+/// The Postgres LISTEN/NOTIFY adapter, carrying emits and joins between nodes.
+pub type PgAdapter = socketioxide_postgres::SqlxAdapter<Emitter>;
+
+/// The Socket.IO server handle, for either adapter.
+#[derive(Clone)]
+pub enum Hub {
+    Local(SocketIo<LocalAdapter>),
+    Postgres(SocketIo<PgAdapter>),
+}
+
+/// Runs the same code against either adapter's `SocketIo`.
+macro_rules! with_io {
+    ($hub:expr, $io:ident => $body:expr) => {
+        match $hub {
+            Hub::Local($io) => $body,
+            Hub::Postgres($io) => $body,
+        }
+    };
+}
+
+/// The Socket.IO room of every socket of a user.
+pub fn user_room(user: UserId) -> String {
+    format!("user:{user}")
+}
+
+/// The Socket.IO room of every socket of a room's members.
+pub fn room_room(room: RoomId) -> String {
+    format!("room:{room}")
+}
+
+/// A broadcast that could not reach every socket. Events other than stream entries are not
+/// replayed (receipts, typing and presence are re-read on reconnect), so this is counted.
+fn emit_failed(event: &'static str, error: impl std::fmt::Display) {
+    metrics::counter!("missive_emit_failures_total").increment(1);
+    tracing::debug!(event, %error, "emit failed");
+}
+
+impl Hub {
+    /// Emits `event` to every socket in any of `targets` (each socket once) but those in
+    /// `except`, on every node.
+    async fn emit(&self, targets: Vec<String>, except: Option<String>, event: ServerEvent) {
+        if targets.is_empty() {
+            return;
+        }
+        let name = event.name();
+        let result = with_io!(self, io => {
+            let op = io.to(targets);
+            let op = match except { Some(e) => op.except(e), None => op };
+            op.emit(name, &event).await.map_err(|e| e.to_string())
+        });
+        if let Err(e) = result {
+            emit_failed(name, e);
+        }
+    }
+
+    /// Sockets connected to this node (for `/admin` stats and `/metrics`).
+    pub fn local_socket_count(&self) -> usize {
+        with_io!(self, io => io.sockets().len())
+    }
+
+    /// Shuts every socket down (graceful stop).
+    pub async fn close(&self) {
+        with_io!(self, io => io.close().await)
+    }
+
+    async fn count_sockets(&self, user: UserId) -> usize {
+        let result = with_io!(self, io => io.to(user_room(user)).fetch_sockets().await.map(|s| s.len()).map_err(|e| e.to_string()));
+        result.unwrap_or_else(|e| {
+            tracing::warn!(error = %e, "fetch_sockets failed");
+            0
+        })
+    }
+}
+
+impl Delivery for Hub {
+    fn to_room(&self, room: RoomId, event: ServerEvent) -> BoxFuture<'_, ()> {
+        Box::pin(self.emit(vec![room_room(room)], None, event))
+    }
+
+    fn to_room_except(
+        &self,
+        room: RoomId,
+        except: UserId,
+        event: ServerEvent,
+    ) -> BoxFuture<'_, ()> {
+        Box::pin(self.emit(vec![room_room(room)], Some(user_room(except)), event))
+    }
+
+    fn to_users(&self, users: Vec<UserId>, event: ServerEvent) -> BoxFuture<'_, ()> {
+        Box::pin(self.emit(users.into_iter().map(user_room).collect(), None, event))
+    }
+
+    fn join(&self, user: UserId, room: RoomId) -> BoxFuture<'_, ()> {
+        Box::pin(async move {
+            let result = with_io!(self, io => io.to(user_room(user)).join(room_room(room)).await.map_err(|e| e.to_string()));
+            if let Err(e) = result {
+                tracing::warn!(error = %e, "join failed");
+            }
+        })
+    }
+
+    fn leave(&self, user: UserId, room: RoomId) -> BoxFuture<'_, ()> {
+        Box::pin(async move {
+            let result = with_io!(self, io => io.to(user_room(user)).leave(room_room(room)).await.map_err(|e| e.to_string()));
+            if let Err(e) = result {
+                tracing::warn!(error = %e, "leave failed");
+            }
+        })
+    }
+
+    fn disconnect_user(&self, user: UserId) -> BoxFuture<'_, ()> {
+        Box::pin(async move {
+            let result = with_io!(self, io => io.to(user_room(user)).disconnect().await.map_err(|e| e.to_string()));
+            if let Err(e) = result {
+                tracing::warn!(error = %e, "disconnect failed");
+            }
+        })
+    }
+
+    fn socket_count(&self, user: UserId) -> BoxFuture<'_, usize> {
+        Box::pin(self.count_sockets(user))
+    }
+
+    fn online<'a>(&'a self, users: &'a [UserId]) -> BoxFuture<'a, HashSet<UserId>> {
+        Box::pin(async move {
+            let unique: HashSet<UserId> = users.iter().copied().collect();
+            let counts = futures_util::future::join_all(
+                unique
+                    .iter()
+                    .map(|&u| async move { (u, self.count_sockets(u).await) }),
+            )
+            .await;
+            counts
+                .into_iter()
+                .filter(|&(_, n)| n > 0)
+                .map(|(u, _)| u)
+                .collect()
+        })
+    }
+}

@@ -1,0 +1,48 @@
+//! Live delivery: getting committed stream entries and events to sockets, on every node.
+//!
+//! - [`publisher`]: the one publisher of stream entries, in `seq` order per room, closing any
+//!   socket that cannot take one.
+//! - [`bus`]: on Postgres, the other nodes' commits, announced with each COMMIT.
+//! - [`hub`]: the Socket.IO handle over either adapter, and the chat layer's `Delivery` seam.
+//! - [`conn`]: connections that can be closed for real (a kill switch per TCP connection).
+
+pub mod bus;
+pub mod conn;
+pub mod hub;
+pub mod publisher;
+
+use axum::extract::ConnectInfo;
+use socketioxide::TransportType;
+use socketioxide::adapter::Adapter;
+use socketioxide::extract::SocketRef;
+
+/// Marks a socket being closed because it missed something: nothing more is emitted to it.
+#[derive(Clone)]
+pub struct Doomed;
+
+/// Closes a socket's connection because it cannot be given everything in order (its send
+/// buffer is full, or entries it should have had cannot be read). Its client reconnects and
+/// catches up from its cursors, so nothing is lost and no gap is ever shown as complete.
+pub fn close_socket<A: Adapter>(s: &SocketRef<A>, why: &str) {
+    if s.extensions.get::<Doomed>().is_some() {
+        return;
+    }
+    s.extensions.insert(Doomed);
+    metrics::counter!("missive_forced_closes_total").increment(1);
+    metrics::counter!("missive_slow_socket_disconnects_total").increment(1);
+    tracing::warn!(sid = %s.id, why, "closing the socket's connection so it catches up");
+    let direct = match s.transport_type() {
+        TransportType::Websocket => s
+            .req_parts()
+            .extensions
+            .get::<ConnectInfo<conn::ConnInfo>>()
+            .map(|c| &c.0),
+        TransportType::Polling => None,
+    };
+    conn::close_session(&s.id.to_string(), direct);
+}
+
+/// A socket has gone: forget its connection.
+pub fn socket_gone<A: Adapter>(s: &SocketRef<A>) {
+    conn::forget_session(&s.id.to_string());
+}
