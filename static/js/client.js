@@ -11,7 +11,7 @@
 //   'error'     {error, context}    something failed; show error.code / error.message
 //   'logout'    {reason}            the session is gone (refresh refused, logged out elsewhere)
 //
-// Delivery, following PROTOCOL.md §4:
+// Delivery, following docs/protocol.md §5–§6:
 // - Per-room cursors ("this device holds every message up to seq") are kept in localStorage and
 //   sent as `auth.cursors` on every (re)connect; the auth payload is a function so reconnects
 //   always carry the latest cursors and a fresh token.
@@ -394,7 +394,8 @@ export class ChatClient extends EventTarget {
       if (source !== 'history') this.hold(roomId, m.seq, baseline);
       else if (this.cursors[roomId] !== undefined) this.hold(roomId, m.seq);
       if (m.sender_id === this.me.id && m.client_id) this.dropOutbox(m.client_id);
-      // Sending advances the sender's own cursors (PROTOCOL §2): they have read everything up to it.
+      // Sending advances the sender's own cursors (docs/protocol.md §2): they have read everything
+      // up to it.
       const sender = this.members.get(roomId)?.get(m.sender_id);
       if (sender && (sender.read_seq || 0) < m.seq) {
         sender.read_seq = m.seq;

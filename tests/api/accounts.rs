@@ -1,4 +1,4 @@
-//! Registration, login, token rotation, logout, profiles and user look-up (PROTOCOL.md §3).
+//! Registration, login, token rotation, logout, profiles and user look-up (docs/protocol.md §3).
 
 use reqwest::{Method, StatusCode};
 use serde_json::json;

@@ -1,4 +1,4 @@
-//! Rooms, members, messages, receipts and cursors over REST (PROTOCOL.md §2–§3).
+//! Rooms, members, messages, receipts and cursors over REST (docs/protocol.md §2–§3).
 
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};

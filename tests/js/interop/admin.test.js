@@ -1,4 +1,4 @@
-// PROTOCOL.md §5: the `/admin` namespace and its `stats` event.
+// docs/protocol.md §10: the `/admin` namespace and its `stats` event.
 'use strict';
 
 const { describe, it } = require('node:test');

@@ -1,4 +1,5 @@
-// PROTOCOL.md §4 "Authentication" and §3 token rules, through the official socket.io-client.
+// docs/protocol.md §4 "Socket.IO authentication" and §3 token rules, through the official
+// socket.io-client.
 'use strict';
 
 const { describe, it } = require('node:test');

@@ -1,4 +1,4 @@
-// PROTOCOL.md §4 "Catch-up (offline delivery)": `sync` batches, acks, `synced`, cursors.
+// docs/protocol.md §5 "Catch-up (offline delivery)": `sync` batches, acks, `synced`, cursors.
 'use strict';
 
 const { describe, it } = require('node:test');

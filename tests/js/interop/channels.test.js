@@ -1,4 +1,4 @@
-// PROTOCOL.md §2 channels: public join/leave, only owner/admin post, followers read live.
+// docs/protocol.md §2 channels: public join/leave, only owner/admin post, followers read live.
 'use strict';
 
 const { describe, it } = require('node:test');

@@ -1,5 +1,6 @@
-// DESIGN.md "Scale-out": two server processes on one Postgres database, joined by the
-// socketioxide-postgres adapter. Runs in the Postgres run of the suite (the adapter is Postgres).
+// README "Postgres and several nodes" and docs/protocol.md §6: two server processes on one
+// Postgres database, joined by the socketioxide-postgres adapter. Runs in the Postgres run of the
+// suite (the adapter is Postgres).
 'use strict';
 
 const { describe, it, before, after, afterEach } = require('node:test');

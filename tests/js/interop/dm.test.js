@@ -1,4 +1,4 @@
-// PROTOCOL.md §4 `message:send` and live `message` delivery in direct rooms.
+// docs/protocol.md §7 `message:send` and live `message` delivery in direct rooms.
 'use strict';
 
 const { describe, it } = require('node:test');

@@ -1,4 +1,4 @@
-// PROTOCOL.md §1 error codes: no existence leak (`not_found` for rooms the caller may not see),
+// docs/protocol.md §1 error codes: no existence leak (`not_found` for rooms the caller may not see),
 // `invalid` payloads, message body and client_id limits.
 'use strict';
 

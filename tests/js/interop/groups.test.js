@@ -1,4 +1,4 @@
-// PROTOCOL.md §2 groups and §4 room events: create, add, remove, roles, leave, owner hand-over,
+// docs/protocol.md §2 groups and §7–§8 room events: create, add, remove, roles, leave, owner hand-over,
 // rename, max_members, system messages in the stream, `room:updated`, `room:removed`.
 'use strict';
 

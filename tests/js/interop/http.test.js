@@ -1,4 +1,4 @@
-// PROTOCOL.md §1 "Server" and §3: the browser client at /socket.io/socket.io.js, health checks.
+// docs/protocol.md §1 "Server" and §3: the browser client at /socket.io/socket.io.js, health checks.
 'use strict';
 
 const { describe, it, before, after } = require('node:test');

@@ -1,4 +1,4 @@
-// PROTOCOL.md §4 "Limits": 64 KiB socket packets and HTTP bodies, typing rate, sockets per user,
+// docs/protocol.md §9 "Limits": 64 KiB socket packets and HTTP bodies, typing rate, sockets per user,
 // failed logins. (The send rate is in rate_limit.test.js, on a server with a send rate set.)
 'use strict';
 

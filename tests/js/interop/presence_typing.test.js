@@ -1,4 +1,4 @@
-// PROTOCOL.md §4: `typing`, `presence`, `presence:query`, `profile:update` → `user:updated`.
+// docs/protocol.md §7–§8: `typing`, `presence`, `presence:query`, `profile:update` → `user:updated`.
 'use strict';
 
 const { describe, it } = require('node:test');

@@ -1,4 +1,4 @@
-// PROTOCOL.md §4 "Limits": sends per user limited by MISSIVE_SEND_RATE (bursts of twice that).
+// docs/protocol.md §9 "Limits": sends per user limited by MISSIVE_SEND_RATE (bursts of twice that).
 'use strict';
 
 const { describe, it } = require('node:test');

@@ -1,4 +1,4 @@
-// PROTOCOL.md: `message:ack` / `message:read`, `receipt` events, the caller's cursors and
+// docs/protocol.md: `message:ack` / `message:read`, `receipt` events, the caller's cursors and
 // unread_count in `GET /api/rooms`, the receipts endpoint and `POST /api/rooms/{id}/read`.
 'use strict';
 

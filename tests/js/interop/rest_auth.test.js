@@ -1,4 +1,4 @@
-// PROTOCOL.md §3: sessions over REST — register, login, refresh rotation with reuse detection,
+// docs/protocol.md §3: sessions over REST — register, login, refresh rotation with reuse detection,
 // logout — and user look-ups.
 'use strict';
 

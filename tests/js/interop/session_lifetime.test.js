@@ -1,4 +1,4 @@
-// PROTOCOL.md §4 "Authentication": guests have 10 s to authenticate, and a socket is disconnected
+// docs/protocol.md §4 "Socket.IO authentication": guests have 10 s to authenticate, and a socket is disconnected
 // within 10 s of its access token's expiry unless a fresh token arrived by `auth`.
 // These tests wait for real time, so they run concurrently.
 'use strict';

@@ -382,7 +382,7 @@ function assertSeqRange(seqs, from, to, what = 'seqs') {
 }
 
 /**
- * Asserts `actual` has each field of `expected` with an equal value (PROTOCOL.md lets the server
+ * Asserts `actual` has each field of `expected` with an equal value (docs/protocol.md lets the server
  * add fields, so payloads are compared on the documented ones).
  */
 function assertFields(actual, expected, what = 'payload') {
