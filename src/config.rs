@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{Context, bail};
-use clap::Parser;
+use clap::{CommandFactory, FromArgMatches, Parser};
 
 #[derive(Parser, Clone, Debug)]
 #[command(
@@ -106,9 +106,15 @@ pub struct Config {
 }
 
 impl Config {
-    /// The defaults, as if no variable and no flag were given (for tests and tools).
+    /// The documented defaults, whatever the environment holds (for tests and tools): the
+    /// command is parsed with every argument's `env` removed, so no `MISSIVE_*` or
+    /// `DATABASE_URL` variable applies. `Config::parse` still reads them.
     pub fn defaults() -> Self {
-        Self::parse_from(["missive"])
+        let matches = Self::command()
+            .mut_args(|arg| arg.env(None))
+            .try_get_matches_from(["missive"])
+            .expect("the defaults parse");
+        Self::from_arg_matches(&matches).expect("the defaults make a Config")
     }
 
     pub fn is_postgres(&self) -> bool {
@@ -217,6 +223,54 @@ mod tests {
         assert_eq!(c.max_message_chars, 4096);
         assert_eq!(c.send_rate, 20);
         assert_eq!(c.sqlite_path(), Some(PathBuf::from("missive.db")));
+    }
+
+    /// The environment is process-wide (and mutating it is `unsafe`), so this test runs itself
+    /// again as a child process whose environment sets a few variables, and checks there that
+    /// `Config::parse` sees them while `Config::defaults` does not.
+    #[test]
+    fn defaults_ignore_the_environment() {
+        const CHILD: &str = "MISSIVE_CONFIG_TEST_CHILD";
+        const NAME: &str = "config::tests::defaults_ignore_the_environment";
+        let vars = [
+            ("MISSIVE_SEND_RATE", "3"),
+            ("DATABASE_URL", "postgres://elsewhere/db"),
+            ("MISSIVE_ADDR", "0.0.0.0:9"),
+            ("MISSIVE_ADMINS", "root"),
+            ("MISSIVE_GROUP_COMMIT", "false"),
+        ];
+        if std::env::var_os(CHILD).is_some() {
+            let parsed = Config::parse_from(["missive"]);
+            assert_eq!(parsed.send_rate, 3, "the environment reaches Config::parse");
+            assert_eq!(parsed.database_url, "postgres://elsewhere/db");
+            assert_eq!(parsed.addr, "0.0.0.0:9");
+            assert_eq!(parsed.admins, ["root"]);
+            assert!(!parsed.group_commit);
+
+            let d = Config::defaults();
+            assert_eq!(d.send_rate, 20);
+            assert_eq!(d.database_url, "sqlite://missive.db");
+            assert_eq!(d.addr, "127.0.0.1:4000");
+            assert!(!d.admins.iter().any(|a| a == "root"));
+            assert!(d.group_commit);
+            return;
+        }
+        let out = std::process::Command::new(std::env::current_exe().expect("test binary"))
+            .args([NAME, "--exact", "--nocapture", "--test-threads=1"])
+            .env(CHILD, "1")
+            .envs(vars)
+            .output()
+            .expect("running the test binary again");
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            out.status.success(),
+            "the child run failed:\n{stdout}\n{stderr}"
+        );
+        assert!(
+            stdout.contains("test result: ok. 1 passed"),
+            "the child run did not run the test:\n{stdout}\n{stderr}"
+        );
     }
 
     #[test]

@@ -24,6 +24,9 @@ pub mod rooms;
 pub mod users;
 pub mod writer;
 
+#[cfg(test)]
+mod append_batch_tests;
+
 use std::sync::Arc;
 use std::time::Duration;
 

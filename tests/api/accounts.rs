@@ -25,9 +25,7 @@ db_tests!(
 );
 
 async fn register_returns_a_session_with_a_lower_cased_username(db: Db) {
-    let Some(app) = spawn_app(db).await else {
-        return;
-    };
+    let app = spawn_app(db).await;
     let name = unique_name("Alice");
 
     let res = app.register_raw(&name, "correct horse").await;
@@ -55,9 +53,7 @@ async fn register_returns_a_session_with_a_lower_cased_username(db: Db) {
 }
 
 async fn a_taken_username_is_a_conflict_whatever_its_case(db: Db) {
-    let Some(app) = spawn_app(db).await else {
-        return;
-    };
+    let app = spawn_app(db).await;
     let name = unique_name("bob");
     assert_eq!(
         app.register_raw(&name, "password1").await.status,
@@ -72,9 +68,7 @@ async fn a_taken_username_is_a_conflict_whatever_its_case(db: Db) {
 }
 
 async fn bad_usernames_and_passwords_are_invalid(db: Db) {
-    let Some(app) = spawn_app(db).await else {
-        return;
-    };
+    let app = spawn_app(db).await;
     for (username, password) in [
         ("ab", "password1"),
         ("has space", "password1"),
@@ -111,9 +105,7 @@ async fn bad_usernames_and_passwords_are_invalid(db: Db) {
 }
 
 async fn malformed_or_oversized_bodies_get_the_error_shape(db: Db) {
-    let Some(app) = spawn_app(db).await else {
-        return;
-    };
+    let app = spawn_app(db).await;
     let url = format!("{}/api/auth/register", app.url);
 
     let malformed = app
@@ -147,9 +139,7 @@ async fn malformed_or_oversized_bodies_get_the_error_shape(db: Db) {
 }
 
 async fn login_answers_alike_for_unknown_user_and_wrong_password(db: Db) {
-    let Some(app) = spawn_app(db).await else {
-        return;
-    };
+    let app = spawn_app(db).await;
     let name = unique_name("carol");
     app.register_raw(&name, "right password").await;
 
@@ -166,9 +156,7 @@ async fn login_answers_alike_for_unknown_user_and_wrong_password(db: Db) {
 }
 
 async fn failed_logins_are_throttled_per_account(db: Db) {
-    let Some(app) = spawn_app(db).await else {
-        return;
-    };
+    let app = spawn_app(db).await;
     let name = unique_name("dave");
     app.register_raw(&name, "right password").await;
     for _ in 0..10 {
@@ -194,9 +182,7 @@ async fn failed_logins_are_throttled_per_account(db: Db) {
 }
 
 async fn refresh_rotates_and_reuse_revokes_the_whole_login(db: Db) {
-    let Some(app) = spawn_app(db).await else {
-        return;
-    };
+    let app = spawn_app(db).await;
     let (_, _, first) = app.new_user().await;
 
     let rotated = app
@@ -229,9 +215,7 @@ async fn refresh_rotates_and_reuse_revokes_the_whole_login(db: Db) {
 }
 
 async fn access_and_refresh_tokens_are_not_interchangeable(db: Db) {
-    let Some(app) = spawn_app(db).await else {
-        return;
-    };
+    let app = spawn_app(db).await;
     let (_, access, refresh) = app.new_user().await;
 
     let refresh_as_access = app.get("/api/me", &refresh).await;
@@ -245,9 +229,7 @@ async fn access_and_refresh_tokens_are_not_interchangeable(db: Db) {
 }
 
 async fn logout_revokes_the_refresh_token(db: Db) {
-    let Some(app) = spawn_app(db).await else {
-        return;
-    };
+    let app = spawn_app(db).await;
     let (_, _, refresh) = app.new_user().await;
 
     let out = app
@@ -263,9 +245,7 @@ async fn logout_revokes_the_refresh_token(db: Db) {
 }
 
 async fn logout_all_revokes_every_token_of_the_user(db: Db) {
-    let Some(app) = spawn_app(db).await else {
-        return;
-    };
+    let app = spawn_app(db).await;
     let name = unique_name("frank");
     let first = app.register_raw(&name, "password1").await.body;
     let second = app.login(&name, "password1").await.body;
@@ -301,9 +281,7 @@ async fn logout_all_revokes_every_token_of_the_user(db: Db) {
 }
 
 async fn an_expired_access_token_is_refused(db: Db) {
-    let Some(app) = spawn_app_with(db, &[("missive-access-ttl", "1s")]).await else {
-        return;
-    };
+    let app = spawn_app_with(db, &[("missive-access-ttl", "1s")]).await;
     let (_, access, _) = app.new_user().await;
     assert_eq!(app.get("/api/me", &access).await.status, StatusCode::OK);
 
@@ -314,9 +292,7 @@ async fn an_expired_access_token_is_refused(db: Db) {
 }
 
 async fn me_can_be_read_and_renamed(db: Db) {
-    let Some(app) = spawn_app(db).await else {
-        return;
-    };
+    let app = spawn_app(db).await;
     let (id, access, _) = app.new_user().await;
 
     let renamed = app
@@ -346,9 +322,7 @@ async fn me_can_be_read_and_renamed(db: Db) {
 }
 
 async fn users_are_found_by_username_prefix_and_by_id(db: Db) {
-    let Some(app) = spawn_app(db).await else {
-        return;
-    };
+    let app = spawn_app(db).await;
     let (_, access, _) = app.new_user().await;
     let prefix = unique_name("zed");
     let mut ids = vec![];
@@ -392,9 +366,7 @@ async fn users_are_found_by_username_prefix_and_by_id(db: Db) {
 }
 
 async fn requests_without_a_valid_token_are_unauthenticated(db: Db) {
-    let Some(app) = spawn_app(db).await else {
-        return;
-    };
+    let app = spawn_app(db).await;
 
     let none = app.request(Method::GET, "/api/me", None, None).await;
     let garbage = app.get("/api/me", "not-a-jwt").await;
@@ -408,9 +380,7 @@ async fn requests_without_a_valid_token_are_unauthenticated(db: Db) {
 }
 
 async fn concurrent_login_attempts_cannot_outrun_the_throttle(db: Db) {
-    let Some(app) = spawn_app(db).await else {
-        return;
-    };
+    let app = spawn_app(db).await;
     let name = unique_name("grace");
     app.register_raw(&name, "right password").await;
 

@@ -1,13 +1,18 @@
 //! `spawn_app`: the real server, in process, on port 0 with a fresh database, and typed helpers
-//! to talk to it over HTTP.
+//! to talk to it over HTTP; `db_tests!` and `trials`, which turn each test into an SQLite and a
+//! Postgres run for the harness in `main.rs`.
 //!
-//! Postgres tests need a server at `MISSIVE_TEST_PG_URL` (default
-//! `postgres://postgres@127.0.0.1:5432`). Without one they are skipped loudly, except under
-//! `CI=true`, where a missing Postgres fails the test.
+//! Postgres runs need a server at `MISSIVE_TEST_PG_URL` (default
+//! `postgres://postgres@127.0.0.1:5432`). Without one, each Postgres run prints a loud skip line
+//! and is reported as *ignored* (never as passed); under `CI=true` it fails instead.
 
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use clap::Parser;
+use libtest_mimic::{Completion, Failed, Trial};
 use missive::config::Config;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
@@ -49,41 +54,95 @@ fn pg_base() -> String {
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into())
 }
 
-async fn postgres_available() -> bool {
-    use sqlx::Connection;
-    let ok = tokio::time::timeout(
-        Duration::from_secs(5),
-        sqlx::PgConnection::connect(&format!("{}/postgres", pg_base())),
-    )
-    .await
-    .map(|r| r.is_ok())
-    .unwrap_or(false);
-    if !ok {
-        if std::env::var("CI").is_ok_and(|v| v == "true") {
-            panic!(
-                "Postgres is not reachable at {} and CI=true: the Postgres suite must run",
-                pg_base()
-            );
-        }
-        eprintln!(
-            "\n*** SKIPPED: Postgres is not reachable at {}. Start it (see README) or set MISSIVE_TEST_PG_URL. ***\n",
-            pg_base()
-        );
-    }
-    ok
+/// Whether Postgres answers at `pg_base()`, asked once per test run: `Err` says why not.
+fn postgres_reachable() -> Result<(), String> {
+    static REACHABLE: OnceLock<Result<(), String>> = OnceLock::new();
+    REACHABLE
+        .get_or_init(|| {
+            use sqlx::Connection;
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("tokio runtime");
+            let url = format!("{}/postgres", pg_base());
+            rt.block_on(async {
+                match tokio::time::timeout(
+                    Duration::from_secs(5),
+                    sqlx::PgConnection::connect(&url),
+                )
+                .await
+                {
+                    Ok(Ok(conn)) => {
+                        let _ = conn.close().await;
+                        Ok(())
+                    }
+                    Ok(Err(e)) => Err(e.to_string()),
+                    Err(_) => Err("no answer within 5 s".into()),
+                }
+            })
+        })
+        .clone()
 }
 
-/// Starts the server with `vars` (extra `MISSIVE_*` settings). `None` when Postgres is wanted
-/// but absent outside CI (the skip is announced).
-pub async fn spawn_app_with(db: Db, vars: &[(&str, &str)]) -> Option<TestApp> {
+fn in_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| v == "true")
+}
+
+/// A test body, run once per database.
+pub type TestFn = fn(Db) -> Pin<Box<dyn Future<Output = ()>>>;
+
+/// The SQLite and the Postgres run of each test of `module`, named `module::sqlite::name` and
+/// `module::postgres::name` as `#[test]`s in `mod sqlite` / `mod postgres` would be.
+pub fn trials(module: &str, tests: &[(&'static str, TestFn)]) -> Vec<Trial> {
+    let mut out = Vec::with_capacity(tests.len() * 2);
+    for (db, label) in [(Db::Sqlite, "sqlite"), (Db::Postgres, "postgres")] {
+        for &(name, body) in tests {
+            let full = format!("{module}::{label}::{name}");
+            out.push(Trial::ignorable_test(full.clone(), move || {
+                run_trial(&full, db, body)
+            }));
+        }
+    }
+    out
+}
+
+/// Runs one test on a two-worker runtime, as `#[tokio::test(flavor = "multi_thread")]` did. A
+/// Postgres run without a Postgres is ignored, loudly, or fails under `CI=true`.
+fn run_trial(name: &str, db: Db, body: TestFn) -> Result<Completion, Failed> {
+    if let Db::Postgres = db
+        && let Err(why) = postgres_reachable()
+    {
+        let url = pg_base();
+        if in_ci() {
+            return Err(format!(
+                "Postgres is not reachable at {url} ({why}) and CI=true: the Postgres suite must run"
+            )
+            .into());
+        }
+        eprintln!(
+            "*** SKIPPED {name}: Postgres not reachable at {url} ({why}); start it or set MISSIVE_TEST_PG_URL ***"
+        );
+        return Ok(Completion::ignored_with(format!(
+            "Postgres not reachable at {url}"
+        )));
+    }
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("tokio runtime")
+        .block_on(body(db));
+    Ok(Completion::Completed)
+}
+
+/// Starts the server with `vars` (extra `MISSIVE_*` settings). Postgres runs reach here only
+/// when Postgres answered (see `run_trial`).
+pub async fn spawn_app_with(db: Db, vars: &[(&str, &str)]) -> TestApp {
     let dir = tempfile::tempdir().expect("tempdir");
     let mut pg_db = None;
     let database_url = match db {
         Db::Sqlite => format!("sqlite://{}", dir.path().join("missive.db").display()),
         Db::Postgres => {
-            if !postgres_available().await {
-                return None;
-            }
             let name = format!("missive_test_{}", uuid_like());
             pg_db = Some(name.clone());
             format!("{}/{}", pg_base(), name)
@@ -123,17 +182,17 @@ pub async fn spawn_app_with(db: Db, vars: &[(&str, &str)]) -> Option<TestApp> {
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    Some(TestApp {
+    TestApp {
         url,
         client,
         stop: Some(stop),
         server: Some(server),
         _dir: dir,
         pg_db,
-    })
+    }
 }
 
-pub async fn spawn_app(db: Db) -> Option<TestApp> {
+pub async fn spawn_app(db: Db) -> TestApp {
     spawn_app_with(db, &[]).await
 }
 
@@ -247,25 +306,17 @@ impl TestApp {
     }
 }
 
-/// Defines each listed test twice: `sqlite::name` and `postgres::name`.
+/// Lists a module's tests for `trials`: each runs twice, as `sqlite::name` and `postgres::name`.
 #[macro_export]
 macro_rules! db_tests {
     ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    super::$name($crate::helpers::Db::Sqlite).await
-                }
-            )*
-        }
-        mod postgres {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    super::$name($crate::helpers::Db::Postgres).await
-                }
-            )*
+        pub(crate) fn tests() -> ::std::vec::Vec<(&'static str, $crate::helpers::TestFn)> {
+            ::std::vec![
+                $((
+                    ::std::stringify!($name),
+                    (|db| ::std::boxed::Box::pin($name(db))) as $crate::helpers::TestFn,
+                )),*
+            ]
         }
     };
 }

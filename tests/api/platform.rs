@@ -13,9 +13,7 @@ db_tests!(
 );
 
 async fn health_and_readiness_report_ok(db: Db) {
-    let Some(app) = spawn_app(db).await else {
-        return;
-    };
+    let app = spawn_app(db).await;
     for path in ["/healthz", "/readyz"] {
         let res = app.request(reqwest::Method::GET, path, None, None).await;
         assert_eq!(res.status, StatusCode::OK, "{path}");
@@ -25,9 +23,7 @@ async fn health_and_readiness_report_ok(db: Db) {
 }
 
 async fn metrics_are_prometheus_text(db: Db) {
-    let Some(app) = spawn_app(db).await else {
-        return;
-    };
+    let app = spawn_app(db).await;
     let (_, token, _) = app.new_user().await;
     let room = app
         .post(
@@ -62,9 +58,7 @@ async fn metrics_are_prometheus_text(db: Db) {
 }
 
 async fn the_web_client_and_socket_io_bundle_are_served_under_a_csp(db: Db) {
-    let Some(app) = spawn_app(db).await else {
-        return;
-    };
+    let app = spawn_app(db).await;
 
     let index = app
         .client
@@ -98,9 +92,7 @@ async fn the_web_client_and_socket_io_bundle_are_served_under_a_csp(db: Db) {
 }
 
 async fn unknown_api_paths_are_json_not_found(db: Db) {
-    let Some(app) = spawn_app(db).await else {
-        return;
-    };
+    let app = spawn_app(db).await;
     let (_, token, _) = app.new_user().await;
 
     let res = app.get("/api/nothing/here", &token).await;

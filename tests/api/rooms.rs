@@ -53,9 +53,7 @@ async fn group(app: &TestApp, token: &str, members: &[&str]) -> String {
 }
 
 async fn a_direct_room_is_the_same_either_way_round(db: Db) {
-    let Some(app) = spawn_app(db).await else {
-        return;
-    };
+    let app = spawn_app(db).await;
     let (a, ta, _) = app.new_user().await;
     let (b, tb, _) = app.new_user().await;
 
@@ -84,9 +82,7 @@ async fn a_direct_room_is_the_same_either_way_round(db: Db) {
 }
 
 async fn history_pages_backwards_and_forwards_with_has_more(db: Db) {
-    let Some(app) = spawn_app(db).await else {
-        return;
-    };
+    let app = spawn_app(db).await;
     let (_, t, _) = app.new_user().await;
     let room = group(&app, &t, &[]).await;
     for i in 1..=60 {
@@ -143,9 +139,7 @@ async fn history_pages_backwards_and_forwards_with_has_more(db: Db) {
 }
 
 async fn sends_are_numbered_without_gaps_and_idempotent_by_client_id(db: Db) {
-    let Some(app) = spawn_app(db).await else {
-        return;
-    };
+    let app = spawn_app(db).await;
     let (me, t, _) = app.new_user().await;
     let room = group(&app, &t, &[]).await;
     let path = format!("/api/rooms/{room}/messages");
@@ -177,9 +171,7 @@ async fn sends_are_numbered_without_gaps_and_idempotent_by_client_id(db: Db) {
 }
 
 async fn bad_sends_are_refused_with_their_codes(db: Db) {
-    let Some(app) = spawn_app(db).await else {
-        return;
-    };
+    let app = spawn_app(db).await;
     let (_, t, _) = app.new_user().await;
     let room = group(&app, &t, &[]).await;
     let path = format!("/api/rooms/{room}/messages");
@@ -221,9 +213,7 @@ async fn bad_sends_are_refused_with_their_codes(db: Db) {
 }
 
 async fn receipts_and_unread_counts_follow_the_cursors(db: Db) {
-    let Some(app) = spawn_app(db).await else {
-        return;
-    };
+    let app = spawn_app(db).await;
     let (_, ta, _) = app.new_user().await;
     let (b, tb, _) = app.new_user().await;
     let (c, tc, _) = app.new_user().await;
@@ -274,9 +264,7 @@ async fn receipts_and_unread_counts_follow_the_cursors(db: Db) {
 }
 
 async fn group_roles_govern_who_may_change_what(db: Db) {
-    let Some(app) = spawn_app(db).await else {
-        return;
-    };
+    let app = spawn_app(db).await;
     let (_, owner, _) = app.new_user().await;
     let (m1, t1, _) = app.new_user().await;
     let (m2, _, _) = app.new_user().await;
@@ -396,9 +384,7 @@ async fn group_roles_govern_who_may_change_what(db: Db) {
 }
 
 async fn the_owner_leaving_hands_over_to_the_earliest_admin(db: Db) {
-    let Some(app) = spawn_app(db).await else {
-        return;
-    };
+    let app = spawn_app(db).await;
     let (owner_id, owner, _) = app.new_user().await;
     let (m1, t1, _) = app.new_user().await;
     let (m2, _, _) = app.new_user().await;
@@ -440,9 +426,7 @@ async fn the_owner_leaving_hands_over_to_the_earliest_admin(db: Db) {
 }
 
 async fn max_members_is_enforced(db: Db) {
-    let Some(app) = spawn_app(db).await else {
-        return;
-    };
+    let app = spawn_app(db).await;
     let (_, owner, _) = app.new_user().await;
     let (m1, _, _) = app.new_user().await;
     let (m2, _, _) = app.new_user().await;
@@ -477,9 +461,7 @@ async fn max_members_is_enforced(db: Db) {
 }
 
 async fn non_members_see_not_found_everywhere(db: Db) {
-    let Some(app) = spawn_app(db).await else {
-        return;
-    };
+    let app = spawn_app(db).await;
     let (_, owner, _) = app.new_user().await;
     let (stranger_id, stranger, _) = app.new_user().await;
     let room = group(&app, &owner, &[]).await;
@@ -535,9 +517,7 @@ async fn non_members_see_not_found_everywhere(db: Db) {
 }
 
 async fn channels_let_anyone_follow_but_only_admins_post(db: Db) {
-    let Some(app) = spawn_app(db).await else {
-        return;
-    };
+    let app = spawn_app(db).await;
     let (_, owner, _) = app.new_user().await;
     let (f, tf, _) = app.new_user().await;
     let channel = post_ok(
@@ -587,9 +567,7 @@ async fn channels_let_anyone_follow_but_only_admins_post(db: Db) {
 }
 
 async fn a_new_group_member_reads_only_what_came_after_joining(db: Db) {
-    let Some(app) = spawn_app(db).await else {
-        return;
-    };
+    let app = spawn_app(db).await;
     let (_, owner, _) = app.new_user().await;
     let (late, t_late, _) = app.new_user().await;
     let room = group(&app, &owner, &[]).await;
