@@ -161,3 +161,84 @@ fn metrics_handle() -> metrics_exporter_prometheus::PrometheusHandle {
         })
         .clone()
 }
+
+#[cfg(test)]
+mod layering_tests {
+    use std::path::{Path, PathBuf};
+
+    fn files(dir: &Path, out: &mut Vec<PathBuf>) {
+        for entry in std::fs::read_dir(dir).unwrap().flatten() {
+            let path = entry.path();
+            let name = entry.file_name();
+            let skip = [".git", "target", "node_modules", "vendor"];
+            if path.is_dir() {
+                if !skip.iter().any(|s| name == *s) {
+                    files(&path, out);
+                }
+            } else {
+                out.push(path);
+            }
+        }
+    }
+
+    fn root() -> PathBuf {
+        PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+    }
+
+    /// `chat` knows no transport: it reaches sockets only through its `Delivery` seam.
+    #[test]
+    fn the_chat_layer_names_no_transport() {
+        let mut sources = Vec::new();
+        files(&root().join("src/chat"), &mut sources);
+        for file in sources {
+            let text = std::fs::read_to_string(&file).unwrap();
+            for forbidden in [
+                "socketioxide",
+                "axum",
+                "crate::realtime",
+                "crate::http",
+                "crate::delivery",
+                "Hub",
+            ] {
+                assert!(
+                    !text.contains(forbidden),
+                    "{} names {forbidden}",
+                    file.display()
+                );
+            }
+        }
+    }
+
+    /// `http` and `realtime` never import each other.
+    #[test]
+    fn http_and_realtime_do_not_import_each_other() {
+        for (dir, other) in [
+            ("src/http", "crate::realtime"),
+            ("src/realtime", "crate::http"),
+        ] {
+            let mut sources = Vec::new();
+            files(&root().join(dir), &mut sources);
+            for file in sources {
+                let text = std::fs::read_to_string(&file).unwrap();
+                assert!(!text.contains(other), "{} names {other}", file.display());
+            }
+        }
+    }
+
+    /// A clone holds the whole contract: nothing points outside the repository.
+    #[test]
+    fn no_file_points_outside_the_repository() {
+        let mut all = Vec::new();
+        files(&root(), &mut all);
+        let outside = ["..", "/shared"].concat();
+        for file in all {
+            if let Ok(text) = std::fs::read_to_string(&file) {
+                assert!(
+                    !text.contains(&outside),
+                    "{} refers to {outside}",
+                    file.display()
+                );
+            }
+        }
+    }
+}

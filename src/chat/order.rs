@@ -1,5 +1,5 @@
 //! A connection's send order. A transport may run each request's handler as its own task
-//! (socketioxide does), so two sends from one socket could commit in either order. A send takes
+//! (the Socket.IO server does), so two sends from one socket could commit in either order. A send takes
 //! a [`Ticket`] synchronously, in arrival order, and waits for its turn only to hand its message
 //! to the writer; the writer then keeps the order, so sends still pipeline.
 

@@ -312,3 +312,25 @@ async fn profile_update<A: Adapter>(c: Ctx<A>, p: ProfilePayload) -> AppResult<U
         user: crate::chat::update_profile(&c.app, c.user, &p.display_name).await?,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::CLIENT_EVENTS;
+    use crate::domain::events::ServerEvent;
+
+    /// The contract in the repository names every event the code handles or emits.
+    #[test]
+    fn every_event_in_code_is_in_the_protocol_document() {
+        let doc = include_str!("../../docs/protocol.md");
+        let missing: Vec<&str> = CLIENT_EVENTS
+            .iter()
+            .chain(ServerEvent::NAMES)
+            .filter(|name| !doc.contains(&format!("`{name}`")))
+            .copied()
+            .collect();
+        assert!(
+            missing.is_empty(),
+            "docs/protocol.md does not document {missing:?}"
+        );
+    }
+}

@@ -259,7 +259,7 @@ fn with_client_id(mut m: NewMessage, client_id: &str) -> NewMessage {
 }
 
 fn replying_to(mut m: NewMessage, seq: i64) -> NewMessage {
-    m.reply_to = Some(seq);
+    m.reply_to = Some(crate::domain::Seq(seq));
     m
 }
 
@@ -322,7 +322,7 @@ async fn seqs_are_reserved_per_room_in_input_order_with_no_gap_across_two_rooms_
     let b = db.room("group", ann).await;
     // Room a already holds one message, so its batch seqs must continue from 2.
     let first = db.append(&[text(a, ann, "a0")]).await;
-    assert_eq!(ok(&first[0]).0.seq, 1);
+    assert_eq!(ok(&first[0]).0.seq.0, 1);
 
     let out = db
         .append(&[
@@ -338,7 +338,7 @@ async fn seqs_are_reserved_per_room_in_input_order_with_no_gap_across_two_rooms_
         .iter()
         .map(|r| {
             let (m, new) = ok(r);
-            (m.room_id, m.seq, m.body.as_str(), new)
+            (m.room_id, m.seq.0, m.body.as_str(), new)
         })
         .collect();
     assert_eq!(
@@ -361,7 +361,7 @@ async fn seqs_are_reserved_per_room_in_input_order_with_no_gap_across_two_rooms_
         let stored_bodies: Vec<&str> = stored.iter().map(|r| r.3.as_str()).collect();
         assert_eq!(stored_bodies, bodies);
         for r in out.iter().map(ok).filter(|(m, _)| m.room_id == room) {
-            let row = stored.iter().find(|s| s.1 == r.0.seq).expect("stored");
+            let row = stored.iter().find(|s| s.1 == r.0.seq.0).expect("stored");
             assert_eq!(r.0.id.0, row.0, "the returned id is the stored row's");
         }
     }
@@ -389,12 +389,15 @@ async fn a_client_id_repeated_in_one_batch_is_stored_once_and_both_inputs_get_th
     let (m1, new1) = ok(&out[1]);
     let (m2, new2) = ok(&out[2]);
     assert!(new0, "the first input is stored");
-    assert_eq!((m0.seq, m0.body.as_str()), (1, "first"));
+    assert_eq!((m0.seq.0, m0.body.as_str()), (1, "first"));
     assert!(new1);
-    assert_eq!(m1.seq, 2, "the repeat took no seq before the next message");
+    assert_eq!(
+        m1.seq.0, 2,
+        "the repeat took no seq before the next message"
+    );
     assert!(!new2, "the repeat is not newly stored");
     assert_eq!(
-        (m2.id, m2.seq, m2.body.as_str(), m2.client_id.as_deref()),
+        (m2.id, m2.seq.0, m2.body.as_str(), m2.client_id.as_deref()),
         (m0.id, 1, "first", Some("c1")),
         "the repeat answers with the first input's message"
     );
@@ -429,13 +432,13 @@ async fn a_client_id_stored_by_an_earlier_batch_returns_the_stored_message_and_t
     let (again, new) = ok(&out[0]);
     assert!(!new, "not newly stored");
     assert_eq!(
-        (again.id, again.seq, again.body.as_str(), again.created_at),
+        (again.id, again.seq.0, again.body.as_str(), again.created_at),
         (stored_msg.id, 1, "original", stored_msg.created_at),
         "the stored message, as stored"
     );
     let (next, new) = ok(&out[1]);
     assert!(new);
-    assert_eq!(next.seq, 2, "the repeat took no seq");
+    assert_eq!(next.seq.0, 2, "the repeat took no seq");
     assert_eq!(db.last_seq(room).await, 2);
     assert_eq!(db.stored(room).await.len(), 2);
 }
@@ -459,9 +462,9 @@ async fn a_non_member_is_refused_not_found_and_takes_no_seq_while_its_neighbours
         ])
         .await;
 
-    assert_eq!(ok(&out[0]).0.seq, 1);
+    assert_eq!(ok(&out[0]).0.seq.0, 1);
     assert_eq!(refused(&out[1]), "not_found");
-    assert_eq!(ok(&out[2]).0.seq, 2, "the refusal took no seq");
+    assert_eq!(ok(&out[2]).0.seq.0, 2, "the refusal took no seq");
     assert_eq!(db.last_seq(room).await, 2);
     let stored = db.stored(room).await;
     let senders: Vec<i64> = stored.iter().map(|r| r.2).collect();
@@ -489,7 +492,7 @@ async fn a_channel_follower_posting_text_is_refused_forbidden(backend: Backend, 
         .await;
 
     assert_eq!(refused(&out[0]), "forbidden");
-    assert_eq!(ok(&out[1]).0.seq, 1, "the refusal took no seq");
+    assert_eq!(ok(&out[1]).0.seq.0, 1, "the refusal took no seq");
     assert_eq!(db.last_seq(channel).await, 1);
     assert_eq!(db.stored(channel).await.len(), 1);
     assert_eq!(
@@ -517,7 +520,7 @@ async fn a_reply_to_past_the_rooms_end_is_refused_invalid(backend: Backend, test
         .await;
 
     let (m, _) = ok(&out[0]);
-    assert_eq!((m.seq, m.reply_to), (3, Some(2)));
+    assert_eq!((m.seq.0, m.reply_to.map(|r| r.0)), (3, Some(2)));
     // seq 3 is this batch's own first message: the room's end is where the batch began.
     assert_eq!(refused(&out[1]), "invalid");
     assert_eq!(refused(&out[2]), "invalid");
