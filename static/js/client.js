@@ -17,6 +17,9 @@
 //   always carry the latest cursors and a fresh token.
 // - A cursor only advances over contiguous seqs, so a live message that overtakes catch-up
 //   never makes the device claim messages it has not seen.
+// - A live message more than one past the highest seq held for its room (any room, open or not)
+//   shows that live delivery lost some: the missing ones are fetched with `history` from the
+//   cursor, page by page, once caught up (during catch-up, catch-up fills the hole).
 // - Each `sync` batch is stored, the cursors saved, then the batch's ack callback is called.
 // - Live messages are confirmed with `message:ack` (debounced per room) once handled, and the
 //   open, visible conversation is marked with `message:read`.
@@ -44,6 +47,7 @@ export class ChatClient extends EventTarget {
     this.presence = new Map(); // user_id -> Presence
     this.typing = new Map(); // room_id -> Map(user_id -> timer)
     this.held = new Map(); // room_id -> Set(seq) received above the cursor
+    this.gapFills = new Set(); // room_ids whose hole above the cursor is being fetched
     this.cursorKey = `missive.cursors.${user.id}`;
     this.outboxKey = `missive.outbox.${user.id}`;
     this.cursors = readJSON(this.cursorKey, {});
@@ -260,6 +264,8 @@ export class ChatClient extends EventTarget {
       }
     }
     this.saveCursors();
+    // Live messages that overtook catch-up with a hole below them: fetch what is missing.
+    for (const roomId of this.held.keys()) this.fillLiveGap(roomId);
     this.setStatus('online');
     try {
       const res = await this.request('rooms:list', {});
@@ -345,6 +351,18 @@ export class ChatClient extends EventTarget {
     this.cursors[roomId] = c;
   }
 
+  /** The highest seq of `roomId` this device holds (undefined if it holds none). */
+  highestHeld(roomId) {
+    const c = this.cursors[roomId];
+    if (c === undefined) return undefined;
+    return Math.max(c, ...(this.held.get(roomId) || []));
+  }
+
+  /** Whether this device holds messages of `roomId` above a hole. */
+  hasHole(roomId) {
+    return this.cursors[roomId] !== undefined && (this.held.get(roomId)?.size || 0) > 0;
+  }
+
   scheduleAck(roomId) {
     if (this.ackTimers.has(roomId)) return;
     this.ackTimers.set(roomId, setTimeout(() => {
@@ -376,10 +394,13 @@ export class ChatClient extends EventTarget {
 
   /**
    * Takes in messages from any source: 'sync' (catch-up), 'live', 'ack' (our own send),
-   * 'history' (REST pages). Duplicates by (room_id, seq) are dropped.
+   * 'history' (REST pages), 'gap' (what live delivery lost, see `fillLiveGap`). Duplicates by
+   * (room_id, seq) are dropped.
    */
   ingest(roomId, list, source) {
     if (!list.length) return;
+    const top = this.highestHeld(roomId);
+    const gap = source === 'live' && top !== undefined && list[0].seq > top + 1;
     const map = this.roomMessages(roomId);
     const room = this.rooms.get(roomId);
     let changed = false;
@@ -427,7 +448,8 @@ export class ChatClient extends EventTarget {
     if (changed) this.emit('messages', { room_id: roomId });
     if (membersChanged) this.emit('members', { room_id: roomId });
     if (roomChanged) this.emit('rooms');
-    if (source === 'live') this.scheduleAck(roomId);
+    if (source === 'live' || source === 'gap') this.scheduleAck(roomId);
+    if (gap) this.fillLiveGap(roomId);
     if (roomId === this.openRoomId) {
       this.markRead(roomId);
       if (source === 'live' || source === 'ack') this.fillGaps(roomId);
@@ -474,7 +496,7 @@ export class ChatClient extends EventTarget {
 
   /** Fetches whatever is missing between the oldest and newest message held (once catch-up is done). */
   async fillGaps(roomId) {
-    if (!this.synced || this.gapFilling) return;
+    if (!this.synced || this.gapFilling || this.gapFills.has(roomId)) return;
     const seqs = this.sortedMessages(roomId).map((m) => m.seq);
     let after = null;
     for (let i = 1; i < seqs.length; i++) {
@@ -493,6 +515,43 @@ export class ChatClient extends EventTarget {
     } finally {
       this.gapFilling = false;
     }
+  }
+
+  /**
+   * Fetches what is missing between the room's cursor and the messages held above it, with the
+   * socket's `history` from the cursor, page by page until `has_more` is false; `ingest` merges
+   * the pages and advances the cursor over them. One fill per room at a time: a hole that opens
+   * meanwhile gets another pass, as long as passes make progress. Waits for catch-up, which
+   * fills holes itself; after a disconnect the next catch-up does.
+   */
+  async fillLiveGap(roomId) {
+    if (!this.synced || this.gapFills.has(roomId) || !this.hasHole(roomId)) return;
+    this.gapFills.add(roomId);
+    let added = false;
+    try {
+      for (;;) {
+        const start = this.cursors[roomId];
+        let after = start;
+        let more = true;
+        while (more && this.cursors[roomId] !== undefined) {
+          const res = await this.request('history', { room_id: roomId, after_seq: after, limit: 200 });
+          const list = res.messages || [];
+          if (list.length) {
+            added = true;
+            this.ingest(roomId, list, 'gap');
+            after = list[list.length - 1].seq;
+          }
+          more = Boolean(res.has_more) && list.length > 0;
+        }
+        if (this.stopped || !this.hasHole(roomId) || this.cursors[roomId] === start) break;
+      }
+    } catch (err) {
+      if (!['disconnected', 'timeout', 'not_found'].includes(err.code)) this.fail(err, 'Loading missing messages');
+    } finally {
+      this.gapFills.delete(roomId);
+    }
+    // These were never counted as unread, having never come live: the server's count has them.
+    if (added && !this.stopped && this.rooms.has(roomId) && !this.isReading(roomId)) this.refreshRoom(roomId);
   }
 
   /** A single message by seq (for reply quotes of messages not loaded). */

@@ -24,7 +24,8 @@ function testDb() {
  * Spawns the server and resolves once it prints its address.
  * @param {object} [opts]
  * @param {object} [opts.env] extra environment (e.g. `{MISSIVE_SEND_RATE: '5'}`)
- * @returns {Promise<{url: string, stop: () => Promise<void>, logs: () => string}>}
+ * @returns {Promise<{url: string, stop: () => Promise<void>, kill: (signal?: string) => Promise<void>,
+ *   logs: () => string}>}
  */
 async function startServer(opts = {}) {
   const id = crypto.randomBytes(6).toString('hex');
@@ -102,7 +103,17 @@ async function startServer(opts = {}) {
       } catch (_) { /* best effort: a leftover test database is harmless */ }
     }
   }
-  return { url, stop, logs: () => output };
+
+  /** Kills the process outright (default SIGKILL: no shutdown, no flush) and waits for it to go. */
+  async function kill(signal = 'SIGKILL') {
+    stopping = true;
+    if (child.exitCode === null && child.signalCode === null) {
+      const exited = new Promise((r) => child.once('exit', r));
+      child.kill(signal);
+      await exited;
+    }
+  }
+  return { url, stop, kill, logs: () => output };
 }
 
 module.exports = { startServer, testDb, ROOT };
