@@ -103,6 +103,15 @@ pub struct Config {
     /// Database connection pool size.
     #[arg(long = "missive-db-pool", env = "MISSIVE_DB_POOL", default_value_t = 8)]
     pub db_pool: u32,
+
+    /// How long after sending a message its sender may edit it.
+    #[arg(long = "missive-edit-window", env = "MISSIVE_EDIT_WINDOW", default_value = "15m", value_parser = humantime::parse_duration)]
+    pub edit_window: Duration,
+
+    /// How long after sending a message its sender may delete it for everyone (a group's owner
+    /// and admins may at any time).
+    #[arg(long = "missive-delete-window", env = "MISSIVE_DELETE_WINDOW", default_value = "48h", value_parser = humantime::parse_duration)]
+    pub delete_window: Duration,
 }
 
 impl Config {
@@ -222,6 +231,8 @@ mod tests {
         assert_eq!(c.refresh_ttl, Duration::from_secs(30 * 86400));
         assert_eq!(c.max_message_chars, 4096);
         assert_eq!(c.send_rate, 20);
+        assert_eq!(c.edit_window, Duration::from_secs(15 * 60));
+        assert_eq!(c.delete_window, Duration::from_secs(48 * 3600));
         assert_eq!(c.sqlite_path(), Some(PathBuf::from("missive.db")));
     }
 

@@ -11,8 +11,8 @@ use crate::app::App;
 use crate::chat::order::Ticket;
 use crate::domain::events::{Receipt, ServerEvent};
 use crate::domain::{
-    Membership, Message, MessageKind, RoomId, RoomKind, Seq, UserId, check_body, check_client_id,
-    rules,
+    Membership, Message, MessageKind, Reaction, RoomId, RoomKind, Seq, UserId, check_body,
+    check_client_id, rules,
 };
 use crate::error::{AppError, AppResult};
 use crate::store::messages::{NewMessage, Page};
@@ -72,6 +72,7 @@ pub async fn send_ordered(
         body: input.body,
         client_id: input.client_id,
         reply_to: input.reply_to,
+        ..NewMessage::default()
     };
     let pending = app.store.writer().submit(new).await?;
     drop(ticket);
@@ -94,6 +95,7 @@ pub async fn append_system(
         body: body.to_string(),
         client_id: None,
         reply_to: None,
+        ..NewMessage::default()
     };
     Ok(w.append(&new).await?)
 }
@@ -144,7 +146,58 @@ pub async fn history(
                 .await?
         }
     };
+    let mut messages = messages;
+    decorate(app, user, member.kind, &mut messages).await?;
     Ok(HistoryPage { messages, has_more })
+}
+
+/// Fills in what depends on the reader: each message's reactions (with whether the reader is
+/// one of them, and who, outside channels) and whether the reader hid it (its body is then not
+/// sent). `messages` are of one room of `kind`.
+pub async fn decorate(
+    app: &App,
+    reader: UserId,
+    kind: RoomKind,
+    messages: &mut [Message],
+) -> AppResult<()> {
+    let (Some(from), Some(to)) = (
+        messages.iter().map(|m| m.seq).min(),
+        messages.iter().map(|m| m.seq).max(),
+    ) else {
+        return Ok(());
+    };
+    let room = messages[0].room_id;
+    let reactions = app.store.reactions_between(room, from, to).await?;
+    let hidden = app.store.hidden_between(reader, room, from, to).await?;
+    let named = rules::shares_activity(kind);
+    for m in messages.iter_mut().filter(|m| m.kind.is_message()) {
+        if hidden.contains(&m.seq) {
+            m.hidden = true;
+            m.body.clear();
+        }
+        let mut out: Vec<Reaction> = Vec::new();
+        for (_, user, emoji) in reactions.iter().filter(|(seq, _, _)| *seq == m.seq) {
+            let slot = match out.iter_mut().position(|r| r.emoji == *emoji) {
+                Some(i) => &mut out[i],
+                None => {
+                    out.push(Reaction {
+                        emoji: emoji.clone(),
+                        count: 0,
+                        me: false,
+                        user_ids: named.then(Vec::new),
+                    });
+                    out.last_mut().expect("just pushed")
+                }
+            };
+            slot.count += 1;
+            slot.me |= *user == reader;
+            if let Some(ids) = &mut slot.user_ids {
+                ids.push(*user);
+            }
+        }
+        m.reactions = out;
+    }
+    Ok(())
 }
 
 /// A member's cursors moved: `receipt` to the room (not in channels).

@@ -4,9 +4,11 @@
 //! reach sockets through the store's commit and the one publisher; everything else through the
 //! `Delivery` seam that the Socket.IO hub implements.
 //!
-//! Layout: `messages` (send, history, cursors, receipts), `rooms` (rooms and membership),
+//! Layout: `messages` (send, history, cursors, receipts), `lifecycle` (edit, delete, react,
+//! hide, forward, search), `rooms` (rooms and membership),
 //! `presence` (online and last seen), `order` (a connection's send order).
 
+pub mod lifecycle;
 pub mod messages;
 pub mod order;
 pub mod presence;

@@ -68,10 +68,30 @@ pub async fn create(app: &App, owner: UserId, input: CreateRoom) -> AppResult<Ro
 
 /// The room as `user` sees it, or `not_found`.
 pub async fn room_for(app: &App, room: RoomId, user: UserId) -> AppResult<Room> {
-    app.store
+    let mut view = app
+        .store
         .room_for(room, user)
         .await?
-        .ok_or(AppError::NotFound)
+        .ok_or(AppError::NotFound)?;
+    decorate_last(app, user, &mut view).await?;
+    Ok(view)
+}
+
+/// `GET /api/rooms` and `rooms:list`: every room of `user`, most recent activity first.
+pub async fn list(app: &App, user: UserId) -> AppResult<Vec<Room>> {
+    let mut rooms = app.store.rooms_for(user).await?;
+    for room in &mut rooms {
+        decorate_last(app, user, room).await?;
+    }
+    Ok(rooms)
+}
+
+/// The last message as `user` sees it (reactions, hidden).
+async fn decorate_last(app: &App, user: UserId, room: &mut Room) -> AppResult<()> {
+    if let Some(last) = &mut room.last_message {
+        crate::chat::messages::decorate(app, user, room.kind, std::slice::from_mut(last)).await?;
+    }
+    Ok(())
 }
 
 /// The direct room of `user` and `other`, created on first use.

@@ -36,6 +36,12 @@ macro_rules! with_io {
     };
 }
 
+/// Whether the server still runs (after `close`, the namespace is gone and socketioxide's
+/// default-namespace operators would panic).
+pub fn is_open<A: socketioxide::adapter::Adapter>(io: &SocketIo<A>) -> bool {
+    io.of("/").is_some()
+}
+
 /// The Socket.IO room of every socket of a user.
 pub fn user_room(user: UserId) -> String {
     format!("user:{user}")

@@ -87,6 +87,9 @@ pub fn spawn<A: Adapter>(
         };
         let mut sweep = tokio::time::interval(Duration::from_secs(60));
         loop {
+            if !super::hub::is_open(&p.io) {
+                return; // the server has stopped
+            }
             tokio::select! {
                 biased;
                 entries = committed.recv() => match entries {
@@ -283,9 +286,8 @@ mod tests {
             sender_id: crate::domain::UserId(1),
             kind: crate::domain::MessageKind::Text,
             body: String::new(),
-            client_id: None,
-            reply_to: None,
             created_at: 0,
+            ..Message::default()
         };
         let groups = by_room(vec![m(1, 3), m(2, 8), m(1, 4), m(2, 9), m(1, 5)]);
         let seqs: Vec<(i64, Vec<i64>)> = groups

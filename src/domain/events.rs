@@ -3,7 +3,7 @@
 
 use serde::Serialize;
 
-use super::{Message, Presence, Room, RoomId, Seq, User, UserId};
+use super::{Hidden, Message, Presence, Room, RoomId, Seq, User, UserId};
 
 /// Declares the event enum with each variant's wire name, so a name is written once.
 macro_rules! server_events {
@@ -50,6 +50,8 @@ server_events! {
     RoomRemoved(RoomRemoved) = "room:removed",
     /// A contact (or the user) changed their profile.
     UserUpdated(User) = "user:updated",
+    /// The user hid a message ("delete for me"), to the user's own sockets.
+    MessageHidden(Hidden) = "message:hidden",
     /// Once a second on `/admin`.
     Stats(Stats) = "stats",
 }

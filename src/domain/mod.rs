@@ -21,7 +21,7 @@ pub const NO_ID: i64 = -1;
 macro_rules! id_type {
     ($(#[$doc:meta])* $name:ident) => {
         $(#[$doc])*
-        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
         pub struct $name(pub i64);
 
         impl fmt::Display for $name {
@@ -301,8 +301,10 @@ pub struct Presence {
     pub last_seen_at: Option<i64>,
 }
 
-/// `docs/protocol.md` `Message`.
-#[derive(Clone, Debug, Serialize)]
+/// `docs/protocol.md` `Message`: an entry of a room's stream. Messages people read (`text`,
+/// `system`) show their current state (edited body, tombstone, reactions); change entries
+/// (`edit`, `delete`, `reaction`) point at the message they changed with `target_seq`.
+#[derive(Clone, Debug, Default, Serialize)]
 pub struct Message {
     pub id: MessageId,
     pub room_id: RoomId,
@@ -314,13 +316,62 @@ pub struct Message {
     pub reply_to: Option<Seq>,
     #[serde(with = "time_ms")]
     pub created_at: i64,
+    /// For change entries: the message they change.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub target_seq: Option<Seq>,
+    /// For a message: the seq of the last change entry applied to it. A client applies a change
+    /// entry only when its seq is above this (the state it holds already includes the others).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub changed_seq: Option<Seq>,
+    #[serde(with = "time_ms::option", skip_serializing_if = "Option::is_none")]
+    pub edited_at: Option<i64>,
+    /// Deleted for everyone: the body is erased; this is a tombstone.
+    #[serde(with = "time_ms::option", skip_serializing_if = "Option::is_none")]
+    pub deleted_at: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub deleted_by: Option<UserId>,
+    /// Posted by `message:forward` (the original room is not revealed).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub forwarded: bool,
+    /// A message's reactions as its reader sees them (in history, catch-up, the room list and
+    /// search; not in live entries, which carry each change).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub reactions: Vec<Reaction>,
+    /// Hidden by the reader ("delete for me"); only in what that reader is sent.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub hidden: bool,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+/// A message hidden by its reader ("delete for me"), numbered so that a device can ask for the
+/// ones it has not seen.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Hidden {
+    pub id: i64,
+    pub room_id: RoomId,
+    pub seq: Seq,
+}
+
+/// One emoji's reactions to a message.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Reaction {
+    pub emoji: String,
+    pub count: i64,
+    /// Whether the reader is one of them.
+    pub me: bool,
+    /// Who reacted (direct rooms and groups only; a channel's followers stay private).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub user_ids: Option<Vec<UserId>>,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum MessageKind {
+    #[default]
     Text,
     System,
+    Edit,
+    Delete,
+    Reaction,
 }
 
 impl MessageKind {
@@ -328,16 +379,61 @@ impl MessageKind {
         match self {
             Self::Text => "text",
             Self::System => "system",
+            Self::Edit => "edit",
+            Self::Delete => "delete",
+            Self::Reaction => "reaction",
         }
     }
 
     pub fn from_db(s: &str) -> Self {
-        if s == "system" {
-            Self::System
-        } else {
-            Self::Text
+        match s {
+            "system" => Self::System,
+            "edit" => Self::Edit,
+            "delete" => Self::Delete,
+            "reaction" => Self::Reaction,
+            _ => Self::Text,
         }
     }
+
+    /// A message people read, as opposed to an entry that changes one.
+    pub fn is_message(self) -> bool {
+        matches!(self, Self::Text | Self::System)
+    }
+}
+
+/// The words full-text search indexes and looks for: lower case, split at anything that is not
+/// a letter or digit, joined by single spaces. Both databases index this text, so both find the
+/// same messages; a query is reduced the same way, so no search syntax ever reaches them.
+pub fn search_words(text: &str) -> String {
+    text.split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .map(str::to_lowercase)
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// A reaction: one emoji (👍, ❤️, 👨‍👩‍👧, 🇫🇷 …): at most 10 characters and 32 bytes, no
+/// letters, digits, spaces or ASCII, and at least one pictograph.
+pub fn check_emoji(emoji: &str) -> Result<(), AppError> {
+    let ok = !emoji.is_empty()
+        && emoji.len() <= 32
+        && emoji.chars().count() <= 10
+        && emoji.chars().all(|c| {
+            !c.is_alphanumeric() && !c.is_whitespace() && !c.is_control() && !c.is_ascii()
+        })
+        && emoji.chars().any(is_pictographic);
+    if !ok {
+        return Err(AppError::invalid("emoji must be one emoji"));
+    }
+    Ok(())
+}
+
+/// Characters of the Unicode blocks emoji come from (pictographs, symbols, dingbats, flags).
+fn is_pictographic(c: char) -> bool {
+    matches!(c as u32,
+        0x1F000..=0x1FAFF | 0x2600..=0x27BF | 0x2300..=0x23FF | 0x2B00..=0x2BFF
+        | 0x2190..=0x21FF | 0x2900..=0x297F | 0x25A0..=0x25FF | 0x3030 | 0x303D | 0x3297
+        | 0x3299 | 0x00A9 | 0x00AE | 0x203C | 0x2049 | 0x2122 | 0x2139 | 0x24C2)
 }
 
 /// A caller's membership of a room: what every rule in [`rules`] decides from.
@@ -427,6 +523,41 @@ mod tests {
             RoomId(NO_ID)
         );
         assert!(serde_json::from_str::<RoomId>("true").is_err());
+    }
+
+    #[test]
+    fn search_words_are_lower_case_alphanumeric_runs() {
+        let table = [
+            ("Hello, World!", "hello world"),
+            ("don't stop", "don t stop"),
+            ("a.b@c.com  x", "a b c com x"),
+            ("Ünïcode ÉCOLE 42", "ünïcode école 42"),
+            ("  *** ", ""),
+            ("日本語 text", "日本語 text"),
+        ];
+        for (text, want) in table {
+            assert_eq!(search_words(text), want, "{text:?}");
+        }
+    }
+
+    #[test]
+    fn a_reaction_is_one_emoji() {
+        for ok in ["👍", "❤️", "👨‍👩‍👧", "🇫🇷", "😂"] {
+            assert!(check_emoji(ok).is_ok(), "{ok}");
+        }
+        let too_many = "👍".repeat(11);
+        for bad in [
+            "",
+            "a",
+            "ok",
+            "👍 ",
+            "<script>",
+            too_many.as_str(),
+            "\u{0}",
+            "é",
+        ] {
+            assert!(check_emoji(bad).is_err(), "{bad:?}");
+        }
     }
 
     #[test]

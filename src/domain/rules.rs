@@ -5,7 +5,7 @@
 //! A caller who is not a member gets `not_found` from the chat layer before any rule is asked
 //! (no existence leak); these functions decide between members.
 
-use super::{Membership, MessageKind, Role, RoomKind, Seq};
+use super::{Membership, Message, MessageKind, Role, RoomKind, Seq, UserId};
 use crate::error::AppError;
 
 /// Entries up to this seq are not the member's to read: in direct rooms and groups a member
@@ -125,6 +125,77 @@ pub fn catch_up_from(requested: Option<Seq>, m: &Membership) -> Seq {
     let start = requested.unwrap_or(m.delivered_seq);
     let floor = read_floor(m).min(m.last_seq);
     start.clamp(floor, m.last_seq)
+}
+
+/// May `user` change the body of `target` at `now` (milliseconds)? Only the sender, only a text
+/// message that still exists, and only within `window_ms` of sending it.
+pub fn may_edit(target: &Message, user: UserId, now: i64, window_ms: i64) -> Result<(), AppError> {
+    if target.kind != MessageKind::Text {
+        return Err(AppError::invalid("only text messages can be edited"));
+    }
+    if target.deleted_at.is_some() {
+        return Err(AppError::invalid("the message was deleted"));
+    }
+    if target.sender_id != user {
+        return Err(AppError::forbidden("only the sender edits a message"));
+    }
+    if now - target.created_at > window_ms {
+        return Err(AppError::forbidden(
+            "the time to edit this message has passed",
+        ));
+    }
+    Ok(())
+}
+
+/// May this member delete `target` for everyone at `now`? The sender within `window_ms`; a
+/// group's or channel's owner and admins at any time (moderation).
+pub fn may_delete(
+    m: &Membership,
+    target: &Message,
+    user: UserId,
+    now: i64,
+    window_ms: i64,
+) -> Result<(), AppError> {
+    if target.kind != MessageKind::Text {
+        return Err(AppError::invalid("only text messages can be deleted"));
+    }
+    if m.kind != RoomKind::Direct && m.role.is_admin() {
+        return Ok(());
+    }
+    if target.sender_id != user {
+        return Err(AppError::forbidden(
+            "only the sender, or the owner and admins of a group, delete a message",
+        ));
+    }
+    if now - target.created_at > window_ms {
+        return Err(AppError::forbidden(
+            "the time to delete this message for everyone has passed",
+        ));
+    }
+    Ok(())
+}
+
+/// May anyone react to `target`? Only to a text message that still exists (any member may
+/// react, channel followers too).
+pub fn may_react(target: &Message) -> Result<(), AppError> {
+    if target.kind != MessageKind::Text {
+        return Err(AppError::invalid(
+            "only messages people wrote take reactions",
+        ));
+    }
+    if target.deleted_at.is_some() {
+        return Err(AppError::invalid("the message was deleted"));
+    }
+    Ok(())
+}
+
+/// One reaction per member per message: choosing another replaces it, the same one again
+/// removes it. Returns the reaction after the choice.
+pub fn next_reaction(current: Option<&str>, chosen: &str) -> Option<String> {
+    match current {
+        Some(c) if c == chosen => None,
+        _ => Some(chosen.to_owned()),
+    }
 }
 
 /// A history page's size: 50 by default, at most 200, at least 1.
@@ -339,6 +410,98 @@ mod tests {
                 member.kind
             );
         }
+    }
+
+    fn text(sender: i64, created_at: i64) -> Message {
+        Message {
+            seq: Seq(5),
+            sender_id: UserId(sender),
+            kind: MessageKind::Text,
+            created_at,
+            ..Message::default()
+        }
+    }
+
+    #[test]
+    fn only_the_sender_edits_a_text_message_within_the_window() {
+        let system = Message {
+            kind: MessageKind::System,
+            ..text(1, 0)
+        };
+        let deleted = Message {
+            deleted_at: Some(5),
+            ..text(1, 0)
+        };
+        let table = [
+            (text(1, 0), 1, 100, "ok"),
+            (text(1, 0), 1, 1000, "ok"),
+            (text(1, 0), 1, 1001, "forbidden"), // past the window
+            (text(1, 0), 2, 100, "forbidden"),  // someone else's
+            (system, 1, 100, "invalid"),
+            (deleted, 1, 100, "invalid"),
+        ];
+        for (target, user, now, want) in table {
+            assert_eq!(
+                code(may_edit(&target, UserId(user), now, 1000)),
+                want,
+                "{:?} by {user} at {now}",
+                target.kind
+            );
+        }
+    }
+
+    #[test]
+    fn senders_delete_within_the_window_and_group_admins_at_any_time() {
+        let table = [
+            (Group, Role::Member, 1, 100, "ok"),
+            (Group, Role::Member, 1, 5000, "forbidden"),
+            (Group, Role::Member, 2, 100, "forbidden"),
+            (Group, Role::Admin, 2, 5000, "ok"),
+            (Group, Role::Owner, 2, 5000, "ok"),
+            (Channel, Role::Admin, 2, 5000, "ok"),
+            (Direct, Role::Member, 2, 100, "forbidden"),
+            (Direct, Role::Member, 1, 100, "ok"),
+        ];
+        for (kind, role, user, now, want) in table {
+            assert_eq!(
+                code(may_delete(
+                    &m(kind, role),
+                    &text(1, 0),
+                    UserId(user),
+                    now,
+                    1000
+                )),
+                want,
+                "{kind:?} {role:?} user {user} at {now}"
+            );
+        }
+        let system = Message {
+            kind: MessageKind::System,
+            ..text(1, 0)
+        };
+        assert_eq!(
+            code(may_delete(
+                &m(Group, Role::Owner),
+                &system,
+                UserId(1),
+                0,
+                1000
+            )),
+            "invalid"
+        );
+    }
+
+    #[test]
+    fn a_second_reaction_replaces_the_first_and_the_same_one_removes_it() {
+        assert_eq!(next_reaction(None, "👍").as_deref(), Some("👍"));
+        assert_eq!(next_reaction(Some("❤️"), "👍").as_deref(), Some("👍"));
+        assert_eq!(next_reaction(Some("👍"), "👍"), None);
+        assert_eq!(code(may_react(&text(1, 0))), "ok");
+        let system = Message {
+            kind: MessageKind::System,
+            ..text(1, 0)
+        };
+        assert_eq!(code(may_react(&system)), "invalid");
     }
 
     #[test]

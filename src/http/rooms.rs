@@ -3,15 +3,16 @@
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::routing::{get, patch, post};
+use axum::routing::{get, patch, post, put};
 use axum::{Json, Router};
 use serde::Deserialize;
 
 use super::extract::{AppJson, AppQuery, AuthUser, parse_id};
 use crate::app::App;
+use crate::chat::lifecycle::{self, SearchPage, SearchQuery};
 use crate::chat::messages::{self, HistoryPage, HistoryQuery, Receipts, SendInput};
 use crate::chat::rooms::{self, CreateRoom};
-use crate::domain::{Member, Message, Role, Room, RoomId, Seq, UserId};
+use crate::domain::{Hidden, Member, Message, Role, Room, RoomId, Seq, UserId};
 use crate::error::AppResult;
 
 pub fn router() -> Router<App> {
@@ -25,12 +26,21 @@ pub fn router() -> Router<App> {
             patch(set_role).delete(remove_member),
         )
         .route("/api/rooms/{id}/messages", get(history).post(send))
+        .route(
+            "/api/rooms/{id}/messages/{seq}",
+            patch(edit_message).delete(delete_message),
+        )
+        .route("/api/rooms/{id}/messages/{seq}/reaction", put(react))
+        .route("/api/rooms/{id}/messages/{seq}/hide", post(hide))
+        .route("/api/rooms/{id}/messages/{seq}/forward", post(forward))
+        .route("/api/me/hidden", get(hidden))
+        .route("/api/search", get(search))
         .route("/api/rooms/{id}/messages/{seq}/receipts", get(receipts))
         .route("/api/rooms/{id}/read", post(read))
 }
 
 async fn list(State(app): State<App>, AuthUser(user): AuthUser) -> AppResult<Json<Vec<Room>>> {
-    Ok(Json(app.store.rooms_for(user).await?))
+    Ok(Json(rooms::list(&app, user).await?))
 }
 
 async fn create(
@@ -189,4 +199,102 @@ async fn read(
 ) -> AppResult<StatusCode> {
     messages::mark_read(&app, user, parse_id(&id)?, body.seq).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// A path's `{seq}`; one that cannot be a seq names nothing.
+fn parse_seq(raw: &str) -> AppResult<Seq> {
+    raw.parse()
+        .map(Seq)
+        .map_err(|_| crate::error::AppError::NotFound)
+}
+
+#[derive(Deserialize)]
+struct EditBody {
+    body: String,
+}
+
+async fn edit_message(
+    State(app): State<App>,
+    AuthUser(user): AuthUser,
+    Path((id, seq)): Path<(String, String)>,
+    AppJson(b): AppJson<EditBody>,
+) -> AppResult<Json<Message>> {
+    let message = lifecycle::edit(&app, user, parse_id(&id)?, parse_seq(&seq)?, b.body).await?;
+    Ok(Json(message))
+}
+
+async fn delete_message(
+    State(app): State<App>,
+    AuthUser(user): AuthUser,
+    Path((id, seq)): Path<(String, String)>,
+) -> AppResult<StatusCode> {
+    lifecycle::delete(&app, user, parse_id(&id)?, parse_seq(&seq)?).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Deserialize)]
+struct ReactBody {
+    emoji: String,
+}
+
+async fn react(
+    State(app): State<App>,
+    AuthUser(user): AuthUser,
+    Path((id, seq)): Path<(String, String)>,
+    AppJson(b): AppJson<ReactBody>,
+) -> AppResult<Json<Message>> {
+    let message = lifecycle::react(&app, user, parse_id(&id)?, parse_seq(&seq)?, &b.emoji).await?;
+    Ok(Json(message))
+}
+
+async fn hide(
+    State(app): State<App>,
+    AuthUser(user): AuthUser,
+    Path((id, seq)): Path<(String, String)>,
+) -> AppResult<StatusCode> {
+    lifecycle::hide(&app, user, parse_id(&id)?, parse_seq(&seq)?).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Deserialize)]
+struct ForwardBody {
+    room_id: RoomId,
+}
+
+async fn forward(
+    State(app): State<App>,
+    AuthUser(user): AuthUser,
+    Path((id, seq)): Path<(String, String)>,
+    AppJson(b): AppJson<ForwardBody>,
+) -> AppResult<(StatusCode, Json<Message>)> {
+    let message =
+        lifecycle::forward(&app, user, parse_id(&id)?, parse_seq(&seq)?, b.room_id).await?;
+    Ok((StatusCode::CREATED, Json(message)))
+}
+
+#[derive(Deserialize)]
+struct HiddenQuery {
+    after: Option<i64>,
+}
+
+#[derive(serde::Serialize)]
+struct HiddenList {
+    hidden: Vec<Hidden>,
+}
+
+async fn hidden(
+    State(app): State<App>,
+    AuthUser(user): AuthUser,
+    AppQuery(q): AppQuery<HiddenQuery>,
+) -> AppResult<Json<HiddenList>> {
+    let hidden = lifecycle::hidden_list(&app, user, q.after).await?;
+    Ok(Json(HiddenList { hidden }))
+}
+
+async fn search(
+    State(app): State<App>,
+    AuthUser(user): AuthUser,
+    AppQuery(q): AppQuery<SearchQuery>,
+) -> AppResult<Json<SearchPage>> {
+    Ok(Json(lifecycle::search(&app, user, &q).await?))
 }

@@ -67,7 +67,8 @@ async fn catch_up<A: Adapter>(
             if app.store.access(room, user).await?.is_none() {
                 break;
             }
-            let page = app.store.messages_after(room, cursor, BATCH).await?;
+            let mut page = app.store.messages_after(room, cursor, BATCH).await?;
+            crate::chat::messages::decorate(app, user, member.kind, &mut page.messages).await?;
             let Some(last) = page.messages.last().map(|m| m.seq) else {
                 break;
             };

@@ -16,10 +16,11 @@ use socketioxide::extract::{AckSender, SocketRef, State, TryData};
 
 use super::session::{self, AuthPayload, Session};
 use crate::app::App;
+use crate::chat::lifecycle::{self, SearchPage, SearchQuery};
 use crate::chat::messages::{self, HistoryPage, HistoryQuery, SendInput};
 use crate::chat::presence::{self, Subject};
 use crate::chat::rooms::{self, CreateRoom};
-use crate::domain::{Member, Message, Presence, Room, RoomId, Seq, User, UserId};
+use crate::domain::{Hidden, Member, Message, Presence, Room, RoomId, Seq, User, UserId};
 use crate::error::{AppError, AppResult};
 
 /// Every client→server event name, as `register` installs them.
@@ -38,6 +39,13 @@ pub const CLIENT_EVENTS: &[&str] = &[
     "room:remove",
     "presence:query",
     "profile:update",
+    "message:edit",
+    "message:delete",
+    "message:react",
+    "message:hide",
+    "hidden:list",
+    "message:forward",
+    "search",
 ];
 
 /// What a handler gets: the app, the socket, and its authenticated user.
@@ -62,6 +70,13 @@ pub fn register<A: Adapter>(s: &SocketRef<A>) {
     on(s, "room:remove", room_remove);
     on(s, "presence:query", presence_query);
     on(s, "profile:update", profile_update);
+    on(s, "message:edit", message_edit);
+    on(s, "message:delete", message_delete);
+    on(s, "message:react", message_react);
+    on(s, "message:hide", message_hide);
+    on(s, "hidden:list", hidden_list);
+    on(s, "message:forward", message_forward);
+    on(s, "search", search);
 }
 
 /// A successful ack: `{"ok": true}` and the payload's fields.
@@ -237,7 +252,7 @@ async fn history<A: Adapter>(c: Ctx<A>, q: HistoryQuery) -> AppResult<HistoryPag
 
 async fn rooms_list<A: Adapter>(c: Ctx<A>, _: Value) -> AppResult<RoomsAck> {
     Ok(RoomsAck {
-        rooms: c.app.store.rooms_for(c.user).await?,
+        rooms: rooms::list(&c.app, c.user).await?,
     })
 }
 
@@ -311,6 +326,75 @@ async fn profile_update<A: Adapter>(c: Ctx<A>, p: ProfilePayload) -> AppResult<U
     Ok(UserAck {
         user: crate::chat::update_profile(&c.app, c.user, &p.display_name).await?,
     })
+}
+
+#[derive(Deserialize)]
+struct EditPayload {
+    room_id: RoomId,
+    seq: Seq,
+    body: String,
+}
+
+async fn message_edit<A: Adapter>(c: Ctx<A>, p: EditPayload) -> AppResult<MessageAck> {
+    Ok(MessageAck {
+        message: lifecycle::edit(&c.app, c.user, p.room_id, p.seq, p.body).await?,
+    })
+}
+
+async fn message_delete<A: Adapter>(c: Ctx<A>, p: SeqPayload) -> AppResult<Done> {
+    lifecycle::delete(&c.app, c.user, p.room_id, p.seq).await?;
+    Ok(Done {})
+}
+
+#[derive(Deserialize)]
+struct ReactPayload {
+    room_id: RoomId,
+    seq: Seq,
+    emoji: String,
+}
+
+async fn message_react<A: Adapter>(c: Ctx<A>, p: ReactPayload) -> AppResult<MessageAck> {
+    Ok(MessageAck {
+        message: lifecycle::react(&c.app, c.user, p.room_id, p.seq, &p.emoji).await?,
+    })
+}
+
+async fn message_hide<A: Adapter>(c: Ctx<A>, p: SeqPayload) -> AppResult<Done> {
+    lifecycle::hide(&c.app, c.user, p.room_id, p.seq).await?;
+    Ok(Done {})
+}
+
+#[derive(Deserialize)]
+struct HiddenListPayload {
+    after: Option<i64>,
+}
+
+#[derive(Serialize)]
+pub struct HiddenAck {
+    pub hidden: Vec<Hidden>,
+}
+
+async fn hidden_list<A: Adapter>(c: Ctx<A>, p: HiddenListPayload) -> AppResult<HiddenAck> {
+    Ok(HiddenAck {
+        hidden: lifecycle::hidden_list(&c.app, c.user, p.after).await?,
+    })
+}
+
+#[derive(Deserialize)]
+struct ForwardPayload {
+    room_id: RoomId,
+    seq: Seq,
+    to_room_id: RoomId,
+}
+
+async fn message_forward<A: Adapter>(c: Ctx<A>, p: ForwardPayload) -> AppResult<MessageAck> {
+    Ok(MessageAck {
+        message: lifecycle::forward(&c.app, c.user, p.room_id, p.seq, p.to_room_id).await?,
+    })
+}
+
+async fn search<A: Adapter>(c: Ctx<A>, q: SearchQuery) -> AppResult<SearchPage> {
+    lifecycle::search(&c.app, c.user, &q).await
 }
 
 #[cfg(test)]

@@ -92,6 +92,9 @@ pub fn spawn_admin_stats<A: Adapter>(app: App, io: SocketIo<A>) {
         let mut last = app.messages_total();
         loop {
             tick.tick().await;
+            if !crate::delivery::hub::is_open(&io) {
+                return; // the server has stopped
+            }
             let total = app.messages_total();
             let sockets = io.sockets().len();
             metrics::gauge!("missive_sockets").set(sockets as f64);

@@ -218,6 +218,9 @@ pub fn spawn_sweeper<A: Adapter>(io: socketioxide::SocketIo<A>) {
         let mut tick = tokio::time::interval(Duration::from_secs(1));
         loop {
             tick.tick().await;
+            if !crate::delivery::hub::is_open(&io) {
+                return; // the server has stopped
+            }
             let now = jsonwebtoken::get_current_timestamp();
             for s in io.sockets() {
                 let expired = match (session(&s), s.extensions.get::<Guest>()) {

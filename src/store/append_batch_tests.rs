@@ -250,6 +250,7 @@ fn text(room: RoomId, sender: UserId, body: &str) -> NewMessage {
         body: body.into(),
         client_id: None,
         reply_to: None,
+        ..NewMessage::default()
     }
 }
 

@@ -13,7 +13,7 @@ use sqlx::{AnyConnection, FromRow};
 use super::rooms::MembershipRow;
 use super::{Backend, Store};
 use crate::domain::{
-    Membership, Message, MessageId, MessageKind, RoomId, Seq, UserId, now_ms, rules,
+    self, Membership, Message, MessageId, MessageKind, RoomId, Seq, UserId, now_ms, rules,
 };
 use crate::error::{AppError, AppResult};
 
@@ -28,6 +28,12 @@ pub(super) struct MessageRow {
     client_id: Option<String>,
     reply_to: Option<i64>,
     created_at: i64,
+    target_seq: Option<i64>,
+    changed_seq: Option<i64>,
+    edited_at: Option<i64>,
+    deleted_at: Option<i64>,
+    deleted_by: Option<i64>,
+    forwarded: i64,
 }
 
 impl From<MessageRow> for Message {
@@ -42,12 +48,20 @@ impl From<MessageRow> for Message {
             client_id: r.client_id,
             reply_to: r.reply_to.map(Seq),
             created_at: r.created_at,
+            target_seq: r.target_seq.map(Seq),
+            changed_seq: r.changed_seq.map(Seq),
+            edited_at: r.edited_at,
+            deleted_at: r.deleted_at,
+            deleted_by: r.deleted_by.map(UserId),
+            forwarded: r.forwarded != 0,
+            reactions: Vec::new(),
+            hidden: false,
         }
     }
 }
 
 /// A message to store; `seq`, `id` and `created_at` are assigned by `append`.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Default)]
 pub struct NewMessage {
     pub room_id: RoomId,
     pub sender_id: UserId,
@@ -55,21 +69,44 @@ pub struct NewMessage {
     pub body: String,
     pub client_id: Option<String>,
     pub reply_to: Option<Seq>,
+    /// For change entries: the message they change.
+    pub target_seq: Option<Seq>,
+    /// Posted by forwarding another message.
+    pub forwarded: bool,
 }
 
-/// Stores `m` as the room's next message and advances the sender's own cursors to it.
+impl NewMessage {
+    /// What full-text search indexes of it: a text message's words.
+    fn search_text(&self) -> Option<String> {
+        (self.kind == MessageKind::Text).then(|| domain::search_words(&self.body))
+    }
+}
+
+/// Stores `m` as the room's next entry. A message (text, system) is also the room's newest
+/// message and activity, and advances the sender's own cursors to it; a change entry is none
+/// of these.
 pub async fn append(conn: &mut AnyConnection, m: &NewMessage) -> Result<Message, sqlx::Error> {
     let now = now_ms();
-    let seq: i64 = sqlx::query_scalar(
-        "update rooms set last_seq = last_seq + 1, last_activity_at = $1 where id = $2 returning last_seq",
-    )
-    .bind(now)
-    .bind(m.room_id.0)
+    let seq: i64 = if m.kind.is_message() {
+        sqlx::query_scalar(
+            "update rooms set last_seq = last_seq + 1, last_message_seq = last_seq + 1,
+                              last_activity_at = $1
+             where id = $2 returning last_seq",
+        )
+        .bind(now)
+        .bind(m.room_id.0)
+    } else {
+        sqlx::query_scalar(
+            "update rooms set last_seq = last_seq + 1 where id = $1 returning last_seq",
+        )
+        .bind(m.room_id.0)
+    }
     .fetch_one(&mut *conn)
     .await?;
     let id: i64 = sqlx::query_scalar(
-        "insert into messages (room_id, seq, sender_id, kind, body, client_id, reply_to, created_at)
-         values ($1, $2, $3, $4, $5, $6, $7, $8) returning id",
+        "insert into messages (room_id, seq, sender_id, kind, body, client_id, reply_to, created_at,
+                               target_seq, forwarded, search_text)
+         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) returning id",
     )
     .bind(m.room_id.0)
     .bind(seq)
@@ -79,16 +116,22 @@ pub async fn append(conn: &mut AnyConnection, m: &NewMessage) -> Result<Message,
     .bind(m.client_id.as_deref())
     .bind(m.reply_to.map(|s| s.0))
     .bind(now)
+    .bind(m.target_seq.map(|s| s.0))
+    .bind(i64::from(m.forwarded))
+    .bind(m.search_text())
     .fetch_one(&mut *conn)
     .await?;
-    sqlx::query(
-        "update memberships set delivered_seq = $1, read_seq = $1 where room_id = $2 and user_id = $3",
-    )
-    .bind(seq)
-    .bind(m.room_id.0)
-    .bind(m.sender_id.0)
-    .execute(&mut *conn)
-    .await?;
+    // Writing a message means having read the room; changing one (an edit, a reaction) does not.
+    if m.kind.is_message() {
+        sqlx::query(
+            "update memberships set delivered_seq = $1, read_seq = $1 where room_id = $2 and user_id = $3",
+        )
+        .bind(seq)
+        .bind(m.room_id.0)
+        .bind(m.sender_id.0)
+        .execute(&mut *conn)
+        .await?;
+    }
     Ok(Message {
         id: MessageId(id),
         room_id: m.room_id,
@@ -99,6 +142,9 @@ pub async fn append(conn: &mut AnyConnection, m: &NewMessage) -> Result<Message,
         client_id: m.client_id.clone(),
         reply_to: m.reply_to,
         created_at: now,
+        target_seq: m.target_seq,
+        forwarded: m.forwarded,
+        ..Message::default()
     })
 }
 
@@ -153,7 +199,8 @@ pub async fn append_batch(
     let mut next_seq: HashMap<RoomId, i64> = HashMap::with_capacity(per_room.len());
     for (room, n) in &per_room {
         let last: i64 = sqlx::query_scalar(
-            "update rooms set last_seq = last_seq + $1, last_activity_at = $2 where id = $3 returning last_seq",
+            "update rooms set last_seq = last_seq + $1, last_message_seq = last_seq + $1, last_activity_at = $2
+             where id = $3 returning last_seq",
         )
         .bind(*n)
         .bind(now)
@@ -193,12 +240,15 @@ pub async fn append_batch(
                 client_id: m.client_id.clone(),
                 reply_to: m.reply_to,
                 created_at: now,
+                forwarded: m.forwarded,
+                ..Message::default()
             },
             true,
         ));
         rows.push(json!({
             "room_id": m.room_id.0, "seq": *seq, "sender_id": m.sender_id.0, "kind": m.kind.as_str(),
             "body": m.body, "client_id": m.client_id, "reply_to": m.reply_to.map(|s| s.0), "created_at": now,
+            "forwarded": i64::from(m.forwarded), "search_text": m.search_text(),
         }));
         *seq += 1;
     }
@@ -290,18 +340,22 @@ async fn insert_rows(
 ) -> Result<HashMap<(i64, i64), i64>, sqlx::Error> {
     let sql = match backend {
         Backend::Sqlite => {
-            "insert into messages (room_id, seq, sender_id, kind, body, client_id, reply_to, created_at)
+            "insert into messages (room_id, seq, sender_id, kind, body, client_id, reply_to, created_at,
+                                   forwarded, search_text)
              select json_extract(value, '$.room_id'), json_extract(value, '$.seq'),
                     json_extract(value, '$.sender_id'), json_extract(value, '$.kind'),
                     json_extract(value, '$.body'), json_extract(value, '$.client_id'),
-                    json_extract(value, '$.reply_to'), json_extract(value, '$.created_at')
+                    json_extract(value, '$.reply_to'), json_extract(value, '$.created_at'),
+                    json_extract(value, '$.forwarded'), json_extract(value, '$.search_text')
              from json_each($1)
              returning id, room_id, seq"
         }
         Backend::Postgres => {
-            "insert into messages (room_id, seq, sender_id, kind, body, client_id, reply_to, created_at)
+            "insert into messages (room_id, seq, sender_id, kind, body, client_id, reply_to, created_at,
+                                   forwarded, search_text)
              select (e->>'room_id')::bigint, (e->>'seq')::bigint, (e->>'sender_id')::bigint, e->>'kind',
-                    e->>'body', e->>'client_id', (e->>'reply_to')::bigint, (e->>'created_at')::bigint
+                    e->>'body', e->>'client_id', (e->>'reply_to')::bigint, (e->>'created_at')::bigint,
+                    (e->>'forwarded')::integer, e->>'search_text'
              from json_array_elements($1::json) as e
              returning id, room_id, seq"
         }
@@ -331,16 +385,16 @@ async fn stored_client_ids(
         return Ok(HashMap::new());
     }
     let sql = match backend {
-        Backend::Sqlite => {
-            "select m.id, m.room_id, m.seq, m.sender_id, m.kind, m.body, m.client_id, m.reply_to, m.created_at
-             from json_each($1) k
+        Backend::Sqlite => concat!(
+            message_columns!(),
+            "from json_each($1) k
              join messages m on m.sender_id = json_extract(k.value, '$.s') and m.client_id = json_extract(k.value, '$.c')"
-        }
-        Backend::Postgres => {
-            "select m.id, m.room_id, m.seq, m.sender_id, m.kind, m.body, m.client_id, m.reply_to, m.created_at
-             from json_array_elements($1::json) k
+        ),
+        Backend::Postgres => concat!(
+            message_columns!(),
+            "from json_array_elements($1::json) k
              join messages m on m.sender_id = (k->>'s')::bigint and m.client_id = k->>'c'"
-        }
+        ),
     };
     let rows: Vec<MessageRow> = sqlx::query_as(sql)
         .bind(serde_json::Value::Array(keys).to_string())
@@ -364,10 +418,10 @@ pub struct Page {
 impl Store {
     /// Up to `limit` messages with `seq > after`, ascending.
     pub async fn messages_after(&self, room: RoomId, after: Seq, limit: i64) -> AppResult<Page> {
-        let mut rows: Vec<MessageRow> = sqlx::query_as(
-            "select id, room_id, seq, sender_id, kind, body, client_id, reply_to, created_at
-             from messages where room_id = $1 and seq > $2 order by seq limit $3",
-        )
+        let mut rows: Vec<MessageRow> = sqlx::query_as(concat!(
+            message_columns!(),
+            "from messages m where m.room_id = $1 and m.seq > $2 order by m.seq limit $3"
+        ))
         .bind(room.0)
         .bind(after.0)
         .bind(limit + 1)
@@ -389,10 +443,11 @@ impl Store {
         limit: i64,
         floor: Seq,
     ) -> AppResult<Page> {
-        let mut rows: Vec<MessageRow> = sqlx::query_as(
-            "select id, room_id, seq, sender_id, kind, body, client_id, reply_to, created_at
-             from messages where room_id = $1 and seq < $2 and seq > $4 order by seq desc limit $3",
-        )
+        let mut rows: Vec<MessageRow> = sqlx::query_as(concat!(
+            message_columns!(),
+            "from messages m where m.room_id = $1 and m.seq < $2 and m.seq > $4
+             order by m.seq desc limit $3"
+        ))
         .bind(room.0)
         .bind(before.0)
         .bind(limit + 1)
@@ -409,10 +464,10 @@ impl Store {
     }
 
     pub async fn message_by_seq(&self, room: RoomId, seq: Seq) -> AppResult<Option<Message>> {
-        let row: Option<MessageRow> = sqlx::query_as(
-            "select id, room_id, seq, sender_id, kind, body, client_id, reply_to, created_at
-             from messages where room_id = $1 and seq = $2",
-        )
+        let row: Option<MessageRow> = sqlx::query_as(concat!(
+            message_columns!(),
+            "from messages m where m.room_id = $1 and m.seq = $2"
+        ))
         .bind(room.0)
         .bind(seq.0)
         .fetch_optional(&self.pool)

@@ -19,6 +19,17 @@ macro_rules! membership_columns {
     };
 }
 
+/// The columns of `messages::MessageRow` (messages `m`); a macro so that `concat!` keeps each
+/// query a literal.
+macro_rules! message_columns {
+    () => {
+        "select m.id, m.room_id, m.seq, m.sender_id, m.kind, m.body, m.client_id, m.reply_to,
+                m.created_at, m.target_seq, m.changed_seq, m.edited_at, m.deleted_at, m.deleted_by,
+                m.forwarded
+         "
+    };
+}
+
 pub mod messages;
 pub mod rooms;
 pub mod users;
@@ -26,6 +37,7 @@ pub mod writer;
 
 #[cfg(test)]
 mod append_batch_tests;
+pub mod lifecycle;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -280,9 +292,8 @@ mod tests {
             sender_id: UserId(1),
             kind: MessageKind::Text,
             body: String::new(),
-            client_id: None,
-            reply_to: None,
             created_at: 0,
+            ..Message::default()
         }
     }
 

@@ -15,12 +15,17 @@ use crate::error::{AppError, AppResult};
 macro_rules! room_columns {
     () => {
         "select r.id, r.kind, r.name, r.created_at, r.owner_id, r.max_members, r.last_seq,
+                r.last_message_seq,
                 (select count(*) from memberships c where c.room_id = r.id) as members_count,
                 m.role as my_role, m.delivered_seq as my_delivered, m.read_seq as my_read,
                 (select count(*) from messages x
-                 where x.room_id = r.id and x.seq > m.read_seq and x.sender_id <> m.user_id) as unread,
+                 where x.room_id = r.id and x.seq > m.read_seq and x.sender_id <> m.user_id
+                   and x.kind in ('text', 'system')) as unread,
                 lm.id as lm_id, lm.sender_id as lm_sender, lm.kind as lm_kind, lm.body as lm_body,
-                lm.client_id as lm_client_id, lm.reply_to as lm_reply_to, lm.created_at as lm_created_at
+                lm.client_id as lm_client_id, lm.reply_to as lm_reply_to, lm.created_at as lm_created_at,
+                lm.changed_seq as lm_changed_seq, lm.edited_at as lm_edited_at,
+                lm.deleted_at as lm_deleted_at, lm.deleted_by as lm_deleted_by,
+                lm.forwarded as lm_forwarded
          "
     };
 }
@@ -35,6 +40,7 @@ struct RoomRow {
     owner_id: Option<i64>,
     max_members: Option<i64>,
     last_seq: i64,
+    last_message_seq: i64,
     members_count: i64,
     my_role: Option<String>,
     my_delivered: Option<i64>,
@@ -47,6 +53,11 @@ struct RoomRow {
     lm_client_id: Option<String>,
     lm_reply_to: Option<i64>,
     lm_created_at: Option<i64>,
+    lm_changed_seq: Option<i64>,
+    lm_edited_at: Option<i64>,
+    lm_deleted_at: Option<i64>,
+    lm_deleted_by: Option<i64>,
+    lm_forwarded: Option<i64>,
 }
 
 impl From<RoomRow> for Room {
@@ -55,13 +66,19 @@ impl From<RoomRow> for Room {
             (Some(id), Some(sender), Some(body), Some(created_at)) => Some(Message {
                 id: MessageId(id),
                 room_id: RoomId(r.id),
-                seq: Seq(r.last_seq),
+                seq: Seq(r.last_message_seq),
                 sender_id: UserId(sender),
                 kind: MessageKind::from_db(r.lm_kind.as_deref().unwrap_or("text")),
                 body,
                 client_id: r.lm_client_id,
                 reply_to: r.lm_reply_to.map(Seq),
                 created_at,
+                changed_seq: r.lm_changed_seq.map(Seq),
+                edited_at: r.lm_edited_at,
+                deleted_at: r.lm_deleted_at,
+                deleted_by: r.lm_deleted_by.map(UserId),
+                forwarded: r.lm_forwarded.unwrap_or(0) != 0,
+                ..Message::default()
             }),
             _ => None,
         };
@@ -171,7 +188,7 @@ impl Store {
             room_columns!(),
             "from rooms r
              join memberships m on m.room_id = r.id and m.user_id = $2
-             left join messages lm on lm.room_id = r.id and lm.seq = r.last_seq
+             left join messages lm on lm.room_id = r.id and lm.seq = r.last_message_seq
                  and (lm.seq > m.joined_seq or r.kind = 'channel')
              where r.id = $1"
         ))
@@ -189,7 +206,7 @@ impl Store {
             room_columns!(),
             "from rooms r
              left join memberships m on m.room_id = r.id and m.user_id = 0
-             left join messages lm on lm.room_id = r.id and lm.seq = r.last_seq
+             left join messages lm on lm.room_id = r.id and lm.seq = r.last_message_seq
              where r.id = $1"
         ))
         .bind(room.0)
@@ -204,7 +221,7 @@ impl Store {
             room_columns!(),
             "from memberships m
              join rooms r on r.id = m.room_id
-             left join messages lm on lm.room_id = r.id and lm.seq = r.last_seq
+             left join messages lm on lm.room_id = r.id and lm.seq = r.last_message_seq
                  and (lm.seq > m.joined_seq or r.kind = 'channel')
              where m.user_id = $1
              order by r.last_activity_at desc, r.id desc"
