@@ -7,11 +7,11 @@
 //! messages. "Delete for me" is the caller's own state: stored per user and told to the user's
 //! own devices only.
 
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use serde_json::json;
 
 use crate::app::App;
-use crate::chat::messages::{decorate, require_member};
+use crate::chat::messages::{MessagePage, decorate, require_member};
 use crate::domain::Hidden;
 use crate::domain::events::ServerEvent;
 use crate::domain::{
@@ -224,15 +224,8 @@ pub struct SearchQuery {
     pub limit: Option<i64>,
 }
 
-#[derive(Serialize)]
-pub struct SearchPage {
-    /// Newest first.
-    pub messages: Vec<Message>,
-    pub has_more: bool,
-}
-
 /// Full-text search over the messages the caller may read, newest first.
-pub async fn search(app: &App, user: UserId, q: &SearchQuery) -> AppResult<SearchPage> {
+pub async fn search(app: &App, user: UserId, q: &SearchQuery) -> AppResult<MessagePage> {
     let words = search_words(&q.q);
     if words.is_empty() {
         return Err(AppError::invalid("q needs at least one letter or digit"));
@@ -240,11 +233,7 @@ pub async fn search(app: &App, user: UserId, q: &SearchQuery) -> AppResult<Searc
     if words.split(' ').count() > 16 {
         return Err(AppError::invalid("q may have at most 16 words"));
     }
-    let limit = match q.limit {
-        None => 20,
-        Some(l) if l < 1 => return Err(AppError::invalid("limit must be at least 1")),
-        Some(l) => l.min(50),
-    };
+    let limit = rules::page_limit(q.limit, 20, 50)?;
     if let Some(room) = q.room_id {
         require_member(app, room, user).await?;
     }
@@ -278,5 +267,5 @@ pub async fn search(app: &App, user: UserId, q: &SearchQuery) -> AppResult<Searc
             }
         }
     }
-    Ok(SearchPage { messages, has_more })
+    Ok(MessagePage { messages, has_more })
 }

@@ -109,8 +109,9 @@ pub struct HistoryQuery {
     pub limit: Option<i64>,
 }
 
+/// A page of messages (history: ascending by seq; search: newest first).
 #[derive(Serialize)]
-pub struct HistoryPage {
+pub struct MessagePage {
     pub messages: Vec<Message>,
     pub has_more: bool,
 }
@@ -120,9 +121,9 @@ pub async fn history(
     user: UserId,
     room: RoomId,
     q: &HistoryQuery,
-) -> AppResult<HistoryPage> {
+) -> AppResult<MessagePage> {
     let member = require_member(app, room, user).await?;
-    let limit = rules::history_limit(q.limit)?;
+    let limit = rules::page_limit(q.limit, 50, 200)?;
     let floor = rules::read_floor(&member);
     let Page { messages, has_more } = match (q.before_seq, q.after_seq) {
         (Some(_), Some(_)) => {
@@ -148,7 +149,7 @@ pub async fn history(
     };
     let mut messages = messages;
     decorate(app, user, member.kind, &mut messages).await?;
-    Ok(HistoryPage { messages, has_more })
+    Ok(MessagePage { messages, has_more })
 }
 
 /// Fills in what depends on the reader: each message's reactions (with whether the reader is

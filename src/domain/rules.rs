@@ -198,12 +198,12 @@ pub fn next_reaction(current: Option<&str>, chosen: &str) -> Option<String> {
     }
 }
 
-/// A history page's size: 50 by default, at most 200, at least 1.
-pub fn history_limit(limit: Option<i64>) -> Result<i64, AppError> {
+/// A page's size: `default` when not given, at most `max` (larger is clamped), at least 1.
+pub fn page_limit(limit: Option<i64>, default: i64, max: i64) -> Result<i64, AppError> {
     match limit {
-        None => Ok(50),
+        None => Ok(default),
         Some(l) if l < 1 => Err(AppError::invalid("limit must be at least 1")),
-        Some(l) => Ok(l.min(200)),
+        Some(l) => Ok(l.min(max)),
     }
 }
 
@@ -505,7 +505,7 @@ mod tests {
     }
 
     #[test]
-    fn history_pages_hold_1_to_200_entries() {
+    fn pages_hold_1_to_max_entries() {
         for (asked, want) in [
             (None, "50"),
             (Some(1), "1"),
@@ -513,7 +513,7 @@ mod tests {
             (Some(500), "200"),
             (Some(0), "invalid"),
         ] {
-            let got = match history_limit(asked) {
+            let got = match page_limit(asked, 50, 200) {
                 Ok(n) => n.to_string(),
                 Err(e) => e.code().to_owned(),
             };

@@ -9,8 +9,8 @@ use serde::Deserialize;
 
 use super::extract::{AppJson, AppQuery, AuthUser, parse_id};
 use crate::app::App;
-use crate::chat::lifecycle::{self, SearchPage, SearchQuery};
-use crate::chat::messages::{self, HistoryPage, HistoryQuery, Receipts, SendInput};
+use crate::chat::lifecycle::{self, SearchQuery};
+use crate::chat::messages::{self, HistoryQuery, MessagePage, Receipts, SendInput};
 use crate::chat::rooms::{self, CreateRoom};
 use crate::domain::{Hidden, Member, Message, Role, Room, RoomId, Seq, UserId};
 use crate::error::AppResult;
@@ -142,7 +142,7 @@ async fn history(
     AuthUser(user): AuthUser,
     Path(id): Path<String>,
     AppQuery(q): AppQuery<HistoryQuery>,
-) -> AppResult<Json<HistoryPage>> {
+) -> AppResult<Json<MessagePage>> {
     Ok(Json(
         messages::history(&app, user, parse_id(&id)?, &q).await?,
     ))
@@ -295,6 +295,6 @@ async fn search(
     State(app): State<App>,
     AuthUser(user): AuthUser,
     AppQuery(q): AppQuery<SearchQuery>,
-) -> AppResult<Json<SearchPage>> {
+) -> AppResult<Json<MessagePage>> {
     Ok(Json(lifecycle::search(&app, user, &q).await?))
 }

@@ -16,8 +16,8 @@ use socketioxide::extract::{AckSender, SocketRef, State, TryData};
 
 use super::session::{self, AuthPayload, Session};
 use crate::app::App;
-use crate::chat::lifecycle::{self, SearchPage, SearchQuery};
-use crate::chat::messages::{self, HistoryPage, HistoryQuery, SendInput};
+use crate::chat::lifecycle::{self, SearchQuery};
+use crate::chat::messages::{self, HistoryQuery, MessagePage, SendInput};
 use crate::chat::presence::{self, Subject};
 use crate::chat::rooms::{self, CreateRoom};
 use crate::domain::{Hidden, Member, Message, Presence, Room, RoomId, Seq, User, UserId};
@@ -243,7 +243,7 @@ async fn typing<A: Adapter>(c: Ctx<A>, p: TypingPayload) -> AppResult<Done> {
     Ok(Done {})
 }
 
-async fn history<A: Adapter>(c: Ctx<A>, q: HistoryQuery) -> AppResult<HistoryPage> {
+async fn history<A: Adapter>(c: Ctx<A>, q: HistoryQuery) -> AppResult<MessagePage> {
     let room = q
         .room_id
         .ok_or_else(|| AppError::invalid("room_id is required"))?;
@@ -393,7 +393,7 @@ async fn message_forward<A: Adapter>(c: Ctx<A>, p: ForwardPayload) -> AppResult<
     })
 }
 
-async fn search<A: Adapter>(c: Ctx<A>, q: SearchQuery) -> AppResult<SearchPage> {
+async fn search<A: Adapter>(c: Ctx<A>, q: SearchQuery) -> AppResult<MessagePage> {
     lifecycle::search(&c.app, c.user, &q).await
 }
 
