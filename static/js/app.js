@@ -16,6 +16,8 @@ const ui = {
   typingSent: 0,
   typingStop: null,
   registering: false,
+  drafts: new Map(), // room_id -> the text typed in that chat and not sent
+  followersTimer: null,
 };
 
 const narrow = window.matchMedia('(max-width: 760px)');
@@ -209,6 +211,8 @@ function endChat(message) {
   ui.openRoomId = null;
   ui.msgEls.clear();
   ui.quoteCache.clear();
+  ui.drafts.clear();
+  $('#composer-input').value = '';
   closePanel();
   for (const d of document.querySelectorAll('dialog[open]')) d.close();
   if (getSession()) clearSession();
@@ -324,7 +328,9 @@ async function openRoom(roomId) {
   if (!c) return;
   if (ui.openRoomId !== roomId) {
     stopTyping();
+    saveDraft();
     ui.openRoomId = roomId;
+    restoreDraft();
     c.openRoomId = roomId;
     ui.replyTo = null;
     ui.msgEls.clear();
@@ -353,7 +359,9 @@ async function openRoom(roomId) {
 
 function closeRoom() {
   stopTyping();
+  saveDraft();
   ui.openRoomId = null;
+  restoreDraft();
   if (ui.client) ui.client.openRoomId = null;
   ui.msgEls.clear();
   replaceChildren($('#messages'));
@@ -488,7 +496,7 @@ function buildMessage(c, room, m, pending) {
     const q = quoteFor(c, m.room_id, m.reply_to);
     children.push(h('button', {
       type: 'button', class: 'quote', testid: 'reply-quote', dataset: { replyTo: m.reply_to },
-      'aria-label': 'Go to the quoted message',
+      title: 'Go to the quoted message',
       onclick: () => jumpTo(m.reply_to),
     },
     h('span', { class: 'quote-name', text: q ? c.displayName(q.sender_id) : `Message #${m.reply_to}` }),
@@ -503,7 +511,7 @@ function buildMessage(c, room, m, pending) {
     const label = TICK_LABEL[state];
     const counts = !pending && room && room.kind === 'group' ? c.tickCounts(m) : null;
     const title = counts ? `${label} · read by ${counts.read} of ${counts.total}, delivered to ${counts.delivered}` : label;
-    const tickAttrs = { class: `tick ${state}`, testid: 'tick', dataset: { state }, title, 'aria-label': title, text: TICK[state] };
+    const tickAttrs = { class: `tick ${state}`, testid: 'tick', dataset: { state }, title, role: 'img', 'aria-label': title, text: TICK[state] };
     if (!pending && room && room.kind === 'group') {
       meta.push(h('button', { type: 'button', ...tickAttrs, class: `tick ${state} tick-button`, onclick: () => showReceipts(m) }));
     } else meta.push(h('span', tickAttrs));
@@ -654,10 +662,25 @@ function submitComposer() {
   }
   c.send(ui.openRoomId, body, ui.replyTo);
   input.value = '';
+  ui.drafts.delete(ui.openRoomId);
   autoGrow();
   cancelReply();
   stopTyping();
   input.focus();
+}
+
+/** Keeps the composer's text as the draft of the open chat. */
+function saveDraft() {
+  if (!ui.openRoomId) return;
+  const value = $('#composer-input').value;
+  if (value) ui.drafts.set(ui.openRoomId, value);
+  else ui.drafts.delete(ui.openRoomId);
+}
+
+/** Puts the open chat's own draft (or nothing) in the composer. */
+function restoreDraft() {
+  $('#composer-input').value = (ui.openRoomId && ui.drafts.get(ui.openRoomId)) || '';
+  autoGrow();
 }
 
 function autoGrow() {
@@ -722,11 +745,28 @@ function openPanel() {
   renderPanel();
   renderHeader();
   $('#panel-close').focus();
+  refreshFollowers();
+}
+
+// Following a channel writes no entry and tells only the follower (docs/protocol.md §2), so an
+// owner's follower list cannot be kept live by events: it is reloaded when the panel opens and
+// every few seconds while it stays open on a channel.
+function refreshFollowers() {
+  clearTimeout(ui.followersTimer);
+  const c = ui.client;
+  const roomId = ui.openRoomId;
+  if (!c || !roomId || !ui.panelOpen) return;
+  const room = c.rooms.get(roomId);
+  if (room && room.kind === 'channel') {
+    c.fetchRoom(roomId).catch(() => {});
+    ui.followersTimer = setTimeout(refreshFollowers, 5000);
+  }
 }
 
 function closePanel() {
   const wasOpen = ui.panelOpen;
   ui.panelOpen = false;
+  clearTimeout(ui.followersTimer);
   $('#members-panel').hidden = true;
   document.body.classList.remove('panel-open');
   if (ui.openRoomId) renderHeader();

@@ -1,5 +1,5 @@
-// The protocol client: everything the page knows about rooms, messages, members, presence and
-// typing, kept in sync over Socket.IO and REST. No DOM here; the UI listens to events:
+// The web app's state: rooms, messages, members, presence and typing, as the page shows them. No
+// DOM here; the UI listens to events:
 //   'rooms'                         the room list or a room's summary changed
 //   'messages'  {room_id, prepended} a room's messages (or its outbox) changed
 //   'members'   {room_id}           members, roles or receipt cursors changed
@@ -11,29 +11,23 @@
 //   'error'     {error, context}    something failed; show error.code / error.message
 //   'logout'    {reason}            the session is gone (refresh refused, logged out elsewhere)
 //
-// Delivery, following docs/protocol.md §5–§6:
-// - Per-room cursors ("this device holds every message up to seq") are kept in localStorage and
-//   sent as `auth.cursors` on every (re)connect; the auth payload is a function so reconnects
-//   always carry the latest cursors and a fresh token.
-// - A cursor only advances over contiguous seqs, so a live message that overtakes catch-up
-//   never makes the device claim messages it has not seen.
-// - A live message more than one past the highest seq held for its room (any room, open or not)
-//   shows that live delivery lost some: the missing ones are fetched with `history` from the
-//   cursor, page by page, once caught up (during catch-up, catch-up fills the hole).
-// - Each `sync` batch is stored, the cursors saved, then the batch's ack callback is called.
-// - Live messages are confirmed with `message:ack` (debounced per room) once handled, and the
-//   open, visible conversation is marked with `message:read`.
-// - Messages are kept per room keyed by seq, so a message that arrives twice (catch-up and live,
-//   or ack and live) is shown once.
-// - Sends go through an outbox persisted in localStorage: one at a time, in order, each with a
-//   client_id chosen once, so a send interrupted by a disconnect is resent after reconnecting
-//   with the same client_id and the server stores it once.
+// Talking to the server is the Missive client library's job (js/missive/, a copy of
+// clients/js/src): `MissiveClient` owns the socket, the handshake with cursors, catch-up acks,
+// dedupe by (room_id, seq), gap filling in every room, `message:ack`, token renewal and the
+// outbox (in order, one client_id per message, a refused or oversized message marked failed
+// without holding up the others). This class turns what it delivers into what the page shows.
 
-import { api, ApiError, freshSession, getSession, onSessionChange, qs, refresh } from './api.js';
-import { sleep, uid } from './dom.js';
+import { rest, session } from './api.js';
+import { MissiveClient } from './missive/index.js';
 
 const PAGE = 50;
 const TYPING_TTL = 8000;
+
+/** Runs `fn` holding a lock shared by this origin's tabs (Web Locks), or just runs it. */
+function lock(name, fn) {
+  if (navigator.locks && navigator.locks.request) return navigator.locks.request(name, fn);
+  return fn();
+}
 
 export class ChatClient extends EventTarget {
   constructor(user) {
@@ -46,24 +40,15 @@ export class ChatClient extends EventTarget {
     this.users = new Map([[user.id, user]]);
     this.presence = new Map(); // user_id -> Presence
     this.typing = new Map(); // room_id -> Map(user_id -> timer)
-    this.held = new Map(); // room_id -> Set(seq) received above the cursor
-    this.gapFills = new Set(); // room_ids whose hole above the cursor is being fetched
-    this.cursorKey = `missive.cursors.${user.id}`;
-    this.outboxKey = `missive.outbox.${user.id}`;
-    this.cursors = readJSON(this.cursorKey, {});
-    this.outbox = readJSON(this.outboxKey, []);
     this.status = 'connecting';
     this.synced = false;
     this.openRoomId = null;
-    this.pendingRequests = new Set();
-    this.ackTimers = new Map();
-    this.acked = new Map();
     this.readTimers = new Map();
     this.refreshTimers = new Map();
     this.fetchingUsers = new Set();
-    this.socket = null;
     this.stopped = false;
-    this.flushing = false;
+    this.net = new MissiveClient({ io: window.io, storage: localStorage, session, lock });
+    this.offs = [];
   }
 
   emit(type, detail = {}) {
@@ -83,18 +68,42 @@ export class ChatClient extends EventTarget {
   // ---------------------------------------------------------------- lifecycle
 
   async start() {
-    this.unsubscribe = onSessionChange((s) => this.onSession(s));
-    this.onOnline = () => {
-      if (this.socket && !this.socket.connected) this.socket.connect();
-    };
-    this.onOffline = () => {
-      // The browser knows the network is gone: stop waiting for heartbeats to notice.
-      this.setStatus('offline');
-      if (this.socket) {
-        this.socket.disconnect();
-        this.rejectPending('disconnected');
+    const net = this.net;
+    const on = (type, fn) => this.offs.push(net.on(type, fn));
+    on('status', ({ status }) => {
+      if (status === 'idle' || status === 'closed') return;
+      if (status !== 'online') this.synced = false;
+      this.setStatus(status);
+    });
+    on('session', ({ user }) => {
+      if (user.id !== this.me.id) return;
+      this.me = user;
+      this.users.set(user.id, user);
+      this.emit('users');
+    });
+    on('messages', ({ room_id, messages, source }) => this.ingest(room_id, messages, source));
+    on('synced', () => this.onSynced());
+    on('outbox', ({ room_id }) => {
+      if (room_id) this.emit('messages', { room_id });
+    });
+    on('receipt', (r) => this.onReceipt(r));
+    on('typing', (t) => this.onTyping(t));
+    on('presence', (p) => this.onPresence(p));
+    on('room:updated', (room) => this.onRoomUpdated(room));
+    on('room:removed', ({ room_id }) => this.dropRoom(room_id));
+    on('user:updated', (u) => {
+      if (u && u.id) {
+        this.users.set(u.id, u);
+        if (u.id === this.me.id) this.me = u;
+        this.emit('users');
       }
-    };
+    });
+    on('error', ({ error, context }) => this.fail(error, context));
+    on('logout', ({ reason }) => this.emit('logout', { reason }));
+
+    this.onOnline = () => net.resume();
+    // The browser knows the network is gone: stop waiting for heartbeats to notice.
+    this.onOffline = () => net.pause();
     this.onVisible = () => {
       if (document.visibilityState === 'visible' && this.openRoomId) this.markRead(this.openRoomId);
     };
@@ -102,7 +111,13 @@ export class ChatClient extends EventTarget {
     window.addEventListener('offline', this.onOffline);
     document.addEventListener('visibilitychange', this.onVisible);
 
-    this.connectSocket();
+    if (typeof window.io !== 'function') {
+      this.setStatus('offline');
+      this.fail({ code: 'unavailable', message: 'The Socket.IO client (/socket.io/socket.io.js) did not load.' }, 'Connecting');
+    } else {
+      net.connect();
+      if (navigator.onLine === false) net.pause();
+    }
     try {
       await this.loadRoomsRest();
     } catch (err) {
@@ -112,161 +127,24 @@ export class ChatClient extends EventTarget {
 
   stop() {
     this.stopped = true;
-    if (this.unsubscribe) this.unsubscribe();
+    for (const off of this.offs) off();
+    this.net.close();
     window.removeEventListener('online', this.onOnline);
     window.removeEventListener('offline', this.onOffline);
     document.removeEventListener('visibilitychange', this.onVisible);
-    if (this.socket) {
-      this.socket.removeAllListeners();
-      this.socket.io.removeAllListeners?.();
-      this.socket.disconnect();
-    }
-    for (const m of [this.ackTimers, this.readTimers, this.refreshTimers]) {
+    for (const m of [this.readTimers, this.refreshTimers]) {
       for (const t of m.values()) clearTimeout(t);
     }
     for (const m of this.typing.values()) for (const t of m.values()) clearTimeout(t);
   }
 
-  /** Forgets this user's local data (on logout). */
+  /** Forgets this user's local data (on logout): cursors and outbox. */
   wipe() {
-    localStorage.removeItem(this.cursorKey);
-    localStorage.removeItem(this.outboxKey);
-  }
-
-  onSession(s) {
-    if (this.stopped) return;
-    if (!s || s.user.id !== this.me.id) {
-      this.emit('logout', { reason: s ? 'Another account logged in in another tab.' : 'You have been logged out.' });
-      return;
-    }
-    // A fresh access token: extend the socket's authentication (no cursors: catch-up is not
-    // restarted on an already authenticated socket).
-    if (this.socket && this.socket.connected) {
-      this.request('auth', { token: s.access_token }).catch((err) => {
-        if (err.code !== 'disconnected' && err.code !== 'timeout') this.fail(err, 'Renewing the connection');
-      });
-    }
-  }
-
-  // ---------------------------------------------------------------- socket
-
-  connectSocket() {
-    if (typeof window.io !== 'function') {
-      this.setStatus('offline');
-      this.fail(new ApiError(0, 'unavailable', 'The Socket.IO client (/socket.io/socket.io.js) did not load.'), 'Connecting');
-      return;
-    }
-    const socket = window.io({
-      autoConnect: false,
-      // Called on every (re)connect: a token that is fresh and the cursors as they are now.
-      auth: (cb) => {
-        freshSession()
-          .catch(() => getSession())
-          .then((s) => cb({ token: s ? s.access_token : '', cursors: this.authCursors() }));
-      },
-    });
-    this.socket = socket;
-
-    socket.on('connect', () => {
-      this.synced = false;
-      this.setStatus('syncing');
-      this.flush();
-    });
-    socket.on('connect_error', (err) => this.onConnectError(err));
-    socket.on('disconnect', (reason) => this.onDisconnect(reason));
-    socket.io.on('reconnect_attempt', () => {
-      if (this.status !== 'offline') this.setStatus('reconnecting');
-    });
-
-    socket.on('session', ({ user } = {}) => {
-      if (user && user.id === this.me.id) {
-        this.me = user;
-        this.users.set(user.id, user);
-        this.emit('users');
-      }
-    });
-    socket.on('sync', (batch, ack) => {
-      try {
-        if (batch && batch.room_id && Array.isArray(batch.messages)) {
-          this.ingest(batch.room_id, batch.messages, 'sync');
-        }
-      } finally {
-        if (typeof ack === 'function') ack();
-      }
-    });
-    socket.on('synced', () => this.onSynced());
-    socket.on('message', (m) => {
-      if (m && m.room_id) this.ingest(m.room_id, [m], 'live');
-    });
-    socket.on('receipt', (r) => this.onReceipt(r));
-    socket.on('typing', (t) => this.onTyping(t));
-    socket.on('presence', (p) => this.onPresence(p));
-    socket.on('room:updated', (room) => this.onRoomUpdated(room));
-    socket.on('room:removed', ({ room_id } = {}) => this.dropRoom(room_id));
-    socket.on('user:updated', (u) => {
-      if (u && u.id) {
-        this.users.set(u.id, u);
-        if (u.id === this.me.id) this.me = u;
-        this.emit('users');
-      }
-    });
-
-    if (navigator.onLine === false) this.setStatus('offline');
-    else socket.connect();
-  }
-
-  async onConnectError(err) {
-    if (this.stopped) return;
-    const message = err && err.message;
-    if (message === 'unauthenticated') {
-      // The handshake token was refused (expired while asleep, or revoked): renew and retry.
-      try {
-        await refresh();
-      } catch (e) {
-        if (e.status === 401) return; // the session listener logs out
-      }
-      await sleep(500);
-      if (!this.stopped && !this.socket.connected) this.socket.connect();
-      return;
-    }
-    this.setStatus(navigator.onLine === false ? 'offline' : 'reconnecting');
-    if (!this.socket.active) {
-      // Refused at the namespace level (rate limited, unavailable): the manager will not retry.
-      await sleep(3000);
-      if (!this.stopped && !this.socket.connected && navigator.onLine !== false) this.socket.connect();
-    }
-  }
-
-  async onDisconnect(reason) {
-    this.rejectPending('disconnected');
-    this.synced = false;
-    if (this.stopped) return;
-    if (reason === 'io client disconnect') return; // we did it (offline)
-    this.setStatus(navigator.onLine === false ? 'offline' : 'reconnecting');
-    if (reason === 'io server disconnect') {
-      // The server closed us (token expired, logout everywhere): renew, then reconnect.
-      try {
-        await refresh();
-      } catch (e) {
-        if (e.status === 401) return;
-      }
-      if (!this.stopped && !this.socket.connected) this.socket.connect();
-    }
+    this.net.wipe();
   }
 
   async onSynced() {
     this.synced = true;
-    // Rooms whose only messages so far came live before catch-up finished: start them there.
-    for (const [roomId, set] of this.held) {
-      if (this.cursors[roomId] === undefined && set.size) {
-        this.cursors[roomId] = Math.min(...set) - 1;
-        this.advance(roomId);
-      }
-    }
-    this.saveCursors();
-    // Live messages that overtook catch-up with a hole below them: fetch what is missing.
-    for (const roomId of this.held.keys()) this.fillLiveGap(roomId);
-    this.setStatus('online');
     try {
       const res = await this.request('rooms:list', {});
       this.setRooms(res.rooms || []);
@@ -278,101 +156,11 @@ export class ChatClient extends EventTarget {
       this.fillGaps(this.openRoomId);
       this.markRead(this.openRoomId);
     }
-    this.flush();
   }
 
-  /** Renews the token if needed and re-sends `auth` on the connected socket. */
-  async reauth() {
-    try {
-      const s = await freshSession();
-      await this.request('auth', { token: s.access_token });
-    } catch {
-      await sleep(500);
-    }
-  }
-
-  rejectPending(code) {
-    for (const p of this.pendingRequests) p.reject(new ApiError(0, code, 'Not connected to the server.'));
-    this.pendingRequests.clear();
-  }
-
-  /** Emits an event and resolves its `{ok: true, ...}` ack; rejects with ApiError. */
-  request(event, payload, timeout = 10_000) {
-    return new Promise((resolve, reject) => {
-      if (!this.socket || !this.socket.connected) {
-        reject(new ApiError(0, 'disconnected', 'Not connected to the server.'));
-        return;
-      }
-      const entry = { reject };
-      this.pendingRequests.add(entry);
-      this.socket.timeout(timeout).emit(event, payload, (err, res) => {
-        if (!this.pendingRequests.delete(entry)) return; // already rejected by a disconnect
-        if (err) reject(new ApiError(0, 'timeout', 'The server did not answer in time.'));
-        else if (!res || res.ok !== true) {
-          const e = (res && res.error) || {};
-          reject(new ApiError(0, e.code || 'internal', e.message || 'Unexpected answer from the server.', e));
-        } else resolve(res);
-      });
-    });
-  }
-
-  // ---------------------------------------------------------------- cursors
-
-  authCursors() {
-    const out = {};
-    for (const [k, v] of Object.entries(this.cursors)) if (Number.isInteger(v) && v >= 0) out[k] = v;
-    return out;
-  }
-
-  saveCursors() {
-    writeJSON(this.cursorKey, this.cursors);
-  }
-
-  /** Records that this device holds `seq` of `roomId`; advances the cursor over contiguous seqs. */
-  hold(roomId, seq, baseline) {
-    if (this.cursors[roomId] === undefined && baseline !== undefined) this.cursors[roomId] = baseline;
-    const c = this.cursors[roomId];
-    if (c !== undefined && seq <= c) return;
-    let set = this.held.get(roomId);
-    if (!set) this.held.set(roomId, (set = new Set()));
-    set.add(seq);
-    this.advance(roomId);
-  }
-
-  advance(roomId) {
-    const set = this.held.get(roomId);
-    let c = this.cursors[roomId];
-    if (!set || c === undefined) return;
-    while (set.has(c + 1)) {
-      set.delete(c + 1);
-      c += 1;
-    }
-    for (const s of set) if (s <= c) set.delete(s);
-    this.cursors[roomId] = c;
-  }
-
-  /** The highest seq of `roomId` this device holds (undefined if it holds none). */
-  highestHeld(roomId) {
-    const c = this.cursors[roomId];
-    if (c === undefined) return undefined;
-    return Math.max(c, ...(this.held.get(roomId) || []));
-  }
-
-  /** Whether this device holds messages of `roomId` above a hole. */
-  hasHole(roomId) {
-    return this.cursors[roomId] !== undefined && (this.held.get(roomId)?.size || 0) > 0;
-  }
-
-  scheduleAck(roomId) {
-    if (this.ackTimers.has(roomId)) return;
-    this.ackTimers.set(roomId, setTimeout(() => {
-      this.ackTimers.delete(roomId);
-      const seq = this.cursors[roomId];
-      if (seq === undefined || seq <= (this.acked.get(roomId) || 0)) return;
-      this.request('message:ack', { room_id: roomId, seq })
-        .then(() => this.acked.set(roomId, Math.max(seq, this.acked.get(roomId) || 0)))
-        .catch(() => {}); // the cursor goes with the next connect anyway
-    }, 150));
+  /** Emits an event and resolves its `{ok: true, ...}` ack; rejects with a MissiveError. */
+  request(event, payload, timeout) {
+    return this.net.request(event, payload, timeout);
   }
 
   // ---------------------------------------------------------------- messages
@@ -393,28 +181,19 @@ export class ChatClient extends EventTarget {
   }
 
   /**
-   * Takes in messages from any source: 'sync' (catch-up), 'live', 'ack' (our own send),
-   * 'history' (REST pages), 'gap' (what live delivery lost, see `fillLiveGap`). Duplicates by
-   * (room_id, seq) are dropped.
+   * Takes in messages the library hands over once each ('sync', 'live', 'ack', 'gap') and REST
+   * pages ('history'): updates the room summary, unread counts and the senders' cursors.
    */
   ingest(roomId, list, source) {
     if (!list.length) return;
-    const top = this.highestHeld(roomId);
-    const gap = source === 'live' && top !== undefined && list[0].seq > top + 1;
     const map = this.roomMessages(roomId);
     const room = this.rooms.get(roomId);
     let changed = false;
     let roomChanged = false;
     let structural = false;
     let membersChanged = false;
-    let baseline;
-    if (source === 'sync') baseline = list[0].seq - 1;
-    else if ((source === 'live' || source === 'ack') && this.synced) baseline = list[0].seq - 1;
     for (const m of list) {
       if (!Number.isInteger(m.seq)) continue;
-      if (source !== 'history') this.hold(roomId, m.seq, baseline);
-      else if (this.cursors[roomId] !== undefined) this.hold(roomId, m.seq);
-      if (m.sender_id === this.me.id && m.client_id) this.dropOutbox(m.client_id);
       // Sending advances the sender's own cursors (docs/protocol.md §2): they have read everything
       // up to it.
       const sender = this.members.get(roomId)?.get(m.sender_id);
@@ -431,7 +210,8 @@ export class ChatClient extends EventTarget {
       if (room && m.seq > (room.last_seq || 0)) {
         room.last_seq = m.seq;
         room.last_message = m;
-        if (m.sender_id !== this.me.id && source !== 'history' && !this.isReading(roomId)) {
+        // Messages filled into a gap were never counted live: the server's count has them.
+        if (m.sender_id !== this.me.id && (source === 'live' || source === 'sync') && !this.isReading(roomId)) {
           room.unread_count = (room.unread_count || 0) + 1;
         }
         if (m.sender_id === this.me.id) {
@@ -442,14 +222,11 @@ export class ChatClient extends EventTarget {
       }
       if (!this.users.has(m.sender_id)) this.fetchUser(m.sender_id);
     }
-    if (source !== 'history') this.saveCursors();
     if (!room && source !== 'history') this.refreshRoom(roomId, 0);
-    if (structural) this.refreshRoom(roomId);
+    if (structural || (source === 'gap' && room && !this.isReading(roomId))) this.refreshRoom(roomId);
     if (changed) this.emit('messages', { room_id: roomId });
     if (membersChanged) this.emit('members', { room_id: roomId });
     if (roomChanged) this.emit('rooms');
-    if (source === 'live' || source === 'gap') this.scheduleAck(roomId);
-    if (gap) this.fillLiveGap(roomId);
     if (roomId === this.openRoomId) {
       this.markRead(roomId);
       if (source === 'live' || source === 'ack') this.fillGaps(roomId);
@@ -458,7 +235,7 @@ export class ChatClient extends EventTarget {
 
   /** Loads the latest page of a room (when it is opened). */
   async loadLatest(roomId) {
-    const res = await api('GET', `/api/rooms/${enc(roomId)}/messages${qs({ limit: PAGE })}`);
+    const res = await this.net.history(roomId, { limit: PAGE });
     const list = res.messages || [];
     const map = this.roomMessages(roomId);
     // Keep one contiguous window: drop what is older than this page if the page is not the start.
@@ -476,7 +253,7 @@ export class ChatClient extends EventTarget {
     if (!first) return false;
     state.loading = true;
     try {
-      const res = await api('GET', `/api/rooms/${enc(roomId)}/messages${qs({ before_seq: first.seq, limit: PAGE })}`);
+      const res = await this.net.rest.messages(roomId, { before_seq: first.seq, limit: PAGE });
       state.hasMore = Boolean(res.has_more);
       const map = this.roomMessages(roomId);
       let added = false;
@@ -496,7 +273,7 @@ export class ChatClient extends EventTarget {
 
   /** Fetches whatever is missing between the oldest and newest message held (once catch-up is done). */
   async fillGaps(roomId) {
-    if (!this.synced || this.gapFilling || this.gapFills.has(roomId)) return;
+    if (!this.synced || this.gapFilling) return;
     const seqs = this.sortedMessages(roomId).map((m) => m.seq);
     let after = null;
     for (let i = 1; i < seqs.length; i++) {
@@ -508,7 +285,7 @@ export class ChatClient extends EventTarget {
     if (after === null) return;
     this.gapFilling = true;
     try {
-      const res = await api('GET', `/api/rooms/${enc(roomId)}/messages${qs({ after_seq: after, limit: 200 })}`);
+      const res = await this.net.rest.messages(roomId, { after_seq: after, limit: 200 });
       this.ingest(roomId, res.messages || [], 'history');
     } catch (err) {
       this.fail(err, 'Loading missing messages');
@@ -524,126 +301,32 @@ export class ChatClient extends EventTarget {
    * meanwhile gets another pass, as long as passes make progress. Waits for catch-up, which
    * fills holes itself; after a disconnect the next catch-up does.
    */
-  async fillLiveGap(roomId) {
-    if (!this.synced || this.gapFills.has(roomId) || !this.hasHole(roomId)) return;
-    this.gapFills.add(roomId);
-    let added = false;
-    try {
-      for (;;) {
-        const start = this.cursors[roomId];
-        let after = start;
-        let more = true;
-        while (more && this.cursors[roomId] !== undefined) {
-          const res = await this.request('history', { room_id: roomId, after_seq: after, limit: 200 });
-          const list = res.messages || [];
-          if (list.length) {
-            added = true;
-            this.ingest(roomId, list, 'gap');
-            after = list[list.length - 1].seq;
-          }
-          more = Boolean(res.has_more) && list.length > 0;
-        }
-        if (this.stopped || !this.hasHole(roomId) || this.cursors[roomId] === start) break;
-      }
-    } catch (err) {
-      if (!['disconnected', 'timeout', 'not_found'].includes(err.code)) this.fail(err, 'Loading missing messages');
-    } finally {
-      this.gapFills.delete(roomId);
-    }
-    // These were never counted as unread, having never come live: the server's count has them.
-    if (added && !this.stopped && this.rooms.has(roomId) && !this.isReading(roomId)) this.refreshRoom(roomId);
-  }
 
-  /** A single message by seq (for reply quotes of messages not loaded). */
   async fetchMessage(roomId, seq) {
-    const res = await api('GET', `/api/rooms/${enc(roomId)}/messages${qs({ after_seq: seq - 1, limit: 1 })}`);
+    const res = await this.net.rest.messages(roomId, { after_seq: seq - 1, limit: 1 });
     const m = (res.messages || []).find((x) => x.seq === seq);
     return m || null;
   }
 
+
   // ---------------------------------------------------------------- sending
 
-  /** Queues a message; it is sent now if connected, else on reconnect. */
+  /** Queues a message in the library's outbox; it is sent now if connected, else on reconnect. */
   send(roomId, body, replyTo) {
-    const item = {
-      client_id: uid(),
-      room_id: roomId,
-      body,
-      reply_to: replyTo ?? null,
-      created_at: new Date().toISOString(),
-      error: null,
-    };
-    this.outbox.push(item);
-    this.saveOutbox();
-    this.emit('messages', { room_id: roomId });
-    this.flush();
-    return item;
+    return this.net.send({ room_id: roomId }, body, { reply_to: replyTo ?? null });
   }
 
+  /** Messages of a room not yet acknowledged (queued, or failed with `error`). */
   outboxFor(roomId) {
-    return this.outbox.filter((i) => i.room_id === roomId);
-  }
-
-  saveOutbox() {
-    writeJSON(this.outboxKey, this.outbox);
-  }
-
-  dropOutbox(clientId) {
-    const i = this.outbox.findIndex((x) => x.client_id === clientId);
-    if (i < 0) return;
-    const [item] = this.outbox.splice(i, 1);
-    this.saveOutbox();
-    this.emit('messages', { room_id: item.room_id });
+    return this.net.outbox.list(roomId);
   }
 
   retry(clientId) {
-    const item = this.outbox.find((x) => x.client_id === clientId);
-    if (!item) return;
-    item.error = null;
-    this.saveOutbox();
-    this.emit('messages', { room_id: item.room_id });
-    this.flush();
+    this.net.retry(clientId);
   }
 
   discard(clientId) {
-    this.dropOutbox(clientId);
-  }
-
-  /** Sends queued messages one at a time, in order, while connected. */
-  async flush() {
-    if (this.flushing) return;
-    this.flushing = true;
-    try {
-      while (!this.stopped && this.socket && this.socket.connected) {
-        const item = this.outbox.find((x) => !x.error);
-        if (!item) break;
-        const payload = { room_id: item.room_id, body: item.body, client_id: item.client_id };
-        if (item.reply_to !== null && item.reply_to !== undefined) payload.reply_to = item.reply_to;
-        try {
-          const res = await this.request('message:send', payload, 15_000);
-          this.dropOutbox(item.client_id);
-          if (res.message) this.ingest(res.message.room_id || item.room_id, [res.message], 'ack');
-        } catch (err) {
-          if (err.code === 'disconnected') break; // resent with the same client_id on reconnect
-          if (err.code === 'timeout') continue;
-          if (err.code === 'unauthenticated' && (item.authRetries = (item.authRetries || 0) + 1) <= 3) {
-            // The socket's token expired (or it is not bound yet): renew, re-auth, try again.
-            await this.reauth();
-            continue;
-          }
-          if (err.code === 'rate_limited') {
-            await sleep(Math.max(200, err.retry_after_ms || 1000));
-            continue;
-          }
-          item.error = { code: err.code, message: err.message };
-          this.saveOutbox();
-          this.emit('messages', { room_id: item.room_id });
-          this.fail(err, 'Sending a message');
-        }
-      }
-    } finally {
-      this.flushing = false;
-    }
+    this.net.discard(clientId);
   }
 
   // ---------------------------------------------------------------- read / typing
@@ -673,8 +356,7 @@ export class ChatClient extends EventTarget {
   }
 
   sendTyping(roomId, typing) {
-    if (!this.socket || !this.socket.connected) return;
-    this.request('typing', { room_id: roomId, typing }).catch(() => {});
+    this.net.setTyping(roomId, typing);
   }
 
   onTyping(t) {
@@ -758,7 +440,7 @@ export class ChatClient extends EventTarget {
   // ---------------------------------------------------------------- rooms
 
   async loadRoomsRest() {
-    const rooms = await api('GET', '/api/rooms');
+    const rooms = await rest.rooms();
     this.setRooms(rooms || []);
   }
 
@@ -817,7 +499,7 @@ export class ChatClient extends EventTarget {
   }
 
   async fetchRoom(roomId) {
-    const full = await api('GET', `/api/rooms/${enc(roomId)}`);
+    const full = await rest.room(roomId);
     if (this.stopped) return full;
     const { members = [], ...room } = full;
     const old = this.rooms.get(roomId);
@@ -852,13 +534,7 @@ export class ChatClient extends EventTarget {
     this.members.delete(roomId);
     this.messages.delete(roomId);
     this.older.delete(roomId);
-    this.held.delete(roomId);
-    delete this.cursors[roomId];
-    this.saveCursors();
-    if (this.outbox.some((i) => i.room_id === roomId)) {
-      this.outbox = this.outbox.filter((i) => i.room_id !== roomId);
-      this.saveOutbox();
-    }
+    this.net.forgetRoom(roomId);
     this.emit('rooms');
     if (had) this.emit('removed', { room_id: roomId });
   }
@@ -894,7 +570,7 @@ export class ChatClient extends EventTarget {
     if (!userId || this.users.has(userId) || this.fetchingUsers.has(userId)) return;
     this.fetchingUsers.add(userId);
     try {
-      const u = await api('GET', `/api/users/${enc(userId)}`);
+      const u = await rest.user(userId);
       this.users.set(userId, u);
       if ('online' in u && !this.presence.has(userId)) this.presence.set(userId, { user_id: userId, online: u.online, last_seen_at: u.last_seen_at });
       this.emit('users');
@@ -906,7 +582,7 @@ export class ChatClient extends EventTarget {
   }
 
   async searchUsers(q) {
-    const list = await api('GET', `/api/users${qs({ q, limit: 10 })}`);
+    const list = await rest.searchUsers(q, 10);
     for (const u of list || []) if (!this.users.has(u.id)) this.users.set(u.id, u);
     return (list || []).filter((u) => u.id !== this.me.id);
   }
@@ -914,7 +590,7 @@ export class ChatClient extends EventTarget {
   // ---------------------------------------------------------------- room actions (REST)
 
   async openDirect(userId) {
-    const room = await api('POST', '/api/rooms/direct', { user_id: userId });
+    const room = await rest.direct(userId);
     this.rooms.set(room.id, { ...this.rooms.get(room.id), ...room });
     await this.fetchRoom(room.id);
     return room;
@@ -923,41 +599,41 @@ export class ChatClient extends EventTarget {
   async createRoom(kind, name, memberIds) {
     const body = { kind, name };
     if (memberIds && memberIds.length) body.members = memberIds;
-    const room = await api('POST', '/api/rooms', body);
+    const room = await rest.createRoom(body);
     this.rooms.set(room.id, room);
     await this.fetchRoom(room.id);
     return room;
   }
 
   async joinChannel(roomId) {
-    await api('POST', `/api/rooms/${enc(roomId)}/members`, { user_id: this.me.id });
+    await rest.addMember(roomId, this.me.id);
     return this.fetchRoom(roomId);
   }
 
   async rename(roomId, name) {
-    const room = await api('PATCH', `/api/rooms/${enc(roomId)}`, { name });
+    const room = await rest.rename(roomId, name);
     await this.fetchRoom(roomId);
     return room;
   }
 
   async addMember(roomId, userId) {
-    await api('POST', `/api/rooms/${enc(roomId)}/members`, { user_id: userId });
+    await rest.addMember(roomId, userId);
     await this.fetchRoom(roomId);
   }
 
   async removeMember(roomId, userId) {
-    await api('DELETE', `/api/rooms/${enc(roomId)}/members/${enc(userId)}`);
+    await rest.removeMember(roomId, userId);
     if (userId === this.me.id) this.dropRoom(roomId);
     else await this.fetchRoom(roomId);
   }
 
   async setRole(roomId, userId, role) {
-    await api('PATCH', `/api/rooms/${enc(roomId)}/members/${enc(userId)}`, { role });
+    await rest.setRole(roomId, userId, role);
     await this.fetchRoom(roomId);
   }
 
   async receipts(roomId, seq) {
-    return api('GET', `/api/rooms/${enc(roomId)}/messages/${seq}/receipts`);
+    return rest.receipts(roomId, seq);
   }
 
   // ---------------------------------------------------------------- ticks
@@ -988,26 +664,5 @@ export class ChatClient extends EventTarget {
       read: others.filter((m) => (m.read_seq || 0) >= msg.seq).length,
       delivered: others.filter((m) => Math.max(m.delivered_seq || 0, m.read_seq || 0) >= msg.seq).length,
     };
-  }
-}
-
-function enc(s) {
-  return encodeURIComponent(s);
-}
-
-function readJSON(key, fallback) {
-  try {
-    const v = JSON.parse(localStorage.getItem(key) || 'null');
-    return v === null ? fallback : v;
-  } catch {
-    return fallback;
-  }
-}
-
-function writeJSON(key, value) {
-  try {
-    localStorage.setItem(key, JSON.stringify(value));
-  } catch {
-    /* storage full or disabled: cursors fall back to the server's delivered_seq */
   }
 }

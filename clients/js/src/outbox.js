@@ -47,7 +47,8 @@ export class Outbox {
       /** @param {any} i */ (i) => i && typeof i.client_id === 'string' && typeof i.body === 'string',
     );
     for (const i of this.items) {
-      i.state = i.state === 'failed' ? 'failed' : 'queued';
+      // Items stored before states existed carry only their error.
+      i.state = i.state === 'failed' || i.error ? 'failed' : 'queued';
       i.error = i.error || null;
       i.drops = i.drops || 0;
     }
