@@ -115,22 +115,23 @@
 /** @typedef {{user_ids: Id[]} | {room_id: Id}} PresenceQueryPayload */
 
 /**
- * Client → server events on `/` (§7), in socket.io-client's `EventsMap` shape.
+ * Client → server events on `/` (§7), in socket.io-client's `EventsMap` shape. The ack is
+ * optional: an event sent without one is still processed (§1).
  * @typedef {{
- *   auth: (p: AuthPayload, ack: AckFn<{user: User}>) => void,
- *   'message:send': (p: SendPayload, ack: AckFn<{message: Message}>) => void,
- *   'message:ack': (p: SeqPayload, ack: AckFn<{}>) => void,
- *   'message:read': (p: SeqPayload, ack: AckFn<{}>) => void,
- *   typing: (p: TypingPayload, ack: AckFn<{}>) => void,
- *   history: (p: HistoryPayload, ack: AckFn<HistoryPage>) => void,
- *   'rooms:list': (p: {}, ack: AckFn<{rooms: Room[]}>) => void,
- *   'room:create': (p: CreateRoomPayload, ack: AckFn<{room: Room}>) => void,
- *   'room:join': (p: {room_id: Id}, ack: AckFn<{room: Room}>) => void,
- *   'room:leave': (p: {room_id: Id}, ack: AckFn<{}>) => void,
- *   'room:add': (p: RoomUserPayload, ack: AckFn<{member: Member}>) => void,
- *   'room:remove': (p: RoomUserPayload, ack: AckFn<{}>) => void,
- *   'presence:query': (p: PresenceQueryPayload, ack: AckFn<{presence: Presence[]}>) => void,
- *   'profile:update': (p: {display_name: string}, ack: AckFn<{user: User}>) => void,
+ *   auth: (p: AuthPayload, ack?: AckFn<{user: User}>) => void,
+ *   'message:send': (p: SendPayload, ack?: AckFn<{message: Message}>) => void,
+ *   'message:ack': (p: SeqPayload, ack?: AckFn<{}>) => void,
+ *   'message:read': (p: SeqPayload, ack?: AckFn<{}>) => void,
+ *   typing: (p: TypingPayload, ack?: AckFn<{}>) => void,
+ *   history: (p: HistoryPayload, ack?: AckFn<HistoryPage>) => void,
+ *   'rooms:list': (p: {}, ack?: AckFn<{rooms: Room[]}>) => void,
+ *   'room:create': (p: CreateRoomPayload, ack?: AckFn<{room: Room}>) => void,
+ *   'room:join': (p: {room_id: Id}, ack?: AckFn<{room: Room}>) => void,
+ *   'room:leave': (p: {room_id: Id}, ack?: AckFn<{}>) => void,
+ *   'room:add': (p: RoomUserPayload, ack?: AckFn<{member: Member}>) => void,
+ *   'room:remove': (p: RoomUserPayload, ack?: AckFn<{}>) => void,
+ *   'presence:query': (p: PresenceQueryPayload, ack?: AckFn<{presence: Presence[]}>) => void,
+ *   'profile:update': (p: {display_name: string}, ack?: AckFn<{user: User}>) => void,
  * }} ClientToServerEvents
  */
 
@@ -143,7 +144,7 @@
 /**
  * The success ack (`{ok: true, ...}`) of a client event.
  * @template {ClientEvent} E
- * @typedef {Extract<Parameters<Parameters<ClientToServerEvents[E]>[1]>[0], {ok: true}>} OkOf
+ * @typedef {Extract<Parameters<NonNullable<Parameters<ClientToServerEvents[E]>[1]>>[0], {ok: true}>} OkOf
  */
 
 // ------------------------------------------------------------------ server → client (§8)
