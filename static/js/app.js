@@ -4,6 +4,7 @@
 
 import { adoptSession, api, clearSession, describeError, getSession, onSessionChange, updateSessionUser } from './api.js';
 import { ChatClient } from './client.js';
+import { patch, v } from './view.js';
 import { $, bubbleTime, debounce, fullTime, h, hue, initials, replaceChildren, shortTime } from './dom.js';
 
 const ui = {
@@ -11,7 +12,7 @@ const ui = {
   openRoomId: null,
   replyTo: null, // seq
   panelOpen: false,
-  msgEls: new Map(), // key -> {el, sig}
+  unreadAfter: null, // read_seq when the open chat was opened with unread messages: the divider goes after it
   quoteCache: new Map(), // `${room}:${seq}` -> Message | 'loading' | null
   typingSent: 0,
   typingStop: null,
@@ -209,7 +210,6 @@ function endChat(message) {
   client.stop();
   client.wipe();
   ui.openRoomId = null;
-  ui.msgEls.clear();
   ui.quoteCache.clear();
   ui.drafts.clear();
   $('#composer-input').value = '';
@@ -331,10 +331,11 @@ async function openRoom(roomId) {
     saveDraft();
     ui.openRoomId = roomId;
     restoreDraft();
+    const opening = c.rooms.get(roomId);
+    ui.unreadAfter = opening && opening.unread_count > 0 ? opening.read_seq || 0 : null;
     c.openRoomId = roomId;
     ui.replyTo = null;
-    ui.msgEls.clear();
-    replaceChildren($('#messages'));
+      replaceChildren($('#messages'));
     renderReply();
   }
   showRoomView(true);
@@ -361,9 +362,9 @@ function closeRoom() {
   stopTyping();
   saveDraft();
   ui.openRoomId = null;
+  ui.unreadAfter = null;
   restoreDraft();
   if (ui.client) ui.client.openRoomId = null;
-  ui.msgEls.clear();
   replaceChildren($('#messages'));
   closePanel();
   showRoomView(false);
@@ -482,75 +483,90 @@ function quoteText(c, m) {
   return m.kind === 'system' ? systemText(c, m) : m.body;
 }
 
-function buildMessage(c, room, m, pending) {
+/** The description of one message (see view.js); pending ones come from the outbox. */
+function messageView(c, room, m, pending) {
   const own = pending || m.sender_id === c.me.id;
   if (!pending && m.kind === 'system') {
-    return h('li', { class: 'msg system', testid: 'system-message', dataset: { seq: m.seq } },
-      h('span', { class: 'system-text', text: systemText(c, m) }));
+    return v('li', { key: `s${m.seq}`, class: 'msg system', testid: 'system-message', dataset: { seq: m.seq } },
+      v('span', { class: 'system-text', text: systemText(c, m) }));
   }
   const children = [];
   if (!own && room && room.kind !== 'direct') {
-    children.push(h('span', { class: `sender c${hue(m.sender_id)}`, testid: 'message-sender', text: c.displayName(m.sender_id) }));
+    children.push(v('span', { class: `sender c${hue(m.sender_id)}`, testid: 'message-sender', text: c.displayName(m.sender_id) }));
   }
   if (m.reply_to !== null && m.reply_to !== undefined) {
     const q = quoteFor(c, m.room_id, m.reply_to);
-    children.push(h('button', {
+    children.push(v('button', {
       type: 'button', class: 'quote', testid: 'reply-quote', dataset: { replyTo: m.reply_to },
       title: 'Go to the quoted message',
-      onclick: () => jumpTo(m.reply_to),
+      onclick: onQuoteClick,
     },
-    h('span', { class: 'quote-name', text: q ? c.displayName(q.sender_id) : `Message #${m.reply_to}` }),
-    h('span', { class: 'quote-body', text: q ? quoteText(c, q) : '…' })));
+    v('span', { class: 'quote-name', text: q ? c.displayName(q.sender_id) : `Message #${m.reply_to}` }),
+    v('span', { class: 'quote-body', text: q ? quoteText(c, q) : '…' })));
   }
-  children.push(h('div', { class: 'body', testid: 'message-body', text: m.body }));
+  children.push(v('div', { class: 'body', testid: 'message-body', text: m.body }));
   let state;
   if (pending) state = m.error ? 'failed' : 'pending';
   else if (own) state = c.tickState(m);
-  const meta = [h('time', { datetime: m.created_at, title: fullTime(m.created_at), text: bubbleTime(m.created_at) })];
+  const meta = [v('time', { datetime: m.created_at, title: fullTime(m.created_at), text: bubbleTime(m.created_at) })];
   if (own) {
     const label = TICK_LABEL[state];
     const counts = !pending && room && room.kind === 'group' ? c.tickCounts(m) : null;
     const title = counts ? `${label} · read by ${counts.read} of ${counts.total}, delivered to ${counts.delivered}` : label;
-    const tickAttrs = { class: `tick ${state}`, testid: 'tick', dataset: { state }, title, role: 'img', 'aria-label': title, text: TICK[state] };
     if (!pending && room && room.kind === 'group') {
-      meta.push(h('button', { type: 'button', ...tickAttrs, class: `tick ${state} tick-button`, onclick: () => showReceipts(m) }));
-    } else meta.push(h('span', tickAttrs));
+      meta.push(v('button', { type: 'button', class: `tick ${state} tick-button`, testid: 'tick', dataset: { state, seq: m.seq }, title, 'aria-label': title, text: TICK[state], onclick: onTickClick }));
+    } else meta.push(v('span', { class: `tick ${state}`, testid: 'tick', dataset: { state }, title, role: 'img', 'aria-label': title, text: TICK[state] }));
   }
-  children.push(h('div', { class: 'meta' }, meta));
+  children.push(v('div', { class: 'meta' }, meta));
   if (pending && m.error) {
-    children.push(h('div', { class: 'send-error', testid: 'send-error' },
-      h('span', { text: `${m.error.code}: ${m.error.message}` }),
-      h('button', { type: 'button', class: 'link', testid: 'retry-send', text: 'Retry', onclick: () => ui.client.retry(m.client_id) }),
-      h('button', { type: 'button', class: 'link', testid: 'discard-send', text: 'Discard', onclick: () => ui.client.discard(m.client_id) })));
+    children.push(v('div', { class: 'send-error', testid: 'send-error', role: 'alert' },
+      v('span', { text: `${m.error.code}: ${m.error.message}` }),
+      v('button', { type: 'button', class: 'link', testid: 'retry-send', text: 'Retry', dataset: { clientId: m.client_id }, onclick: onRetryClick }),
+      v('button', { type: 'button', class: 'link', testid: 'discard-send', text: 'Discard', dataset: { clientId: m.client_id }, onclick: onDiscardClick })));
   }
   const canReply = !pending && !(room && room.kind === 'channel' && room.my_role === 'member');
-  const li = h('li', {
+  return v('li', {
+    key: pending ? `p${m.client_id}` : `s${m.seq}`,
     class: `msg ${own ? 'own' : 'other'}${pending ? ' pending' : ''}`,
     testid: 'message',
-    dataset: pending ? { clientId: m.client_id, pending: 'true' } : { seq: m.seq, sender: m.sender_id, clientId: m.client_id || '' },
+    dataset: pending ? { clientId: m.client_id, pending: 'true' } : { seq: m.seq, sender: m.sender_id, clientId: m.client_id || '', canReply: canReply ? 'true' : 'false' },
   },
-  h('div', { class: 'bubble' }, children),
-  canReply ? h('button', { type: 'button', class: 'msg-action', testid: 'reply-button', 'aria-label': 'Reply', title: 'Reply', text: '↩', onclick: () => startReply(m.seq) }) : null);
-  return li;
+  v('div', { class: 'bubble' }, children),
+  canReply ? v('button', { type: 'button', class: 'msg-action', testid: 'reply-button', 'aria-label': 'Reply', title: 'Reply (or long-press the message)', text: '↩', dataset: { seq: m.seq }, onclick: onReplyClick }) : null);
 }
 
-function messageSig(c, room, m, pending) {
-  if (pending) return `p|${m.error ? m.error.code : ''}`;
-  const parts = [m.seq, c.displayName(m.sender_id), room?.my_role, room?.kind];
-  if (m.sender_id === c.me.id) {
-    parts.push(c.tickState(m));
-    const t = room && room.kind === 'group' ? c.tickCounts(m) : null;
-    if (t) parts.push(t.read, t.delivered, t.total);
-  }
-  if (m.reply_to != null) {
-    const q = c.roomMessages(m.room_id).get(m.reply_to) || ui.quoteCache.get(`${m.room_id}:${m.reply_to}`);
-    parts.push(q && q !== 'loading' ? `${q.seq}${c.displayName(q.sender_id)}` : '-');
-  }
-  if (m.kind === 'system') parts.push(systemText(c, m));
-  return parts.join('|');
+// Stable handlers (the view layer re-binds a listener only when it changes); each reads what it
+// needs from the element's data attributes.
+function onQuoteClick(e) {
+  jumpTo(Number(e.currentTarget.dataset.replyTo));
+}
+function onTickClick(e) {
+  const seq = Number(e.currentTarget.dataset.seq);
+  const m = ui.client && ui.client.roomMessages(ui.openRoomId).get(seq);
+  if (m) showReceipts(m);
+}
+function onRetryClick(e) {
+  if (ui.client) ui.client.retry(e.currentTarget.dataset.clientId);
+}
+function onDiscardClick(e) {
+  if (ui.client) ui.client.discard(e.currentTarget.dataset.clientId);
+}
+function onReplyClick(e) {
+  startReply(Number(e.currentTarget.dataset.seq));
 }
 
-/** Reconciles the message list with the client's state, keeping scroll position sensible. */
+/** "Today", "Yesterday" or the date, for day separators. */
+function dayLabel(iso) {
+  const d = new Date(iso);
+  const today = new Date();
+  const yesterday = new Date(today.getFullYear(), today.getMonth(), today.getDate() - 1);
+  if (d.toDateString() === today.toDateString()) return 'Today';
+  if (d.toDateString() === yesterday.toDateString()) return 'Yesterday';
+  const sameYear = d.getFullYear() === today.getFullYear();
+  return d.toLocaleDateString(undefined, { weekday: 'long', day: 'numeric', month: 'long', year: sameYear ? undefined : 'numeric' });
+}
+
+/** Makes the message list show the client's state, keeping the scroll position sensible. */
 function renderMessages({ prepended = false, toBottom = false } = {}) {
   const c = ui.client;
   const roomId = ui.openRoomId;
@@ -561,46 +577,58 @@ function renderMessages({ prepended = false, toBottom = false } = {}) {
   const oldHeight = list.scrollHeight;
   const oldTop = list.scrollTop;
 
-  const wanted = [];
+  const items = [];
   const older = c.older.get(roomId);
-  for (const m of c.sortedMessages(roomId)) wanted.push({ key: `s${m.seq}`, m, pending: false });
-  const outbox = c.outboxFor(roomId);
-  for (const m of outbox) wanted.push({ key: `p${m.client_id}`, m, pending: true });
-
-  const keep = new Set(wanted.map((w) => w.key));
-  for (const [key, entry] of ui.msgEls) {
-    if (!keep.has(key)) {
-      entry.el.remove();
-      ui.msgEls.delete(key);
-    }
-  }
-  // The "load older" control, first in the list.
-  let loader = list.querySelector('.load-older');
   if (older && older.hasMore) {
-    if (!loader) {
-      loader = h('li', { class: 'load-older' },
-        h('button', { type: 'button', class: 'link', testid: 'load-older', text: 'Load older messages', onclick: () => loadOlder() }));
-    }
-    if (list.firstChild !== loader) list.insertBefore(loader, list.firstChild);
-  } else if (loader) loader.remove();
-
-  let prev = older && older.hasMore ? loader : null;
-  for (const w of wanted) {
-    const sig = messageSig(c, room, w.m, w.pending);
-    let entry = ui.msgEls.get(w.key);
-    if (!entry || entry.sig !== sig) {
-      const el = buildMessage(c, room, w.m, w.pending);
-      if (entry) entry.el.replaceWith(el);
-      entry = { el, sig };
-      ui.msgEls.set(w.key, entry);
-    }
-    const want = prev ? prev.nextSibling : list.firstChild;
-    if (want !== entry.el) list.insertBefore(entry.el, want);
-    prev = entry.el;
+    items.push(v('li', { key: 'load-older', class: 'load-older' },
+      v('button', { type: 'button', class: 'link', testid: 'load-older', text: 'Load older messages', onclick: loadOlder })));
   }
-  const ownNew = outbox.length > 0;
+  let day = null;
+  let dividerShown = false;
+  const separate = (iso) => {
+    const d = new Date(iso).toDateString();
+    if (d === day) return;
+    day = d;
+    items.push(v('li', { key: `day-${d}`, class: 'day-separator', testid: 'day-separator' },
+      v('span', { text: dayLabel(iso) })));
+  };
+  for (const m of c.sortedMessages(roomId)) {
+    separate(m.created_at);
+    if (!dividerShown && ui.unreadAfter !== null && m.seq > ui.unreadAfter && m.sender_id !== c.me.id && m.kind !== 'system') {
+      dividerShown = true;
+      items.push(v('li', { key: 'unread-divider', class: 'unread-divider', testid: 'unread-divider' },
+        v('span', { text: 'Unread messages' })));
+    }
+    items.push(messageView(c, room, m, false));
+  }
+  const outbox = c.outboxFor(roomId);
+  for (const m of outbox) {
+    separate(m.created_at);
+    items.push(messageView(c, room, m, true));
+  }
+  patch(list, items);
+
+  const ownNew = outbox.some((m) => !m.error);
   if (prepended) list.scrollTop = list.scrollHeight - oldHeight + oldTop;
-  else if (toBottom || nearBottom || ownNew) list.scrollTop = list.scrollHeight;
+  else if (toBottom) scrollToFirstUnread();
+  else if (nearBottom || ownNew) list.scrollTop = list.scrollHeight;
+  renderJumpLatest();
+}
+
+/** On opening a chat: the unread divider in view if there is one, else the bottom. */
+function scrollToFirstUnread() {
+  const list = $('#messages');
+  const divider = list.querySelector('.unread-divider');
+  // Scroll the list only (scrollIntoView would also scroll the page's own containers).
+  if (divider) list.scrollTop += divider.getBoundingClientRect().top - list.getBoundingClientRect().top - 8;
+  else list.scrollTop = list.scrollHeight;
+}
+
+/** "Jump to latest" shows while the newest messages are out of view. */
+function renderJumpLatest() {
+  const list = $('#messages');
+  const away = list.scrollHeight - list.scrollTop - list.clientHeight > 200;
+  $('#jump-latest').hidden = !ui.openRoomId || !away;
 }
 
 async function loadOlder() {
@@ -615,14 +643,14 @@ async function loadOlder() {
 }
 
 function jumpTo(seq) {
-  const entry = ui.msgEls.get(`s${seq}`);
-  if (!entry) {
+  const el = $('#messages').querySelector(`li[data-testid="message"][data-seq="${Number(seq)}"]`);
+  if (!el) {
     toast('That message is further back; scroll up to load it.', 'info');
     return;
   }
-  entry.el.scrollIntoView({ block: 'center' });
-  entry.el.classList.add('flash');
-  setTimeout(() => entry.el.classList.remove('flash'), 1500);
+  el.scrollIntoView({ block: 'center' });
+  el.classList.add('flash');
+  setTimeout(() => el.classList.remove('flash'), 1500);
 }
 
 // ------------------------------------------------------------------ replies, sending, typing
@@ -1158,6 +1186,37 @@ function wireChat() {
       const o = ui.client.older.get(ui.openRoomId);
       if (o && o.hasMore && !o.loading) loadOlder();
     }
+    renderJumpLatest();
+  });
+  $('#jump-latest').addEventListener('click', () => {
+    list.scrollTop = list.scrollHeight;
+    renderJumpLatest();
+    $('#composer-input').focus();
+  });
+
+  // Long-press a message (touch screens have no hover) to reply to it.
+  let press = null;
+  const cancelPress = () => {
+    if (press) clearTimeout(press.timer);
+    press = null;
+  };
+  list.addEventListener('pointerdown', (e) => {
+    if (e.pointerType === 'mouse') return;
+    const li = e.target.closest('li[data-testid="message"][data-can-reply="true"]');
+    if (!li || e.target.closest('button')) return;
+    cancelPress();
+    press = { x: e.clientX, y: e.clientY, timer: setTimeout(() => {
+      press = null;
+      startReply(Number(li.dataset.seq));
+    }, 500) };
+  });
+  list.addEventListener('pointermove', (e) => {
+    if (press && Math.hypot(e.clientX - press.x, e.clientY - press.y) > 10) cancelPress();
+  });
+  for (const type of ['pointerup', 'pointercancel', 'pointerleave']) list.addEventListener(type, cancelPress);
+  // The long-press must not also open the browser's context menu on the message.
+  list.addEventListener('contextmenu', (e) => {
+    if (e.target.closest('li[data-testid="message"]') && matchMedia('(hover: none)').matches) e.preventDefault();
   });
 
   document.addEventListener('keydown', (e) => {
