@@ -64,6 +64,9 @@ export MISSIVE_CHROMIUM=$CHROMIUM
 say "Installing the JS test packages (npm ci)"
 (cd tests/js && npm ci --no-audit --no-fund --loglevel=error) || die "npm ci failed"
 
+say "Installing the client library's packages (npm ci in clients/js)"
+(cd clients/js && npm ci --no-audit --no-fund --loglevel=error) || die "npm ci in clients/js failed"
+
 # --- Rust -----------------------------------------------------------------------------------
 say "Building the server"
 cargo build --quiet || die "cargo build failed"
@@ -76,6 +79,11 @@ dbs=(sqlite)
 for db in "${dbs[@]}"; do
   run_step "Socket.IO interop suite, official socket.io-client, on $db" \
     env MISSIVE_TEST_DB="$db" bash -c 'cd tests/js && npm test --silent'
+done
+
+for db in "${dbs[@]}"; do
+  run_step "Client library (clients/js): unit tests and integration tests against the server, on $db" \
+    env MISSIVE_TEST_DB="$db" bash -c 'cd clients/js && npm test --silent'
 done
 
 if [ "$have_chromium" = true ]; then

@@ -159,7 +159,26 @@ async function waitTick(page, text, state, timeout = 10000) {
   await message(page, text).locator(`${tid('tick')}[data-state="${state}"]`).waitFor({ timeout });
 }
 
+/**
+ * Runs axe-core on the page as it is and fails on any serious or critical violation (WCAG 2.2
+ * A/AA rules and best practices). The source is evaluated through the DevTools protocol, which
+ * the page's CSP does not govern, so the app's own CSP stays strict and its checks meaningful.
+ */
+async function checkA11y(page, screen) {
+  const source = fs.readFileSync(require.resolve('axe-core/axe.min.js'), 'utf8');
+  await page.evaluate(source);
+  const violations = await page.evaluate(async () => {
+    const res = await window.axe.run(document, { resultTypes: ['violations'] });
+    return res.violations
+      .filter((v) => v.impact === 'serious' || v.impact === 'critical')
+      .map((v) => `${v.id} (${v.impact}): ${v.nodes.map((n) => `${n.target.join(' ')}${n.failureSummary ? ` — ${n.failureSummary.split('\n').slice(1).join(' ')}` : ''}`).join('; ')}`);
+  });
+  assert.deepEqual(violations, [], `axe: serious or critical accessibility violations on the ${screen} screen`);
+}
+
+/** Every screen the suite photographs is also checked with axe. */
 async function screenshot(page, name) {
+  await checkA11y(page, name);
   fs.mkdirSync(SCREENSHOTS, { recursive: true });
   await page.screenshot({ path: path.join(SCREENSHOTS, `${name}.png`) });
 }
@@ -172,5 +191,5 @@ function assertClean(user) {
 
 module.exports = {
   launch, openUser, reopen, register, login, waitConnected, startDirect, createGroup, openRoom,
-  assertRoomOpen, send, message, bodies, tickState, waitTick, screenshot, assertClean, tid, exact,
+  assertRoomOpen, send, message, bodies, tickState, waitTick, screenshot, checkA11y, assertClean, tid, exact,
 };

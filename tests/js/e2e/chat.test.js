@@ -56,6 +56,9 @@ describe('web client: two users chatting', { timeout: 240_000 }, () => {
     await b.send(alice.page, 'Hi Bob!');
     // Bob's device receives it live and acks it (delivered) before he opens the chat.
     await b.waitTick(alice.page, 'Hi Bob!', 'delivered');
+    const tickLook = () => b.message(alice.page, 'Hi Bob!').locator(tid('tick'))
+      .evaluate((el) => ({ background: getComputedStyle(el).backgroundColor, label: el.getAttribute('aria-label') }));
+    const delivered = await tickLook();
     const bobRoom = bob.page.locator(tid('room-item')).filter({ hasText: 'Alice Liddell' });
     await bobRoom.locator(tid('unread-badge')).filter({ hasText: '1' }).waitFor();
     assert.equal(await bobRoom.locator(tid('room-preview')).textContent(), 'Hi Bob!');
@@ -63,6 +66,12 @@ describe('web client: two users chatting', { timeout: 240_000 }, () => {
     await b.openRoom(bob.page, 'Alice Liddell');
     await b.message(bob.page, 'Hi Bob!').waitFor();
     await b.waitTick(alice.page, 'Hi Bob!', 'read');
+    // Read differs from delivered by more than the ticks' colour: a filled pill behind them, and
+    // its own accessible name.
+    const read = await tickLook();
+    assert.equal(delivered.background, 'rgba(0, 0, 0, 0)');
+    assert.notEqual(read.background, delivered.background);
+    assert.deepEqual([delivered.label, read.label], ['Delivered', 'Read']);
     await bobRoom.locator(tid('unread-badge')).waitFor({ state: 'detached' });
   });
 

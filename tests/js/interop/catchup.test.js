@@ -1,3 +1,4 @@
+// @ts-check
 // docs/protocol.md §5 "Catch-up (offline delivery)": `sync` batches, acks, `synced`, cursors.
 'use strict';
 
@@ -12,7 +13,11 @@ c.useServer((s) => {
   url = s.url;
 });
 
-/** Alice sends `n` messages to Bob in their direct room while Bob has no socket. */
+/**
+ * Alice sends `n` messages to Bob in their direct room while Bob has no socket.
+ * @param {number} n
+ * @param {{alice?: any, bob?: any}} [who]
+ */
 async function backlog(n, { alice, bob } = {}) {
   alice = alice || (await c.register(url));
   bob = bob || (await c.register(url));

@@ -1,3 +1,4 @@
+// @ts-check
 // Delivery guarantees, as the official client sees them (the specification of the rebuilt
 // delivery core):
 //
@@ -66,6 +67,10 @@ async function startCluster(t) {
  * Sends `n` messages into a room from one socket, keeping `window` sends in flight (each send
  * starts when an earlier one is answered), each with its own client_id. Stops starting new sends
  * once the socket is disconnected. `onAck(count)` runs after each successful ack.
+ * @param {any} socket
+ * @param {string} roomId
+ * @param {number} n
+ * @param {{window: number, timeoutMs?: number, onAck?: (count: number) => void}} opts
  * @returns {Promise<{acked: object[], failures: string[]}>} the stored messages, in ack order
  */
 async function pump(socket, roomId, n, { window, timeoutMs = 30000, onAck = () => {} }) {

@@ -1,3 +1,4 @@
+// @ts-check
 // docs/protocol.md §3 "Reading history": the `history` event and `GET /api/rooms/{id}/messages`
 // paging (before_seq / after_seq / limit: default 50, clamped to 200, has_more).
 'use strict';

@@ -12,6 +12,34 @@ const crypto = require('node:crypto');
 const assert = require('node:assert/strict');
 const { io } = require('socket.io-client');
 
+// The protocol's types come from the client library (clients/js/src/protocol.js): the helpers
+// below take event names and payloads typed by them, so the interop files that opt in with
+// `// @ts-check` (checked by `npm run typecheck:interop` in clients/js, in CI) fail to compile when
+// the contract and the types part ways.
+/** @typedef {import('../../../clients/js/src/protocol.js').ClientToServerEvents} ClientToServerEvents */
+/** @typedef {import('../../../clients/js/src/protocol.js').ServerToClientEvents} ServerToClientEvents */
+/** @typedef {import('../../../clients/js/src/protocol.js').ClientEvent} ClientEvent */
+/** @typedef {import('../../../clients/js/src/protocol.js').Message} Message */
+/** @typedef {import('../../../clients/js/src/protocol.js').SendPayload} SendPayload */
+/**
+ * @template {ClientEvent} E
+ * @typedef {import('../../../clients/js/src/protocol.js').PayloadOf<E>} PayloadOf
+ */
+/**
+ * @template {ClientEvent} E
+ * @typedef {import('../../../clients/js/src/protocol.js').OkOf<E>} OkOf
+ */
+/** @typedef {keyof ServerToClientEvents} ServerEvent */
+/**
+ * The first argument of a server event.
+ * @template {ServerEvent} E
+ * @typedef {Parameters<ServerToClientEvents[E]>[0]} ServerPayload
+ */
+/**
+ * A socket of the official client, typed by the protocol, with the event log of `connect`.
+ * @typedef {import('socket.io-client').Socket<ServerToClientEvents, ClientToServerEvents> & {eventLog: any[], waiters?: any[], autoAckSync: boolean, disconnectReason: string | null}} TestSocket
+ */
+
 /** How long to wait for something that should happen. */
 const WAIT_MS = 3000;
 /** How long to watch for something that must not happen. */
@@ -153,6 +181,7 @@ const openSockets = new Set();
  * @param {boolean} [opts.waitSynced] then wait for `synced`, so the device is caught up and later
  *   events are live ones (default: when waiting for `session` and acking sync batches)
  * @param {string[]} [opts.transports] default `['websocket']`
+ * @returns {Promise<TestSocket>}
  */
 function connect(url, opts = {}) {
   const ns = opts.namespace || '/';
@@ -244,8 +273,8 @@ function disconnectAll() {
 /**
  * Starts one server for the calling test file: before its tests, handing it to `onStart`;
  * stops it after them; closes the file's sockets after each test.
- * @param {object} [opts] `startServer` options (e.g. `{env: {...}}`)
- * @param {(server: {url: string, stop: Function, logs: Function}) => void} onStart
+ * @param {object | ((server: any) => void)} opts `startServer` options (e.g. `{env: {...}}`), or `onStart`
+ * @param {(server: any) => void} [onStart]
  */
 function useServer(opts, onStart) {
   if (typeof opts === 'function') [opts, onStart] = [undefined, opts];
@@ -263,7 +292,14 @@ function useServer(opts, onStart) {
   afterEach(() => disconnectAll());
 }
 
-/** Emits with an ack callback and resolves with the ack's first argument. */
+/**
+ * Emits with an ack callback and resolves with the ack's first argument.
+ * @template {ClientEvent} E
+ * @param {TestSocket} socket
+ * @param {E} event
+ * @param {PayloadOf<E>} payload
+ * @returns {Promise<any>}
+ */
 async function emitAck(socket, event, payload, timeoutMs = WAIT_MS) {
   try {
     return await socket.timeout(timeoutMs).emitWithAck(event, payload);
@@ -273,7 +309,14 @@ async function emitAck(socket, event, payload, timeoutMs = WAIT_MS) {
   }
 }
 
-/** Emits and asserts the ack is `{ok: true, ...}`; resolves with the ack. */
+/**
+ * Emits and asserts the ack is `{ok: true, ...}`; resolves with the ack.
+ * @template {ClientEvent} E
+ * @param {TestSocket} socket
+ * @param {E} event
+ * @param {PayloadOf<E>} payload
+ * @returns {Promise<OkOf<E>>}
+ */
 async function emitOk(socket, event, payload, timeoutMs = WAIT_MS) {
   const ack = await emitAck(socket, event, payload, timeoutMs);
   assert.ok(ack && ack.ok === true, `${event} ${JSON.stringify(payload).slice(0, 200)} → ${JSON.stringify(ack)}`);
@@ -322,7 +365,16 @@ function waitForEntry(socket, event, predicate = () => true, timeoutMs = WAIT_MS
   });
 }
 
-/** Like `waitForEntry` but resolves with the event's payload. */
+/**
+ * Like `waitForEntry` but resolves with the event's payload.
+ * @template {ServerEvent} E
+ * @param {TestSocket} socket
+ * @param {E} event
+ * @param {(data: ServerPayload<E>, entry?: any) => boolean} [predicate]
+ * @param {number} [timeoutMs]
+ * @param {{take?: boolean}} [opts]
+ * @returns {Promise<ServerPayload<E>>}
+ */
 async function waitFor(socket, event, predicate = () => true, timeoutMs = WAIT_MS, opts) {
   return (await waitForEntry(socket, event, predicate, timeoutMs, opts)).data;
 }
@@ -352,6 +404,12 @@ function waitDisconnect(socket, timeoutMs = WAIT_MS) {
 }
 
 /** Sends a text message over the socket and resolves with the stored Message from the ack. */
+/**
+ * Sends a message and resolves the stored one from the ack.
+ * @param {TestSocket} socket
+ * @param {SendPayload} payload
+ * @returns {Promise<Message>}
+ */
 async function send(socket, payload) {
   const ack = await emitOk(socket, 'message:send', payload);
   assert.ok(ack.message, `ack without message: ${JSON.stringify(ack)}`);

@@ -23,7 +23,8 @@ function testDb() {
 /**
  * Spawns the server and resolves once it prints its address.
  * @param {object} [opts]
- * @param {object} [opts.env] extra environment (e.g. `{MISSIVE_SEND_RATE: '5'}`)
+ * @param {Record<string, string>} [opts.env] extra environment (e.g. `{MISSIVE_SEND_RATE: '5'}`)
+ * @param {boolean} [opts.dropDatabase] drop the Postgres database of `opts.env.DATABASE_URL` on stop
  * @returns {Promise<{url: string, stop: () => Promise<void>, kill: (signal?: string) => Promise<void>,
  *   logs: () => string}>}
  */

@@ -1,0 +1,176 @@
+// @ts-check
+/**
+ * @module protocol
+ * The wire contract of docs/protocol.md as types: every object, every REST body, every Socket.IO
+ * event in both directions with its payload and ack. Types only: this module exports no values
+ * (it exists so `tsc` can check the library, the web app and the interop suite against one
+ * definition; a protocol change the types miss then fails to compile somewhere).
+ *
+ * Compatibility rule of the contract: fields may be added, so objects are open (a client keeps
+ * fields it does not know).
+ */
+
+/** @typedef {string} Id */
+/** @typedef {string} Time RFC 3339 UTC with milliseconds */
+
+/**
+ * @typedef {'invalid' | 'unauthenticated' | 'invalid_credentials' | 'forbidden' | 'not_found' |
+ *   'conflict' | 'too_large' | 'rate_limited' | 'unavailable' | 'internal'} ErrorCode
+ * The protocol's error codes (§1).
+ */
+
+/** @typedef {{code: ErrorCode | string, message: string, retry_after_ms?: number}} ErrorBody */
+
+/** @typedef {{id: Id, username: string, display_name: string, created_at: Time}} User */
+/** @typedef {{user_id: Id, online: boolean, last_seen_at: Time | null}} Presence */
+/** @typedef {'direct' | 'group' | 'channel'} RoomKind */
+/** @typedef {'owner' | 'admin' | 'member'} Role */
+
+/**
+ * @typedef {object} Message
+ * @property {Id} id
+ * @property {Id} room_id
+ * @property {number} seq position in the room's gap-free stream (§2)
+ * @property {Id} sender_id
+ * @property {'text' | 'system'} kind
+ * @property {string} body for `system`, JSON text `{event, user_id, ...}`
+ * @property {string | null} client_id
+ * @property {number | null} reply_to a seq of the same room
+ * @property {Time} created_at
+ */
+
+/**
+ * `Room` as `room:updated` carries it: without the caller's own fields.
+ * @typedef {object} RoomInfo
+ * @property {Id} id
+ * @property {RoomKind} kind
+ * @property {string} name
+ * @property {Time} created_at
+ * @property {Id} owner_id
+ * @property {number | null} max_members
+ * @property {number} members_count
+ * @property {number} last_seq
+ * @property {Message | null} [last_message]
+ */
+
+/**
+ * @typedef {RoomInfo & {my_role: Role, delivered_seq: number, read_seq: number,
+ *   unread_count: number, last_message: Message | null}} Room
+ */
+
+/**
+ * @typedef {object} Member
+ * @property {Id} user_id
+ * @property {string} username
+ * @property {string} display_name
+ * @property {Role} role
+ * @property {Time} joined_at
+ * @property {number} delivered_seq
+ * @property {number} read_seq
+ * @property {boolean} online
+ */
+
+/** @typedef {Room & {members: Member[]}} RoomWithMembers */
+/** @typedef {User & {online: boolean, last_seen_at: Time | null}} UserWithPresence */
+
+/**
+ * @typedef {object} SessionResponse The `Session` object of §2.
+ * @property {User} user
+ * @property {string} access_token
+ * @property {string} refresh_token
+ * @property {'Bearer'} token_type
+ * @property {number} expires_in seconds
+ */
+
+/** @typedef {{messages: Message[], has_more: boolean}} HistoryPage */
+/** @typedef {{read: Id[], delivered: Id[], pending: Id[]}} Receipts */
+/** @typedef {Record<Id, number>} Cursors `{room_id: seq}` this device holds (§5) */
+
+// ------------------------------------------------------------------ acks
+
+/**
+ * An ack: `{ok: true, ...T}` or `{ok: false, error}` (§1).
+ * @template {object} T
+ * @typedef {({ok: true} & T) | {ok: false, error: ErrorBody}} Ack
+ */
+
+/**
+ * @template {object} T
+ * @typedef {(res: Ack<T>) => void} AckFn
+ */
+
+// ------------------------------------------------------------------ client → server payloads (§7)
+
+/** @typedef {{token: string, cursors?: Cursors}} AuthPayload */
+/**
+ * @typedef {{body: string, client_id?: string, reply_to?: number} &
+ *   ({room_id: Id, to?: undefined} | {to: Id, room_id?: undefined})} SendPayload
+ */
+/** @typedef {{room_id: Id, seq: number}} SeqPayload */
+/** @typedef {{room_id: Id, typing: boolean}} TypingPayload */
+/** @typedef {{room_id: Id, before_seq?: number, after_seq?: number, limit?: number}} HistoryPayload */
+/** @typedef {{kind: 'group' | 'channel', name: string, members?: Id[], max_members?: number}} CreateRoomPayload */
+/** @typedef {{room_id: Id, user_id: Id}} RoomUserPayload */
+/** @typedef {{user_ids: Id[]} | {room_id: Id}} PresenceQueryPayload */
+
+/**
+ * Client → server events on `/` (§7), in socket.io-client's `EventsMap` shape. The ack is
+ * optional: an event sent without one is still processed (§1).
+ * @typedef {{
+ *   auth: (p: AuthPayload, ack?: AckFn<{user: User}>) => void,
+ *   'message:send': (p: SendPayload, ack?: AckFn<{message: Message}>) => void,
+ *   'message:ack': (p: SeqPayload, ack?: AckFn<{}>) => void,
+ *   'message:read': (p: SeqPayload, ack?: AckFn<{}>) => void,
+ *   typing: (p: TypingPayload, ack?: AckFn<{}>) => void,
+ *   history: (p: HistoryPayload, ack?: AckFn<HistoryPage>) => void,
+ *   'rooms:list': (p: {}, ack?: AckFn<{rooms: Room[]}>) => void,
+ *   'room:create': (p: CreateRoomPayload, ack?: AckFn<{room: Room}>) => void,
+ *   'room:join': (p: {room_id: Id}, ack?: AckFn<{room: Room}>) => void,
+ *   'room:leave': (p: {room_id: Id}, ack?: AckFn<{}>) => void,
+ *   'room:add': (p: RoomUserPayload, ack?: AckFn<{member: Member}>) => void,
+ *   'room:remove': (p: RoomUserPayload, ack?: AckFn<{}>) => void,
+ *   'presence:query': (p: PresenceQueryPayload, ack?: AckFn<{presence: Presence[]}>) => void,
+ *   'profile:update': (p: {display_name: string}, ack?: AckFn<{user: User}>) => void,
+ * }} ClientToServerEvents
+ */
+
+/** @typedef {keyof ClientToServerEvents} ClientEvent */
+/**
+ * The payload of a client event.
+ * @template {ClientEvent} E
+ * @typedef {Parameters<ClientToServerEvents[E]>[0]} PayloadOf
+ */
+/**
+ * The success ack (`{ok: true, ...}`) of a client event.
+ * @template {ClientEvent} E
+ * @typedef {Extract<Parameters<NonNullable<Parameters<ClientToServerEvents[E]>[1]>>[0], {ok: true}>} OkOf
+ */
+
+// ------------------------------------------------------------------ server → client (§8)
+
+/** @typedef {{room_id: Id, messages: Message[], has_more: boolean}} SyncBatch */
+/** @typedef {{rooms: number, messages: number}} Synced */
+/** @typedef {{room_id: Id, user_id: Id, delivered_seq: number, read_seq: number}} Receipt */
+/** @typedef {{room_id: Id, user_id: Id, typing: boolean}} Typing */
+
+/**
+ * Server → client events on `/` (§8).
+ * @typedef {{
+ *   session: (p: {user: User}) => void,
+ *   message: (m: Message) => void,
+ *   sync: (b: SyncBatch, ack: (...args: unknown[]) => void) => void,
+ *   synced: (s: Synced) => void,
+ *   receipt: (r: Receipt) => void,
+ *   typing: (t: Typing) => void,
+ *   presence: (p: Presence) => void,
+ *   'room:updated': (r: RoomInfo) => void,
+ *   'room:removed': (p: {room_id: Id}) => void,
+ *   'user:updated': (u: User) => void,
+ * }} ServerToClientEvents
+ */
+
+/** @typedef {{nodes: number, sockets: number, users_online: number, messages_per_second: number, catch_up_backlog: number}} AdminStats */
+/** @typedef {{stats: (s: AdminStats) => void}} AdminServerToClientEvents */
+
+
+export {};

@@ -1,0 +1,203 @@
+// @ts-check
+/**
+ * @module rest
+ * The typed REST client (§3). Every method resolves the documented body or rejects with a
+ * `MissiveError` carrying the protocol's code. Authenticated calls use a fresh access token and,
+ * on a 401, refresh once and retry.
+ */
+
+import { MissiveError } from './errors.js';
+import { errorOf } from './session.js';
+
+/** @typedef {import('./protocol.js').SessionResponse} SessionResponse */
+/** @typedef {import('./protocol.js').User} User */
+/** @typedef {import('./protocol.js').UserWithPresence} UserWithPresence */
+/** @typedef {import('./protocol.js').Room} Room */
+/** @typedef {import('./protocol.js').RoomWithMembers} RoomWithMembers */
+/** @typedef {import('./protocol.js').Member} Member */
+/** @typedef {import('./protocol.js').Message} Message */
+/** @typedef {import('./protocol.js').HistoryPage} HistoryPage */
+/** @typedef {import('./protocol.js').Receipts} Receipts */
+/** @typedef {import('./protocol.js').CreateRoomPayload} CreateRoomPayload */
+/** @typedef {import('./session.js').TokenSession} TokenSession */
+
+const enc = encodeURIComponent;
+
+/** @param {Record<string, string | number | undefined | null>} params */
+function qs(params) {
+  const p = new URLSearchParams();
+  for (const [k, v] of Object.entries(params)) if (v !== undefined && v !== null) p.set(k, String(v));
+  const s = p.toString();
+  return s ? `?${s}` : '';
+}
+
+export class RestClient {
+  /**
+   * @param {{session: TokenSession, baseUrl?: string, fetch?: typeof fetch}} opts
+   */
+  constructor(opts) {
+    this.session = opts.session;
+    this.baseUrl = (opts.baseUrl || '').replace(/\/$/, '');
+    this.fetch = opts.fetch || globalThis.fetch.bind(globalThis);
+  }
+
+  /**
+   * One call. Resolves the parsed JSON (`null` for 204).
+   * @param {string} method
+   * @param {string} path
+   * @param {unknown} [body]
+   * @param {{auth?: boolean}} [opts]
+   * @returns {Promise<any>}
+   */
+  async request(method, path, body, opts = {}) {
+    const auth = opts.auth !== false;
+    for (let attempt = 0; ; attempt++) {
+      /** @type {Record<string, string>} */
+      const headers = { Accept: 'application/json' };
+      if (body !== undefined) headers['Content-Type'] = 'application/json';
+      if (auth) headers.Authorization = `Bearer ${(await this.session.fresh()).access_token}`;
+      /** @type {Response} */
+      let res;
+      try {
+        res = await this.fetch(this.baseUrl + path, {
+          method,
+          headers,
+          body: body === undefined ? undefined : JSON.stringify(body),
+        });
+      } catch {
+        throw new MissiveError('network', 'Cannot reach the server. Check your connection.');
+      }
+      if (res.status === 401 && auth && attempt === 0) {
+        await this.session.refresh();
+        continue;
+      }
+      if (!res.ok) throw await errorOf(res);
+      if (res.status === 204) return null;
+      const text = await res.text();
+      return text ? JSON.parse(text) : null;
+    }
+  }
+
+  // ------------------------------------------------------------ accounts
+
+  /** @param {{username: string, password: string, display_name?: string}} body @returns {Promise<SessionResponse>} */
+  async register(body) {
+    const s = await this.request('POST', '/api/auth/register', body, { auth: false });
+    this.session.adopt(s);
+    return s;
+  }
+
+  /** @param {{username: string, password: string}} body @returns {Promise<SessionResponse>} */
+  async login(body) {
+    const s = await this.request('POST', '/api/auth/login', body, { auth: false });
+    this.session.adopt(s);
+    return s;
+  }
+
+  /** Revokes this login (its refresh token family) and forgets the session. */
+  async logout() {
+    const s = this.session.get();
+    try {
+      if (s) await this.request('POST', '/api/auth/logout', { refresh_token: s.refresh_token }, { auth: false });
+    } finally {
+      this.session.clear();
+    }
+  }
+
+  /** Revokes every login of the user, and disconnects all their sockets. */
+  async logoutAll() {
+    await this.request('POST', '/api/auth/logout-all');
+    this.session.clear();
+  }
+
+  /** @returns {Promise<User>} */
+  me() {
+    return this.request('GET', '/api/me');
+  }
+
+  /** @param {{display_name: string}} body @returns {Promise<User>} */
+  async updateMe(body) {
+    const u = await this.request('PATCH', '/api/me', body);
+    this.session.updateUser(u);
+    return u;
+  }
+
+  /** @param {string} q @param {number} [limit] @returns {Promise<User[]>} */
+  searchUsers(q, limit) {
+    return this.request('GET', `/api/users${qs({ q, limit })}`);
+  }
+
+  /** @param {string} id @returns {Promise<UserWithPresence>} */
+  user(id) {
+    return this.request('GET', `/api/users/${enc(id)}`);
+  }
+
+  // ------------------------------------------------------------ rooms
+
+  /** @returns {Promise<Room[]>} */
+  rooms() {
+    return this.request('GET', '/api/rooms');
+  }
+
+  /** @param {CreateRoomPayload} body @returns {Promise<Room>} */
+  createRoom(body) {
+    return this.request('POST', '/api/rooms', body);
+  }
+
+  /** @param {string} userId @returns {Promise<Room>} */
+  direct(userId) {
+    return this.request('POST', '/api/rooms/direct', { user_id: userId });
+  }
+
+  /** @param {string} roomId @returns {Promise<RoomWithMembers>} */
+  room(roomId) {
+    return this.request('GET', `/api/rooms/${enc(roomId)}`);
+  }
+
+  /** @param {string} roomId @param {string} name @returns {Promise<Room>} */
+  rename(roomId, name) {
+    return this.request('PATCH', `/api/rooms/${enc(roomId)}`, { name });
+  }
+
+  /** Adds a member (or, in a channel, follows it with one's own id). @param {string} roomId @param {string} userId @returns {Promise<Member>} */
+  addMember(roomId, userId) {
+    return this.request('POST', `/api/rooms/${enc(roomId)}/members`, { user_id: userId });
+  }
+
+  /** @param {string} roomId @param {string} userId @param {'admin' | 'member'} role @returns {Promise<Member>} */
+  setRole(roomId, userId, role) {
+    return this.request('PATCH', `/api/rooms/${enc(roomId)}/members/${enc(userId)}`, { role });
+  }
+
+  /** Removes a member; with one's own id, leaves. @param {string} roomId @param {string} userId @returns {Promise<null>} */
+  removeMember(roomId, userId) {
+    return this.request('DELETE', `/api/rooms/${enc(roomId)}/members/${enc(userId)}`);
+  }
+
+  // ------------------------------------------------------------ messages
+
+  /**
+   * A page of history (§3 "Reading history").
+   * @param {string} roomId
+   * @param {{before_seq?: number, after_seq?: number, limit?: number}} [page]
+   * @returns {Promise<HistoryPage>}
+   */
+  messages(roomId, page = {}) {
+    return this.request('GET', `/api/rooms/${enc(roomId)}/messages${qs(page)}`);
+  }
+
+  /** @param {string} roomId @param {{body: string, client_id?: string, reply_to?: number}} body @returns {Promise<Message>} */
+  postMessage(roomId, body) {
+    return this.request('POST', `/api/rooms/${enc(roomId)}/messages`, body);
+  }
+
+  /** @param {string} roomId @param {number} seq @returns {Promise<Receipts>} */
+  receipts(roomId, seq) {
+    return this.request('GET', `/api/rooms/${enc(roomId)}/messages/${seq}/receipts`);
+  }
+
+  /** @param {string} roomId @param {number} seq @returns {Promise<null>} */
+  markRead(roomId, seq) {
+    return this.request('POST', `/api/rooms/${enc(roomId)}/read`, { seq });
+  }
+}

@@ -1,0 +1,197 @@
+// @ts-check
+// The library against the real server (started like the interop suite does: port 0, a fresh
+// SQLite or Postgres database per MISSIVE_TEST_DB) with the real socket.io-client.
+
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createRequire } from 'node:module';
+import { io } from 'socket.io-client';
+import { MemoryStorage, MissiveClient } from '../src/index.js';
+
+const require = createRequire(import.meta.url);
+// The interop suite's launcher (a path in a variable: tsc checks this package, not that file).
+const launcher = '../../../tests/js/lib/server.js';
+/** @type {{startServer: (opts?: object) => Promise<{url: string, stop: () => Promise<void>}>}} */
+const { startServer } = require(launcher);
+
+/** @type {{url: string, stop: () => Promise<void>}} */
+let server;
+before(async () => {
+  server = await startServer();
+});
+after(async () => {
+  await server.stop();
+});
+
+const hex = () => Math.random().toString(16).slice(2, 10);
+
+/** A client over the real socket.io-client; `register` logs a fresh user in. @param {MemoryStorage} [storage] */
+function newClient(storage = new MemoryStorage()) {
+  return new MissiveClient({ url: server.url, io: /** @type {any} */ (io), storage, socketOptions: { transports: ['websocket'] } });
+}
+
+/** @param {MissiveClient} c @param {'synced' | 'status'} event */
+function once(c, event, ms = 5000) {
+  return new Promise((resolve, reject) => {
+    const t = setTimeout(() => reject(new Error(`no ${event} in ${ms} ms`)), ms);
+    const off = c.on(event, (d) => {
+      clearTimeout(t);
+      off();
+      resolve(d);
+    });
+  });
+}
+
+/** Waits until `cond()` holds. @param {() => boolean} cond */
+async function until(cond, what = 'condition', ms = 5000) {
+  const end = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+/** @param {MissiveClient} c */
+function collect(c) {
+  /** @type {import('../src/index.js').Message[]} */
+  const got = [];
+  c.on('messages', (e) => got.push(...e.messages));
+  return got;
+}
+
+test('a device that was away catches up from its stored cursor, acks the batches, and gets each message once', async () => {
+  const alice = newClient();
+  await alice.rest.register({ username: `a_${hex()}`, password: 'password-1' });
+  const bobStorage = new MemoryStorage();
+  const bob = newClient(bobStorage);
+  const bobUser = (await bob.rest.register({ username: `b_${hex()}`, password: 'password-1' })).user;
+  const room = await alice.rest.direct(bobUser.id);
+
+  alice.connect();
+  await once(alice, 'synced');
+  for (let i = 1; i <= 120; i++) await alice.sendAndWait({ room_id: room.id }, `m${i}`);
+
+  const got = collect(bob);
+  bob.connect();
+  await once(bob, 'synced');
+  assert.equal(got.length, 120, 'two sync batches (100 + 20), every message once');
+  assert.deepEqual(got.map((m) => m.seq), Array.from({ length: 120 }, (_, i) => i + 1));
+  assert.equal(bob.cursor(room.id), 120);
+  // The batches were acked: the server's delivered cursor moved.
+  const seen = (await bob.rest.rooms()).find((r) => r.id === room.id);
+  assert.equal(seen?.delivered_seq, 120);
+  bob.close();
+
+  // Away again; two more messages; a new client over the same storage resumes from 120.
+  await alice.sendAndWait({ room_id: room.id }, 'late 1');
+  await alice.sendAndWait({ room_id: room.id }, 'late 2');
+  const bob2 = newClient(bobStorage);
+  const got2 = collect(bob2);
+  bob2.connect();
+  await once(bob2, 'synced');
+  assert.deepEqual(got2.map((m) => m.body), ['late 1', 'late 2']);
+  bob2.close();
+  alice.close();
+});
+
+test('sends reach the other side live in order; a refused and an oversized message fail without blocking the rest', async () => {
+  const alice = newClient();
+  await alice.rest.register({ username: `a_${hex()}`, password: 'password-1' });
+  const bob = newClient();
+  const bobUser = (await bob.rest.register({ username: `b_${hex()}`, password: 'password-1' })).user;
+  alice.connect();
+  bob.connect();
+  await Promise.all([once(alice, 'synced'), once(bob, 'synced')]);
+  const got = collect(bob);
+
+  // The first message creates the direct room (`to`).
+  const first = await alice.sendAndWait({ to: bobUser.id }, 'hello');
+  const roomId = first.room_id;
+  /** @type {string[]} */
+  const disconnects = [];
+  alice.on('status', (s) => disconnects.push(s.status));
+  const huge = alice.send({ room_id: roomId }, 'x'.repeat(70 * 1024));
+  const bad = alice.send({ room_id: roomId }, 'a\u0000b'); // NUL: the server refuses it (invalid)
+  const after1 = alice.send({ room_id: roomId }, 'after 1');
+  const after2 = alice.send({ room_id: roomId }, 'after 2');
+  await until(() => got.some((m) => m.client_id === after2.client_id), 'the last message at bob');
+  assert.deepEqual(got.map((m) => m.body), ['hello', 'after 1', 'after 2']);
+  assert.equal(alice.outbox.get(huge.client_id)?.error?.code, 'too_large');
+  assert.equal(alice.outbox.get(bad.client_id)?.error?.code, 'invalid');
+  assert.equal(alice.outbox.get(after1.client_id), undefined);
+  assert.ok(!disconnects.includes('reconnecting'), 'the oversized message never went on the wire');
+  alice.discard(huge.client_id);
+  alice.discard(bad.client_id);
+  assert.equal(alice.outbox.list().length, 0);
+  alice.close();
+  bob.close();
+});
+
+test('a message queued while offline is sent once on connect, with its client_id, and survives a restart of the client', async () => {
+  const storage = new MemoryStorage();
+  const alice = newClient(storage);
+  await alice.rest.register({ username: `a_${hex()}`, password: 'password-1' });
+  const bob = newClient();
+  const bobUser = (await bob.rest.register({ username: `b_${hex()}`, password: 'password-1' })).user;
+  const room = await alice.rest.direct(bobUser.id);
+  const item = alice.send({ room_id: room.id }, 'written offline');
+  alice.close();
+
+  const again = newClient(storage);
+  assert.equal(again.outbox.list().length, 1);
+  again.connect();
+  await until(() => again.outbox.list().length === 0, 'the outbox to drain');
+  const page = await again.rest.messages(room.id);
+  const mine = page.messages.filter((m) => m.client_id === item.client_id);
+  assert.equal(mine.length, 1);
+  again.close();
+});
+
+test('a gap in live delivery is filled with history from the cursor', async () => {
+  const alice = newClient();
+  await alice.rest.register({ username: `a_${hex()}`, password: 'password-1' });
+  const bob = newClient();
+  const bobUser = (await bob.rest.register({ username: `b_${hex()}`, password: 'password-1' })).user;
+  const room = await alice.rest.direct(bobUser.id);
+  await alice.rest.postMessage(room.id, { body: 'one' });
+  bob.connect();
+  await once(bob, 'synced');
+  const got = collect(bob);
+  assert.equal(bob.cursor(room.id), 1);
+  // Two messages whose live events this device misses (as if lost between nodes): its socket
+  // drops them, then the third arrives live and reveals the hole.
+  const socket = /** @type {any} */ (bob.socket);
+  const listeners = socket.listeners('message');
+  socket.off('message');
+  await alice.rest.postMessage(room.id, { body: 'two' });
+  await alice.rest.postMessage(room.id, { body: 'three' });
+  await new Promise((r) => setTimeout(r, 100));
+  for (const l of listeners) socket.on('message', l);
+  await alice.rest.postMessage(room.id, { body: 'four' });
+  await until(() => got.length === 3, 'the gap to be filled');
+  assert.deepEqual(got.map((m) => m.body).sort(), ['four', 'three', 'two']);
+  assert.equal(bob.cursor(room.id), 4);
+  await new Promise((r) => setTimeout(r, 300));
+  const seen = (await bob.rest.rooms()).find((r) => r.id === room.id);
+  assert.equal(seen?.delivered_seq, 4, 'acked up to the end once the gap was filled');
+  bob.close();
+});
+
+test('an expired access token is refreshed: REST retries after a 401 and the socket re-authenticates', async () => {
+  const alice = newClient();
+  await alice.rest.register({ username: `a_${hex()}`, password: 'password-1' });
+  const s = /** @type {import('../src/session.js').StoredSession} */ (alice.session.get());
+  const oldRefresh = s.refresh_token;
+  // A token the server refuses (as if expired): the next call gets 401, refreshes, retries.
+  alice.session.set({ ...s, access_token: 'not-a-token' });
+  const me = await alice.rest.me();
+  assert.equal(me.id, s.user.id);
+  assert.notEqual(alice.session.get()?.refresh_token, oldRefresh, 'rotated');
+  // A refused handshake: the client refreshes and reconnects by itself.
+  const cur = /** @type {import('../src/session.js').StoredSession} */ (alice.session.get());
+  alice.session.current = { ...cur, access_token: 'not-a-token' };
+  alice.connect();
+  await once(alice, 'synced');
+  assert.equal(alice.status, 'online');
+  alice.close();
+});
