@@ -133,7 +133,10 @@ pub async fn unmute(app: &App, user: UserId, room: RoomId) -> AppResult<()> {
     super::messages::require_member(app, room, user).await?;
     app.store.delete_mute(user, room).await?;
     app.delivery()
-        .to_users(vec![user], ServerEvent::RoomUnmuted(Unmuted { room_id: room }))
+        .to_users(
+            vec![user],
+            ServerEvent::RoomUnmuted(Unmuted { room_id: room }),
+        )
         .await;
     Ok(())
 }

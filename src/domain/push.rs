@@ -101,7 +101,9 @@ impl Notification {
             unread,
             sender_id: reveal_sender.then_some(sender_id),
             sender_name: reveal_sender.then(|| sender_name.to_owned()),
-            room_name: reveal_sender.then(|| room_name.map(str::to_owned)).flatten(),
+            room_name: reveal_sender
+                .then(|| room_name.map(str::to_owned))
+                .flatten(),
             body: (content == PushContent::Full)
                 .then(|| body.chars().take(MAX_NOTIFICATION_BODY).collect()),
         }
@@ -114,9 +116,8 @@ mod tests {
 
     #[test]
     fn each_privacy_level_reveals_only_what_it_names() {
-        let build = |c| {
-            Notification::build(c, RoomId(1), Seq(7), 3, UserId(2), "Ann", Some("G"), "hi")
-        };
+        let build =
+            |c| Notification::build(c, RoomId(1), Seq(7), 3, UserId(2), "Ann", Some("G"), "hi");
         let full = build(PushContent::Full);
         assert_eq!(full.body.as_deref(), Some("hi"));
         assert_eq!(full.sender_name.as_deref(), Some("Ann"));
@@ -124,14 +125,29 @@ mod tests {
         assert_eq!(sender.body, None);
         assert_eq!(sender.sender_id, Some(UserId(2)));
         let none = build(PushContent::None);
-        assert_eq!((none.body, none.sender_id, none.sender_name, none.room_name), (None, None, None, None));
-        assert_eq!((none.room_id, none.seq, none.unread), (RoomId(1), Seq(7), 3));
+        assert_eq!(
+            (none.body, none.sender_id, none.sender_name, none.room_name),
+            (None, None, None, None)
+        );
+        assert_eq!(
+            (none.room_id, none.seq, none.unread),
+            (RoomId(1), Seq(7), 3)
+        );
     }
 
     #[test]
     fn long_bodies_are_cut_to_the_notification_limit() {
         let long = "é".repeat(MAX_NOTIFICATION_BODY * 2);
-        let n = Notification::build(PushContent::Full, RoomId(1), Seq(1), 1, UserId(1), "A", None, &long);
+        let n = Notification::build(
+            PushContent::Full,
+            RoomId(1),
+            Seq(1),
+            1,
+            UserId(1),
+            "A",
+            None,
+            &long,
+        );
         assert_eq!(n.body.unwrap().chars().count(), MAX_NOTIFICATION_BODY);
     }
 }
@@ -256,7 +272,11 @@ mod url_tests {
             ("https://[::1]/x", true, true),
         ];
         for (url, allow, ok) in cases {
-            assert_eq!(check_pusher_url(url, allow).is_ok(), ok, "{url} (allow_private {allow})");
+            assert_eq!(
+                check_pusher_url(url, allow).is_ok(),
+                ok,
+                "{url} (allow_private {allow})"
+            );
         }
         let long = format!("https://push.example.com/{}", "a".repeat(MAX_PUSHER_URL));
         assert!(check_pusher_url(&long, false).is_err());

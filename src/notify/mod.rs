@@ -230,7 +230,10 @@ impl Notifier {
                 }
                 Outcome::Gone => {
                     metrics::counter!("missive_push_total", "kind" => kind.to_owned(), "outcome" => "gone").increment(1);
-                    tracing::info!(pusher = target.id, "push service says the subscription is gone: pusher removed");
+                    tracing::info!(
+                        pusher = target.id,
+                        "push service says the subscription is gone: pusher removed"
+                    );
                     if let Err(e) = self.app.store.drop_pusher(target.id).await {
                         tracing::warn!(error = %e, "removing a gone pusher");
                     }
@@ -257,11 +260,11 @@ impl Notifier {
     async fn send(&self, target: &PusherTarget, notification: &Notification) -> Outcome {
         let config = &self.app.config;
         // Checked again at every send: the setting may have changed since it was registered.
-        let url = match crate::domain::push::check_pusher_url(&target.url, config.push_allow_private)
-        {
-            Ok(url) => url,
-            Err(why) => return Outcome::Refused(why),
-        };
+        let url =
+            match crate::domain::push::check_pusher_url(&target.url, config.push_allow_private) {
+                Ok(url) => url,
+                Err(why) => return Outcome::Refused(why),
+            };
         let request = match target.kind.as_str() {
             "webpush" => {
                 let payload = serde_json::to_vec(notification).unwrap_or_default();
@@ -281,7 +284,9 @@ impl Notifier {
                     .header("Content-Type", "application/octet-stream")
                     .header(
                         "Authorization",
-                        self.push.vapid.authorization(&url, &config.push_subject, now),
+                        self.push
+                            .vapid
+                            .authorization(&url, &config.push_subject, now),
                     )
                     .body(body)
             }
@@ -306,7 +311,11 @@ impl Notifier {
             Ok(r) => r,
             Err(e) => {
                 return Outcome::Retry {
-                    why: format!("{}: {}", url.host_str().unwrap_or_default(), net::error_chain(&e)),
+                    why: format!(
+                        "{}: {}",
+                        url.host_str().unwrap_or_default(),
+                        net::error_chain(&e)
+                    ),
                     after: None,
                 };
             }

@@ -32,9 +32,8 @@ impl Resolve for CheckedResolver {
         let allow_private = self.allow_private;
         Box::pin(async move {
             let host = name.as_str().to_owned();
-            let addrs: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0))
-                .await?
-                .collect();
+            let addrs: Vec<SocketAddr> =
+                tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
             if !allow_private && addrs.iter().any(|a| !is_public_ip(a.ip())) {
                 return Err(format!("{host} resolves to a loopback or private address").into());
             }

@@ -177,8 +177,10 @@ mod tests {
             .unwrap();
         let prk = Hkdf::<Sha256>::new(Some(salt), &ikm);
         let (mut cek, mut nonce) = ([0u8; 16], [0u8; 12]);
-        prk.expand(b"Content-Encoding: aes128gcm\0", &mut cek).unwrap();
-        prk.expand(b"Content-Encoding: nonce\0", &mut nonce).unwrap();
+        prk.expand(b"Content-Encoding: aes128gcm\0", &mut cek)
+            .unwrap();
+        prk.expand(b"Content-Encoding: nonce\0", &mut nonce)
+            .unwrap();
         let mut plain = Aes128Gcm::new_from_slice(&cek)
             .unwrap()
             .decrypt(&Nonce::from(nonce), ciphertext)
@@ -203,7 +205,12 @@ mod tests {
     fn malformed_subscription_keys_are_refused() {
         use crate::domain::push::check_keys;
         assert!(check_keys("AAAA", &B64.encode([0u8; 16])).is_err());
-        let p = B64.encode(random_secret().public_key().to_encoded_point(false).as_bytes());
+        let p = B64.encode(
+            random_secret()
+                .public_key()
+                .to_encoded_point(false)
+                .as_bytes(),
+        );
         assert!(check_keys(&p, &B64.encode([0u8; 16])).is_ok());
         assert!(check_keys(&p, &B64.encode([0u8; 15])).is_err());
         assert!(check_keys(&p, "!!").is_err());

@@ -295,10 +295,11 @@ impl Store {
     }
 
     pub async fn member_ids(&self, room: RoomId) -> AppResult<Vec<UserId>> {
-        let rows: Vec<(i64,)> = sqlx::query_as("select user_id from memberships where room_id = $1")
-            .bind(room.0)
-            .fetch_all(&self.pool)
-            .await?;
+        let rows: Vec<(i64,)> =
+            sqlx::query_as("select user_id from memberships where room_id = $1")
+                .bind(room.0)
+                .fetch_all(&self.pool)
+                .await?;
         Ok(rows.into_iter().map(|r| UserId(r.0)).collect())
     }
 
@@ -364,7 +365,17 @@ impl Store {
     /// What the notification about `due` says, and whether it is still wanted; `None` when
     /// the user is no longer a member or the message is gone.
     pub async fn notification_facts(&self, due: &Due) -> AppResult<Option<NotificationFacts>> {
-        type Row = (i64, i64, Option<i64>, String, String, i64, String, String, Option<i64>);
+        type Row = (
+            i64,
+            i64,
+            Option<i64>,
+            String,
+            String,
+            i64,
+            String,
+            String,
+            Option<i64>,
+        );
         let row: Option<Row> = sqlx::query_as(
             "select m.delivered_seq,
                     (select count(*) from messages x
@@ -396,7 +407,11 @@ impl Store {
                     room_name: name,
                     sender_id: UserId(sender),
                     sender_name,
-                    body: if deleted.is_some() { String::new() } else { body },
+                    body: if deleted.is_some() {
+                        String::new()
+                    } else {
+                        body
+                    },
                 }
             },
         ))
