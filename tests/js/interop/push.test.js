@@ -358,3 +358,49 @@ describe('privacy and addresses', () => {
     c.assertOk(await c.api(s.url, 'POST', '/api/pushers', bob.token, { kind: 'webpush', endpoint: sub.endpoint, keys: sub.keys }), 201);
   });
 });
+
+describe('two nodes on one Postgres database', { skip: testDb() !== 'postgres' && 'the cluster is Postgres' }, () => {
+  it('share one VAPID key, notify once between them, and see a socket connected to the other node', async (t) => {
+    const base = process.env.MISSIVE_TEST_PG_URL || 'postgres://postgres@127.0.0.1:5432';
+    const env = {
+      ...PUSH_ENV,
+      DATABASE_URL: `${base}/missive_push_cluster_${c.hex()}`,
+      MISSIVE_JWT_SECRET: crypto.randomBytes(32).toString('hex'),
+    };
+    const nodeA = await startServer({ env, dropDatabase: true });
+    t.after(() => nodeA.stop());
+    const nodeB = await startServer({ env });
+    t.after(() => nodeB.stop());
+    const keyA = c.assertOk(await c.api(nodeA.url, 'GET', '/api/push/vapid-key'), 200).public_key;
+    const keyB = c.assertOk(await c.api(nodeB.url, 'GET', '/api/push/vapid-key'), 200).public_key;
+    assert.equal(keyA, keyB, 'every node signs with the same VAPID key');
+    const own = await startPushService(() => keyA);
+    t.after(() => own.close());
+
+    const [alice, bob, carol] = await c.users(nodeA.url, 3);
+    const group = await c.createRoom(nodeA.url, alice, { members: [bob, carol] });
+    const bobSub = await webPusher(nodeA.url, bob, own);
+    const carolSub = await webPusher(nodeB.url, carol, own);
+
+    // Sent on both nodes: each offline recipient gets exactly one push per message.
+    const m1 = await c.postMessage(nodeA.url, alice, group.id, 'from A');
+    const [p1] = await requests(bobSub.path, 1, 8000, own);
+    assert.equal(bobSub.decrypt(p1.body).seq, m1.seq);
+    const m2 = await c.postMessage(nodeB.url, alice, group.id, 'from B');
+    await requests(bobSub.path, 2, 8000, own);
+    await requests(carolSub.path, 2, 8000, own);
+    await c.sleep(SETTLE_MS);
+    assert.equal(own.at(bobSub.path).length, 2, 'one push per message, not one per node');
+    assert.equal(own.at(carolSub.path).length, 2);
+    assert.equal(bobSub.decrypt(own.at(bobSub.path)[1].body).seq, m2.seq);
+
+    // Bob connects to node B only; whichever node notifies sees him connected.
+    const bobOnB = await c.connect(nodeB.url, { token: bob.token });
+    await c.waitFor(bobOnB, 'synced');
+    const m3 = await c.postMessage(nodeA.url, alice, group.id, 'Bob is on B');
+    await requests(carolSub.path, 3, 8000, own);
+    await c.sleep(DELAY_MS);
+    assert.equal(carolSub.decrypt(own.at(carolSub.path)[2].body).seq, m3.seq);
+    assert.equal(own.at(bobSub.path).length, 2, 'no push while Bob is connected to the other node');
+  });
+});
