@@ -273,6 +273,11 @@ mod tests {
         assert_eq!(c.send_rate, 20);
         assert_eq!(c.edit_window, Duration::from_secs(15 * 60));
         assert_eq!(c.delete_window, Duration::from_secs(48 * 3600));
+        assert_eq!(c.push_delay, Duration::from_secs(3));
+        assert_eq!(c.push_content, "full");
+        assert!(!c.push_allow_private);
+        assert_eq!(c.push_ttl, Duration::from_secs(86400));
+        assert_eq!(c.push_timeout, Duration::from_secs(10));
         assert_eq!(c.sqlite_path(), Some(PathBuf::from("missive.db")));
     }
 

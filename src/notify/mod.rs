@@ -314,7 +314,8 @@ impl Notifier {
                     why: format!(
                         "{}: {}",
                         url.host_str().unwrap_or_default(),
-                        net::error_chain(&e)
+                        // Without the URL: a push endpoint is a secret capability.
+                        net::error_chain(&e.without_url())
                     ),
                     after: None,
                 };
@@ -330,10 +331,9 @@ impl Notifier {
         match status {
             200..=299 if target.kind == "gateway" => {
                 // A gateway names the device tokens its relay rejected.
-                let rejected = response
-                    .json::<serde_json::Value>()
+                let rejected = net::read_capped(response, net::MAX_RESPONSE)
                     .await
-                    .ok()
+                    .and_then(|bytes| serde_json::from_slice::<serde_json::Value>(&bytes).ok())
                     .and_then(|v| v.get("rejected").cloned())
                     .and_then(|v| serde_json::from_value::<Vec<String>>(v).ok())
                     .unwrap_or_default();

@@ -57,3 +57,19 @@ pub fn error_chain(e: &dyn std::error::Error) -> String {
     }
     out
 }
+
+/// The most of a push service's or gateway's answer that is read.
+pub const MAX_RESPONSE: usize = 64 * 1024;
+
+/// Reads at most `max` bytes of a response body; `None` if it is longer or breaks off, so a
+/// hostile endpoint cannot make the server hold an endless answer.
+pub async fn read_capped(mut response: reqwest::Response, max: usize) -> Option<Vec<u8>> {
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await.ok()? {
+        if body.len() + chunk.len() > max {
+            return None;
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Some(body)
+}

@@ -16,7 +16,8 @@ const { startServer, testDb } = require('../lib/server');
 const { newSubscription, startPushService } = require('../lib/pushservice');
 
 const DELAY_MS = 300;
-const PUSH_ENV = { MISSIVE_PUSH_DELAY: `${DELAY_MS}ms`, MISSIVE_PUSH_ALLOW_PRIVATE: 'true' };
+const TIMEOUT_MS = 1000;
+const PUSH_ENV = { MISSIVE_PUSH_DELAY: `${DELAY_MS}ms`, MISSIVE_PUSH_ALLOW_PRIVATE: 'true', MISSIVE_PUSH_TIMEOUT: `${TIMEOUT_MS}ms` };
 /** Long enough for a due notification to have been sent. */
 const SETTLE_MS = DELAY_MS + 1500;
 
@@ -263,6 +264,22 @@ describe('notifications', () => {
     await c.postMessage(url, alice, room.id, 'again');
     await requests(flaky.path, 3);
     assert.equal(svc.at(gone.path).length, 1, 'a removed pusher is never called again');
+  });
+});
+
+describe('outbound requests', () => {
+  it('a push service that never answers is timed out and the push retried', async () => {
+    const [alice, bob] = await c.users(url, 2);
+    const room = await c.directRoom(url, alice, bob);
+    const sub = await webPusher(url, bob);
+    svc.statuses[sub.path] = ['hang'];
+
+    const m = await c.postMessage(url, alice, room.id, 'still there?');
+
+    const reqs = await requests(sub.path, 2, 8000);
+    const gap = reqs[1].at - reqs[0].at;
+    assert.ok(gap >= TIMEOUT_MS, `the second attempt came after the timeout (${gap} ms)`);
+    assert.equal(sub.decrypt(reqs[1].body).seq, m.seq);
   });
 });
 

@@ -73,7 +73,7 @@ function verifyVapid(header, origin, serverKey) {
 
 /**
  * Starts the fake push service and gateway on 127.0.0.1.
- * `statuses[path]` is a list of statuses to answer in turn (then 201).
+ * `statuses[path]` is a list of statuses to answer in turn (then 201); `'hang'` never answers.
  */
 async function startPushService(serverKey) {
   const received = []; // {kind, path, headers, body, at}
@@ -102,6 +102,7 @@ async function startPushService(serverKey) {
       received.push({ kind, path: req.url, headers: req.headers, body, at: Date.now() });
       const queue = statuses[req.url] || [];
       const status = queue.length ? queue.shift() : (kind === 'gateway' ? 200 : 201);
+      if (status === 'hang') return; // never answers: the sender's timeout must end it
       res.writeHead(status, { 'content-type': 'application/json' });
       res.end(kind === 'gateway' && status === 200 ? JSON.stringify({ rejected: [] }) : '');
     });
