@@ -267,6 +267,28 @@ describe('notifications', () => {
   });
 });
 
+describe('gateways', () => {
+  it('a gateway that rejects the device\'s pushkey gets the pusher removed', async () => {
+    const [alice, bob] = await c.users(url, 2);
+    const room = await c.directRoom(url, alice, bob);
+    const kept = await gatewayPusher(url, bob);
+    const refused = await gatewayPusher(url, bob);
+    svc.rejects.add(refused.path);
+
+    await c.postMessage(url, alice, room.id, 'ping');
+
+    await requests(kept.path);
+    await requests(refused.path);
+    // The pusher is removed right after the gateway's answer: poll briefly for it.
+    let left;
+    for (const deadline = Date.now() + 3000; Date.now() < deadline; await c.sleep(50)) {
+      left = c.assertOk(await c.api(url, 'GET', '/api/pushers', bob.token), 200).pushers;
+      if (left.length === 1) break;
+    }
+    assert.deepEqual(left.map((p) => p.id), [kept.pusher.id]);
+  });
+});
+
 describe('outbound requests', () => {
   it('a push service that never answers is timed out and the push retried', async () => {
     const [alice, bob] = await c.users(url, 2);

@@ -79,6 +79,7 @@ async function startPushService(serverKey) {
   const received = []; // {kind, path, headers, body, at}
   const failures = [];
   const statuses = {};
+  const rejects = new Set();
   const server = http.createServer((req, res) => {
     const chunks = [];
     req.on('data', (d) => chunks.push(d));
@@ -104,7 +105,9 @@ async function startPushService(serverKey) {
       const status = queue.length ? queue.shift() : (kind === 'gateway' ? 200 : 201);
       if (status === 'hang') return; // never answers: the sender's timeout must end it
       res.writeHead(status, { 'content-type': 'application/json' });
-      res.end(kind === 'gateway' && status === 200 ? JSON.stringify({ rejected: [] }) : '');
+      // A gateway names the device tokens its relay refused (`rejects` holds such paths).
+      const rejected = rejects.has(req.url) ? JSON.parse(body).notification.devices.map((d) => d.pushkey) : [];
+      res.end(kind === 'gateway' && status === 200 ? JSON.stringify({ rejected }) : '');
     });
   });
   await new Promise((r) => server.listen(0, '127.0.0.1', r));
@@ -113,6 +116,7 @@ async function startPushService(serverKey) {
     base,
     received,
     statuses,
+    rejects,
     /** Throws the first request that broke the standards. */
     check() {
       if (failures.length) throw failures[0];
