@@ -42,6 +42,8 @@ pub struct AppInner {
     /// Whether this node hears the other nodes' commits (always, on a single SQLite node);
     /// `/readyz` fails while it does not.
     pub bus_up: Arc<AtomicBool>,
+    /// Notifications (the VAPID key), set once the notifier starts.
+    pub push: OnceLock<Arc<crate::notify::Push>>,
 }
 
 impl Deref for App {
@@ -74,6 +76,7 @@ impl App {
             metrics,
             messages: AtomicU64::new(0),
             bus_up: Arc::new(AtomicBool::new(true)),
+            push: OnceLock::new(),
         })))
     }
 

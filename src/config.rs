@@ -112,6 +112,46 @@ pub struct Config {
     /// and admins may at any time).
     #[arg(long = "missive-delete-window", env = "MISSIVE_DELETE_WINDOW", default_value = "48h", value_parser = humantime::parse_duration)]
     pub delete_window: Duration,
+
+    /// How long after a message a person with no connected device is notified (a device that
+    /// reconnects meanwhile catches up instead); messages in that window are coalesced.
+    #[arg(long = "missive-push-delay", env = "MISSIVE_PUSH_DELAY", default_value = "3s", value_parser = humantime::parse_duration)]
+    pub push_delay: Duration,
+
+    /// What a notification carries: `full` (sender and text), `sender` (only who wrote) or
+    /// `none` (only that something arrived).
+    #[arg(long = "missive-push-content", env = "MISSIVE_PUSH_CONTENT", default_value = "full", value_parser = ["full", "sender", "none"])]
+    pub push_content: String,
+
+    /// Allow pusher URLs on loopback and private addresses, and plain `http` (for tests and
+    /// private deployments); otherwise only `https` to public addresses.
+    #[arg(long = "missive-push-allow-private", env = "MISSIVE_PUSH_ALLOW_PRIVATE", default_value_t = false, action = clap::ArgAction::Set)]
+    pub push_allow_private: bool,
+
+    /// The VAPID (RFC 8292) private key: a P-256 scalar, 32 bytes in base64url. Unset: generated
+    /// once and kept beside the SQLite file, or in the database on Postgres.
+    #[arg(
+        long = "missive-vapid-private-key",
+        env = "MISSIVE_VAPID_PRIVATE_KEY",
+        hide_env_values = true
+    )]
+    pub vapid_private_key: Option<String>,
+
+    /// The contact push services may reach (VAPID `sub`): a `mailto:` or `https:` URL.
+    #[arg(
+        long = "missive-push-subject",
+        env = "MISSIVE_PUSH_SUBJECT",
+        default_value = "mailto:postmaster@localhost"
+    )]
+    pub push_subject: String,
+
+    /// How long a push service keeps a notification for a device that is offline (Web Push TTL).
+    #[arg(long = "missive-push-ttl", env = "MISSIVE_PUSH_TTL", default_value = "1d", value_parser = humantime::parse_duration)]
+    pub push_ttl: Duration,
+
+    /// Timeout of every request to a push service or gateway.
+    #[arg(long = "missive-push-timeout", env = "MISSIVE_PUSH_TIMEOUT", default_value = "10s", value_parser = humantime::parse_duration)]
+    pub push_timeout: Duration,
 }
 
 impl Config {
@@ -201,7 +241,7 @@ fn load_or_create_secret(path: &Path) -> anyhow::Result<Vec<u8>> {
 }
 
 #[cfg(unix)]
-fn write_private(path: &Path, data: &[u8]) -> std::io::Result<()> {
+pub(crate) fn write_private(path: &Path, data: &[u8]) -> std::io::Result<()> {
     use std::io::Write;
     use std::os::unix::fs::OpenOptionsExt;
     let mut f = std::fs::OpenOptions::new()
@@ -214,7 +254,7 @@ fn write_private(path: &Path, data: &[u8]) -> std::io::Result<()> {
 }
 
 #[cfg(not(unix))]
-fn write_private(path: &Path, data: &[u8]) -> std::io::Result<()> {
+pub(crate) fn write_private(path: &Path, data: &[u8]) -> std::io::Result<()> {
     std::fs::write(path, data)
 }
 
@@ -233,6 +273,11 @@ mod tests {
         assert_eq!(c.send_rate, 20);
         assert_eq!(c.edit_window, Duration::from_secs(15 * 60));
         assert_eq!(c.delete_window, Duration::from_secs(48 * 3600));
+        assert_eq!(c.push_delay, Duration::from_secs(3));
+        assert_eq!(c.push_content, "full");
+        assert!(!c.push_allow_private);
+        assert_eq!(c.push_ttl, Duration::from_secs(86400));
+        assert_eq!(c.push_timeout, Duration::from_secs(10));
         assert_eq!(c.sqlite_path(), Some(PathBuf::from("missive.db")));
     }
 

@@ -13,6 +13,8 @@
 //!   that hands new stream entries to delivery.
 //! - [`delivery`]: the one publisher of stream entries (in `seq` order, closing any socket that
 //!   falls behind), the bus between nodes, and the Socket.IO hub behind `chat::Delivery`.
+//! - [`notify`]: notifications for people with no device connected — the notifier reading the
+//!   streams past its own cursor, Web Push (VAPID, RFC 8291) and push gateways.
 //! - [`auth`]: passwords, JWTs, the login throttle, access-token checks.
 //! - [`domain`]: typed ids and seqs, validated inputs, the rules of who may do what, the wire
 //!   objects and every server→client event of `docs/protocol.md`.
@@ -44,6 +46,8 @@ pub mod domain;
 pub mod error;
 /// The REST API and static files.
 pub mod http;
+/// Notifications for devices that are not connected: Web Push and push gateways.
+pub mod notify;
 /// Socket.IO.
 pub mod realtime;
 /// The database.
@@ -118,6 +122,8 @@ pub async fn run(
         }
     };
     spawn_limiter_cleanup(app.clone());
+    let push = notify::start(app.clone()).await?;
+    let _ = app.push.set(push);
 
     let addr = listener.local_addr()?;
     tracing::info!(%addr, database = ?store.backend, "missive listening");

@@ -32,7 +32,7 @@ pub struct Claims {
     /// Issued-at in milliseconds: `iat` has whole seconds, too coarse to tell a token minted
     /// just before a logout-all from one minted just after.
     pub ims: i64,
-    /// The refresh-token family (one per login); absent on access tokens.
+    /// The refresh-token family (one per login); on access tokens, the login they were issued to.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fam: Option<String>,
 }
@@ -118,6 +118,12 @@ impl Tokens {
 
     pub fn access(&self, user: UserId) -> Result<Minted, AppError> {
         self.mint(user, TokenType::Access, None)
+    }
+
+    /// An access token that names its login (`fam`), so that what a device registers with it
+    /// (its pushers) can go when that login logs out.
+    pub fn access_for_login(&self, user: UserId, family: String) -> Result<Minted, AppError> {
+        self.mint(user, TokenType::Access, Some(family))
     }
 
     pub fn refresh(&self, user: UserId, family: String) -> Result<Minted, AppError> {

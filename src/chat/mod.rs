@@ -6,12 +6,14 @@
 //!
 //! Layout: `messages` (send, history, cursors, receipts), `lifecycle` (edit, delete, react,
 //! hide, forward, search), `rooms` (rooms and membership),
-//! `presence` (online and last seen), `order` (a connection's send order).
+//! `presence` (online and last seen), `order` (a connection's send order), `push` (a device's
+//! pushers and a person's room mutes).
 
 pub mod lifecycle;
 pub mod messages;
 pub mod order;
 pub mod presence;
+pub mod push;
 pub mod rooms;
 
 use std::collections::HashSet;

@@ -3,6 +3,7 @@
 
 use serde::Serialize;
 
+use super::push::{Mute, Unmuted};
 use super::{Hidden, Message, Presence, Room, RoomId, Seq, User, UserId};
 
 /// Declares the event enum with each variant's wire name, so a name is written once.
@@ -54,6 +55,10 @@ server_events! {
     MessageHidden(Hidden) = "message:hidden",
     /// Once a second on `/admin`.
     Stats(Stats) = "stats",
+    /// The user muted a room, to the user's own sockets (mutes are shared by their devices).
+    RoomMuted(Mute) = "room:muted",
+    /// The user unmuted a room, to the user's own sockets.
+    RoomUnmuted(Unmuted) = "room:unmuted",
 }
 
 #[derive(Clone, Debug, Serialize)]

@@ -38,7 +38,7 @@ pub struct Session {
 
 /// Mints an access token and the next refresh token of `family` (a new family per login).
 async fn issue_session(app: &App, user: User, family: String) -> AppResult<Session> {
-    let access = app.tokens.access(user.id)?;
+    let access = app.tokens.access_for_login(user.id, family.clone())?;
     let refresh = app.tokens.refresh(user.id, family.clone())?;
     app.store
         .insert_refresh_token(&refresh.jti, user.id, &family, refresh.exp as i64 * 1000)
@@ -147,12 +147,16 @@ async fn logout(
     // Logging out with a token that is already dead is not an error: the outcome is the same.
     if let Ok(claims) = app.tokens.verify(&body.refresh_token, TokenType::Refresh) {
         app.store.revoke_family_of(&claims.jti).await?;
+        if let Some(family) = &claims.fam {
+            app.store.delete_pushers_of_family(family).await?;
+        }
     }
     Ok(StatusCode::NO_CONTENT)
 }
 
 async fn logout_all(State(app): State<App>, AuthUser(user): AuthUser) -> AppResult<StatusCode> {
     app.store.revoke_all_tokens(user).await?;
+    app.store.delete_pushers_of_user(user).await?;
     app.delivery().disconnect_user(user).await;
     Ok(StatusCode::NO_CONTENT)
 }

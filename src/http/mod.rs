@@ -1,9 +1,10 @@
-//! The HTTP surface: the REST API (`accounts`, `rooms`), health and metrics (here), the web
+//! The HTTP surface: the REST API (`accounts`, `rooms`, `pushers`), health and metrics (here), the web
 //! client and the Socket.IO browser bundle, and the layers every response passes through
 //! (body limit, security headers, CORS, tracing).
 
 pub mod accounts;
 pub mod extract;
+pub mod pushers;
 pub mod rooms;
 
 use axum::extract::State;
@@ -46,6 +47,7 @@ where
     Router::new()
         .merge(accounts::router())
         .merge(rooms::router())
+        .merge(pushers::router())
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))

@@ -31,6 +31,7 @@ macro_rules! message_columns {
 }
 
 pub mod messages;
+pub mod pushers;
 pub mod rooms;
 pub mod users;
 pub mod writer;

@@ -1,0 +1,107 @@
+//! `/api/pushers`, `/api/push/vapid-key` and room mutes over REST: where a device is notified
+//! when it is not connected, and which rooms its person has muted.
+
+use axum::extract::{FromRequestParts, Path, State};
+use axum::http::StatusCode;
+use axum::http::request::Parts;
+use axum::routing::{delete, get, put};
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::extract::{AppJson, AuthUser, parse_id};
+use crate::app::App;
+use crate::auth::tokens::TokenType;
+use crate::chat::push::{self, PusherInput};
+use crate::domain::push::{Mute, Pusher};
+use crate::domain::{RoomId, UserId};
+use crate::error::{AppError, AppResult};
+
+pub fn router() -> Router<App> {
+    Router::new()
+        .route("/api/push/vapid-key", get(vapid_key))
+        .route("/api/pushers", get(list).post(add))
+        .route("/api/pushers/{id}", delete(remove))
+        .route("/api/rooms/{id}/mute", put(mute).delete(unmute))
+        .route("/api/me/mutes", get(mutes))
+}
+
+/// The bearer token's user and the login it was issued to (absent on tokens issued before
+/// access tokens named their login).
+struct AuthLogin(UserId, Option<String>);
+
+impl FromRequestParts<App> for AuthLogin {
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, app: &App) -> Result<Self, AppError> {
+        let AuthUser(user) = AuthUser::from_request_parts(parts, app).await?;
+        let token = parts
+            .headers
+            .get(axum::http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.get(7..))
+            .ok_or(AppError::Unauthenticated)?;
+        let claims = app.tokens.verify(token.trim(), TokenType::Access)?;
+        Ok(Self(user, claims.fam))
+    }
+}
+
+/// The public VAPID key, for `PushManager.subscribe({applicationServerKey})`.
+async fn vapid_key(State(app): State<App>) -> AppResult<Json<Value>> {
+    let push = app.push.get().ok_or(AppError::Unavailable)?;
+    Ok(Json(json!({ "public_key": push.vapid.public_key })))
+}
+
+async fn add(
+    State(app): State<App>,
+    AuthLogin(user, family): AuthLogin,
+    AppJson(body): AppJson<PusherInput>,
+) -> AppResult<(StatusCode, Json<Pusher>)> {
+    let pusher = push::add_pusher(&app, user, family.as_deref(), body).await?;
+    Ok((StatusCode::CREATED, Json(pusher)))
+}
+
+async fn list(State(app): State<App>, AuthUser(user): AuthUser) -> AppResult<Json<Value>> {
+    Ok(Json(json!({ "pushers": push::pushers(&app, user).await? })))
+}
+
+async fn remove(
+    State(app): State<App>,
+    AuthUser(user): AuthUser,
+    Path(id): Path<String>,
+) -> AppResult<StatusCode> {
+    let id: i64 = id.parse().map_err(|_| AppError::NotFound)?;
+    push::remove_pusher(&app, user, id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Deserialize)]
+struct MuteBody {
+    /// Unix milliseconds; absent or null: for good.
+    #[serde(default)]
+    until: Option<i64>,
+}
+
+async fn mute(
+    State(app): State<App>,
+    AuthUser(user): AuthUser,
+    Path(id): Path<String>,
+    AppJson(body): AppJson<MuteBody>,
+) -> AppResult<Json<Mute>> {
+    let room: RoomId = parse_id(&id)?;
+    Ok(Json(push::mute(&app, user, room, body.until).await?))
+}
+
+async fn unmute(
+    State(app): State<App>,
+    AuthUser(user): AuthUser,
+    Path(id): Path<String>,
+) -> AppResult<StatusCode> {
+    let room: RoomId = parse_id(&id)?;
+    push::unmute(&app, user, room).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn mutes(State(app): State<App>, AuthUser(user): AuthUser) -> AppResult<Json<Value>> {
+    Ok(Json(json!({ "mutes": push::mutes(&app, user).await? })))
+}
