@@ -103,6 +103,15 @@ pub struct Config {
     /// Database connection pool size.
     #[arg(long = "missive-db-pool", env = "MISSIVE_DB_POOL", default_value_t = 8)]
     pub db_pool: u32,
+
+    /// How long a shutdown (SIGTERM, Ctrl-C) may take: in-flight sends commit and are acked,
+    /// every socket is closed, then the process exits, at the latest after this.
+    #[arg(long = "missive-shutdown-grace", env = "MISSIVE_SHUTDOWN_GRACE", default_value = "10s", value_parser = humantime::parse_duration)]
+    pub shutdown_grace: Duration,
+
+    /// Log format: `text` for people, `json` (one object a line) for log systems.
+    #[arg(long = "missive-log-format", env = "MISSIVE_LOG_FORMAT", default_value = "text", value_parser = ["text", "json"])]
+    pub log_format: String,
 }
 
 impl Config {

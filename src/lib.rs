@@ -49,9 +49,10 @@ pub mod realtime;
 /// The database.
 pub mod store;
 
-use std::future::Future;
+use std::future::{Future, IntoFuture};
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context;
 use metrics_exporter_prometheus::PrometheusBuilder;
@@ -61,7 +62,7 @@ use tokio::net::TcpListener;
 use crate::app::App;
 use crate::auth::tokens::Tokens;
 use crate::config::Config;
-use crate::delivery::conn::{ConnInfo, KillableListener};
+use crate::delivery::conn::{ConnInfo, Connections, KillableListener};
 use crate::delivery::hub::{Hub, PgAdapter};
 use crate::store::{Backend, Store};
 
@@ -121,15 +122,64 @@ pub async fn run(
 
     let addr = listener.local_addr()?;
     tracing::info!(%addr, database = ?store.backend, "missive listening");
-    let listener = KillableListener(listener);
+    let conns = Connections::default();
+    let listener = KillableListener {
+        tcp: listener,
+        conns: conns.clone(),
+    };
     let service = router.into_make_service_with_connect_info::<ConnInfo>();
-    axum::serve(listener, service)
+    let (signalled, on_signal) = tokio::sync::oneshot::channel();
+    // On the signal axum stops accepting, finishes the requests in flight, and returns once
+    // every connection has closed; `close` below makes sure they do, within the grace.
+    let server = axum::serve(listener, service)
         .with_graceful_shutdown(async move {
             shutdown.await;
-            hub.close().await;
+            let _ = signalled.send(tokio::time::Instant::now());
         })
+        .into_future();
+    let grace = config.shutdown_grace;
+    // The last stretch of the grace is kept for flushing the database.
+    let flush_time = (grace / 5).min(Duration::from_secs(1));
+    let deadline = Arc::new(std::sync::OnceLock::new());
+    let close = {
+        let deadline_cell = deadline.clone();
+        async move {
+            let Ok(started) = on_signal.await else {
+                return std::future::pending().await;
+            };
+            tracing::info!(grace = ?grace, "shutting down");
+            let _ = deadline_cell.set(started + grace);
+            let deadline = started + grace - flush_time;
+            // Leave half the grace at least for closing sockets and flushing.
+            let _ = tokio::time::timeout_at(started + grace / 2, app.drain.drain()).await;
+            let _ = tokio::time::timeout_at(deadline, hub.close()).await;
+            // A moment for the disconnect packets just queued to reach their clients, then abort
+            // whatever stays open: half-open engine.io sessions, long-polls, idle keep-alives.
+            let flush = (tokio::time::Instant::now() + Duration::from_millis(250)).min(deadline);
+            while conns.open() > 0 && tokio::time::Instant::now() < flush {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            let killed = conns.kill_all();
+            tracing::info!(connections = killed, "closed the connections still open");
+            tokio::time::sleep_until(deadline).await;
+            tracing::warn!("shutdown grace elapsed with connections still open; exiting anyway");
+        }
+    };
+    tokio::select! {
+        served = server => served.context("serving")?,
+        () = close => {}
+    }
+    let flushed = deadline
+        .get()
+        .copied()
+        .unwrap_or_else(|| tokio::time::Instant::now() + flush_time);
+    if tokio::time::timeout_at(flushed, store.close())
         .await
-        .context("serving")?;
+        .is_err()
+    {
+        tracing::warn!("closing the database did not finish within the shutdown grace");
+    }
+    tracing::info!("missive stopped");
     Ok(())
 }
 

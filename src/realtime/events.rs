@@ -180,6 +180,8 @@ fn on_send<A: Adapter>(s: &SocketRef<A>) {
          ack: AckSender<A>| {
             let sess = session::session(&socket);
             let ticket = sess.as_ref().map(|sess| sess.sends.ticket());
+            // Held until the ack is queued, so a shutdown closes this socket only after it.
+            let in_flight = app.drain.enter();
             async move {
                 // Every ticket waits its turn, even one about to fail: releasing out of turn would
                 // let a later send overtake an earlier one.
@@ -187,6 +189,7 @@ fn on_send<A: Adapter>(s: &SocketRef<A>) {
                     ticket.wait_turn().await;
                 }
                 let result = match (sess, parse::<SendInput>(data)) {
+                    _ if in_flight.is_none() => Err(AppError::Unavailable),
                     (None, _) => Err(AppError::Unauthenticated),
                     (Some(_), Err(e)) => Err(e),
                     (Some(sess), Ok(input)) => {
@@ -196,6 +199,7 @@ fn on_send<A: Adapter>(s: &SocketRef<A>) {
                     }
                 };
                 reply(ack, result);
+                drop(in_flight);
             }
         },
     );

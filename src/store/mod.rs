@@ -162,6 +162,19 @@ pub fn parse_notify_payload(payload: &str) -> Vec<(RoomId, Seq, Seq)> {
 impl Store {
     /// Connects (creating the database if missing), applies migrations and starts the writer.
     /// Also returns the stream of committed messages, for the fan-out task.
+    /// Flushes and closes the pool at shutdown: on SQLite the WAL is checkpointed into the
+    /// database file, so a copy of that one file (or the next start) needs no recovery.
+    pub async fn close(&self) {
+        if self.backend == Backend::Sqlite
+            && let Err(e) = sqlx::query("pragma wal_checkpoint(truncate)")
+                .execute(&self.pool)
+                .await
+        {
+            tracing::warn!(error = %e, "checkpointing the WAL failed");
+        }
+        self.pool.close().await;
+    }
+
     pub async fn connect(config: &Config) -> anyhow::Result<(Self, Committed)> {
         sqlx::any::install_default_drivers();
         let url = config.database_url.as_str();
