@@ -81,17 +81,17 @@ pub async fn run(
     let app = App::new(config.clone(), store.clone(), tokens, metrics)?;
 
     let guard = axum::middleware::from_fn(delivery::conn::guard);
-    let (router, hub) = match store.backend {
+    let router = match store.backend {
         Backend::Sqlite => {
             let (layer, io) = realtime::builder(&app).build_layer();
             io.ns("/", realtime::on_connect.with(realtime::session::handshake));
             io.ns("/admin", realtime::admin_connect.with(realtime::admin_auth));
             let hub = Hub::Local(io.clone());
-            app.set_delivery(Arc::new(hub.clone()));
+            app.set_delivery(Arc::new(hub));
             delivery::publisher::spawn(app.clone(), io.clone(), committed, None);
             realtime::session::spawn_sweeper(io.clone());
             realtime::spawn_admin_stats(app.clone(), io);
-            (http::router(app.clone(), (guard, layer)), hub)
+            http::router(app.clone(), (guard, layer))
         }
         Backend::Postgres => {
             let pool = socketioxide_postgres::drivers::sqlx::sqlx_client::PgPool::connect(
@@ -110,12 +110,12 @@ pub async fn run(
                 .await
                 .context("starting the /admin namespace")?;
             let hub = Hub::Postgres(io.clone());
-            app.set_delivery(Arc::new(hub.clone()));
+            app.set_delivery(Arc::new(hub));
             let announced = delivery::bus::spawn(config.database_url.clone(), app.bus_up.clone());
             delivery::publisher::spawn(app.clone(), io.clone(), committed, Some(announced));
             realtime::session::spawn_sweeper(io.clone());
             realtime::spawn_admin_stats(app.clone(), io);
-            (http::router(app.clone(), (guard, layer)), hub)
+            http::router(app.clone(), (guard, layer))
         }
     };
     spawn_limiter_cleanup(app.clone());
@@ -152,16 +152,18 @@ pub async fn run(
             let deadline = started + grace - flush_time;
             // Leave half the grace at least for closing sockets and flushing.
             let _ = tokio::time::timeout_at(started + grace / 2, app.drain.drain()).await;
-            let _ = tokio::time::timeout_at(deadline, hub.close()).await;
-            // A moment for the disconnect packets just queued to reach their clients, then abort
-            // whatever stays open: half-open engine.io sessions, long-polls, idle keep-alives.
-            let flush = (tokio::time::Instant::now() + Duration::from_millis(250)).min(deadline);
-            while conns.open() > 0 && tokio::time::Instant::now() < flush {
-                tokio::time::sleep(Duration::from_millis(10)).await;
-            }
-            let killed = conns.kill_all();
-            tracing::info!(connections = killed, "closed the connections still open");
-            tokio::time::sleep_until(deadline).await;
+            // Closing the connections, not the Socket.IO sockets: a socket closed with a DISCONNECT
+        // packet ("io server disconnect") is one a stock client does not reconnect, while a
+        // closed transport makes every client reconnect (to another node) and catch up. This
+        // also ends what is no socket: half-open engine.io sessions, long-polls, keep-alives.
+        let killed = conns.kill_all();
+        tracing::info!(connections = killed, "closed every connection");
+        // The sockets' disconnect handlers store last_seen_at: a moment for them to run.
+        let settle = (tokio::time::Instant::now() + Duration::from_millis(500)).min(deadline);
+        while conns.open() > 0 && tokio::time::Instant::now() < settle {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        tokio::time::sleep_until(deadline).await;
             tracing::warn!("shutdown grace elapsed with connections still open; exiting anyway");
         }
     };

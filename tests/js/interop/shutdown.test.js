@@ -80,7 +80,11 @@ test('SIGTERM under load stores every acked message and exits within the grace, 
   assert.ok(gone, `the server was still running ${took} ms after SIGTERM (grace ${GRACE_MS} ms)`);
   await lanes;
   await halfOpen.poll;
-  assert.ok(!sender.connected && !reader.connected, 'every socket is closed');
+  for (const s of [sender, reader]) {
+    assert.ok(!s.connected, 'every socket is closed');
+    // Not "io server disconnect", after which a stock client would not reconnect.
+    assert.match(s.disconnectReason, /^transport (close|error)$/, 'a client reconnects elsewhere');
+  }
   for (const code of refused) assert.equal(code, 'unavailable', `a send refused during shutdown: ${code}`);
   t.diagnostic(`exited ${took} ms after SIGTERM with ${acked.length} acked sends (${refused.length} refused)`);
 
