@@ -17,7 +17,8 @@
 //! - [`domain`]: typed ids and seqs, validated inputs, the rules of who may do what, the wire
 //!   objects and every server→client event of `docs/protocol.md`.
 //! - [`error`]: the one error type, mapped to HTTP responses and socket acks.
-//! - [`app`]: the shared state and the rate limiters.
+//! - [`app`]: the shared state, the rate limiters, and the drain of sends at shutdown.
+//! - [`admin`]: the operator's subcommands of the binary (accounts, backup, migrate, check).
 //!
 //! Dependencies point one way: `http` and `realtime` use `chat`, which uses `store`, `auth` and
 //! `domain`; neither `chat` nor anything below it names axum, socketioxide, `http` or
@@ -28,6 +29,8 @@
 
 #![forbid(unsafe_code)]
 
+/// The operator's commands: accounts, backup, migrate, check.
+pub mod admin;
 /// The state shared by every handler.
 pub mod app;
 /// Passwords, tokens and the login throttle.
@@ -153,17 +156,17 @@ pub async fn run(
             // Leave half the grace at least for closing sockets and flushing.
             let _ = tokio::time::timeout_at(started + grace / 2, app.drain.drain()).await;
             // Closing the connections, not the Socket.IO sockets: a socket closed with a DISCONNECT
-        // packet ("io server disconnect") is one a stock client does not reconnect, while a
-        // closed transport makes every client reconnect (to another node) and catch up. This
-        // also ends what is no socket: half-open engine.io sessions, long-polls, keep-alives.
-        let killed = conns.kill_all();
-        tracing::info!(connections = killed, "closed every connection");
-        // The sockets' disconnect handlers store last_seen_at: a moment for them to run.
-        let settle = (tokio::time::Instant::now() + Duration::from_millis(500)).min(deadline);
-        while conns.open() > 0 && tokio::time::Instant::now() < settle {
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-        tokio::time::sleep_until(deadline).await;
+            // packet ("io server disconnect") is one a stock client does not reconnect, while a
+            // closed transport makes every client reconnect (to another node) and catch up. This
+            // also ends what is no socket: half-open engine.io sessions, long-polls, keep-alives.
+            let killed = conns.kill_all();
+            tracing::info!(connections = killed, "closed every connection");
+            // The sockets' disconnect handlers store last_seen_at: a moment for them to run.
+            let settle = (tokio::time::Instant::now() + Duration::from_millis(500)).min(deadline);
+            while conns.open() > 0 && tokio::time::Instant::now() < settle {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            tokio::time::sleep_until(deadline).await;
             tracing::warn!("shutdown grace elapsed with connections still open; exiting anyway");
         }
     };

@@ -107,6 +107,10 @@ async fn login(
     match user {
         Some(user) if ok => {
             app.login_throttle.record_success(name.as_str());
+            // Said only to whoever knows the password: to others a banned account looks like any.
+            if app.store.is_banned(user.id).await? {
+                return Err(AppError::forbidden("this account is banned"));
+            }
             Ok(Json(issue_session(&app, user, random_id()).await?))
         }
         _ => Err(AppError::InvalidCredentials),
@@ -125,6 +129,10 @@ async fn refresh(
     let claims = app.tokens.verify(&body.refresh_token, TokenType::Refresh)?;
     match app.store.use_refresh_token(&claims.jti).await? {
         crate::store::users::RefreshOutcome::Rotated { user, family } => {
+            // A ban revokes the refresh tokens too; this also covers one racing the ban.
+            if app.store.is_banned(user).await? {
+                return Err(AppError::Unauthenticated);
+            }
             let user = app
                 .store
                 .user(user)

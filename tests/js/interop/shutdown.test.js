@@ -6,26 +6,12 @@
 const { test } = require('node:test');
 const assert = require('node:assert/strict');
 const crypto = require('node:crypto');
-const fs = require('node:fs');
-const os = require('node:os');
-const path = require('node:path');
 const c = require('../lib/client');
-const { startServer, testDb } = require('../lib/server');
+const { startServer, sharedDatabase } = require('../lib/server');
 
 const GRACE_MS = 3000;
 /** Process start-up and teardown around the grace: exiting takes a moment past the deadline. */
 const EXIT_SLACK_MS = 1500;
-
-/** A database URL that outlives one server process, and whether the last server drops it. */
-function sharedDatabase(t) {
-  if (testDb() === 'postgres') {
-    const base = process.env.MISSIVE_TEST_PG_URL || 'postgres://postgres@127.0.0.1:5432';
-    return `${base}/missive_shutdown_${c.hex(5)}`;
-  }
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'missive-shutdown-'));
-  t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
-  return `sqlite://${path.join(dir, 'missive.db')}`;
-}
 
 /** Opens an Engine.IO session over long-polling that never connects a namespace, and starts a
  * long-poll the server holds open until it has something to send. */
@@ -40,13 +26,19 @@ async function halfOpenSession(url) {
 }
 
 test('SIGTERM under load stores every acked message and exits within the grace, half-open sessions included', async (t) => {
+  const db = sharedDatabase('missive_shutdown');
+  const servers = [];
+  t.after(async () => {
+    for (const s of servers.reverse()) await s.stop();
+    db.drop();
+  });
   const env = {
-    DATABASE_URL: sharedDatabase(t),
+    DATABASE_URL: db.url,
     MISSIVE_JWT_SECRET: crypto.randomBytes(32).toString('hex'),
     MISSIVE_SHUTDOWN_GRACE: `${GRACE_MS}ms`,
   };
   const first = await startServer({ env });
-  t.after(() => first.stop());
+  servers.push(first);
   const [alice, bob] = await c.users(first.url, 2);
   const room = await c.directRoom(first.url, alice, bob);
   const sender = await c.connect(first.url, { token: alice.token });
@@ -89,8 +81,8 @@ test('SIGTERM under load stores every acked message and exits within the grace, 
   t.diagnostic(`exited ${took} ms after SIGTERM with ${acked.length} acked sends (${refused.length} refused)`);
 
   // The same database in a new process serves every acked message.
-  const second = await startServer({ env, dropDatabase: true });
-  t.after(() => second.stop());
+  const second = await startServer({ env });
+  servers.push(second);
   const session = await c.login(second.url, alice);
   const stored = new Set();
   let after = 0;
