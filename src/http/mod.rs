@@ -1,6 +1,6 @@
 //! The HTTP surface: the REST API (`accounts`, `rooms`), health and metrics (here), the web
 //! client and the Socket.IO browser bundle, and the layers every response passes through
-//! (body limit, security headers, CORS, tracing).
+//! (body limit, security headers, CORS, request ids and tracing spans).
 
 pub mod accounts;
 pub mod extract;
@@ -13,6 +13,7 @@ use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::json;
 use tower_http::cors::{AllowOrigin, CorsLayer};
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::services::{ServeDir, ServeFile};
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::TraceLayer;
@@ -69,8 +70,28 @@ where
             HeaderValue::from_static("no-referrer"),
         ))
         .layer(cors)
-        .layer(TraceLayer::new_for_http())
+        .layer(TraceLayer::new_for_http().make_span_with(request_span))
+        .layer(PropagateRequestIdLayer::x_request_id())
+        .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
         .with_state(app)
+}
+
+/// The span of one request: its id (the caller's `X-Request-Id`, else a new UUID, echoed in
+/// the response), method and path — not the query, nor any header (tokens) or body — and the
+/// user, recorded once `AuthUser` has authenticated the request.
+fn request_span(req: &axum::http::Request<axum::body::Body>) -> tracing::Span {
+    let id = req
+        .headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    tracing::info_span!(
+        "request",
+        request_id = %id,
+        method = %req.method(),
+        path = %req.uri().path(),
+        user_id = tracing::field::Empty,
+    )
 }
 
 /// No origin list: same origin only (no CORS headers at all). `*`: any origin.
