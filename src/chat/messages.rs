@@ -99,15 +99,18 @@ pub async fn append_system(
 }
 
 /// History paging: `before_seq`, `after_seq`, or (neither) the latest page.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct HistoryQuery {
+    /// The socket event's; REST names the room in the path.
+    #[param(ignore)]
     pub room_id: Option<RoomId>,
     pub before_seq: Option<Seq>,
     pub after_seq: Option<Seq>,
     pub limit: Option<i64>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct HistoryPage {
     pub messages: Vec<Message>,
     pub has_more: bool,
@@ -196,7 +199,7 @@ pub async fn mark_read(app: &App, user: UserId, room: RoomId, seq: Seq) -> AppRe
 }
 
 /// `GET …/messages/{seq}/receipts`: the other members split by how far they got.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct Receipts {
     pub read: Vec<UserId>,
     pub delivered: Vec<UserId>,

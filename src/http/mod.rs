@@ -4,6 +4,7 @@
 
 pub mod accounts;
 pub mod extract;
+pub mod openapi;
 pub mod rooms;
 
 use axum::extract::State;
@@ -46,6 +47,7 @@ where
     let cors = cors_layer(app.config.cors_origins.as_deref());
     Router::new()
         .merge(accounts::router())
+        .merge(openapi::router())
         .merge(rooms::router())
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
@@ -119,10 +121,19 @@ fn cors_layer(origins: Option<&str>) -> CorsLayer {
     }
 }
 
+/// `{"status": ...}` of the health endpoints.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+struct Status {
+    status: String,
+}
+
+#[utoipa::path(get, path = "/healthz", tag = "operations", responses((status = 200, description = "the process is up", body = Status)))]
 async fn healthz() -> Json<serde_json::Value> {
     Json(json!({"status": "ok"}))
 }
 
+#[utoipa::path(get, path = "/readyz", tag = "operations", responses((status = 200, description = "the database answers and the bus is up", body = Status), (status = 503, description = "not ready", body = Status)))]
 async fn readyz(State(app): State<App>) -> (StatusCode, Json<serde_json::Value>) {
     if !app.bus_up.load(std::sync::atomic::Ordering::SeqCst) {
         tracing::warn!("readyz: not hearing the other nodes' commits");
@@ -143,6 +154,7 @@ async fn readyz(State(app): State<App>) -> (StatusCode, Json<serde_json::Value>)
     }
 }
 
+#[utoipa::path(get, path = "/metrics", tag = "operations", responses((status = 200, description = "Prometheus text exposition", content_type = "text/plain", body = String)))]
 async fn metrics(State(app): State<App>) -> impl IntoResponse {
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],

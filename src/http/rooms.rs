@@ -8,6 +8,7 @@ use axum::{Json, Router};
 use serde::Deserialize;
 
 use super::extract::{AppJson, AppQuery, AuthUser, parse_id};
+use super::openapi::Errors;
 use crate::app::App;
 use crate::chat::messages::{self, HistoryPage, HistoryQuery, Receipts, SendInput};
 use crate::chat::rooms::{self, CreateRoom};
@@ -29,10 +30,12 @@ pub fn router() -> Router<App> {
         .route("/api/rooms/{id}/read", post(read))
 }
 
+#[utoipa::path(get, path = "/api/rooms", tag = "rooms", security(("bearer" = [])), responses((status = 200, description = "the caller's rooms, most recent activity first", body = Vec<Room>), Errors))]
 async fn list(State(app): State<App>, AuthUser(user): AuthUser) -> AppResult<Json<Vec<Room>>> {
     Ok(Json(app.store.rooms_for(user).await?))
 }
 
+#[utoipa::path(post, path = "/api/rooms", tag = "rooms", security(("bearer" = [])), request_body = CreateRoom, responses((status = 201, description = "the new group or channel", body = Room), Errors))]
 async fn create(
     State(app): State<App>,
     AuthUser(user): AuthUser,
@@ -44,11 +47,12 @@ async fn create(
     ))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 struct DirectBody {
     user_id: UserId,
 }
 
+#[utoipa::path(post, path = "/api/rooms/direct", tag = "rooms", security(("bearer" = [])), request_body = DirectBody, responses((status = 200, description = "the existing direct room", body = Room), (status = 201, description = "the new direct room", body = Room), Errors))]
 async fn direct(
     State(app): State<App>,
     AuthUser(user): AuthUser,
@@ -63,6 +67,7 @@ async fn direct(
     Ok((status, Json(rooms::room_for(&app, room, user).await?)))
 }
 
+#[utoipa::path(get, path = "/api/rooms/{id}", tag = "rooms", security(("bearer" = [])), params(("id" = String, Path, description = "room id")), responses((status = 200, description = "the room with its members", body = Room), Errors))]
 async fn show(
     State(app): State<App>,
     AuthUser(user): AuthUser,
@@ -71,11 +76,12 @@ async fn show(
     Ok(Json(rooms::get(&app, user, parse_id(&id)?).await?))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 struct RenameBody {
     name: String,
 }
 
+#[utoipa::path(patch, path = "/api/rooms/{id}", tag = "rooms", security(("bearer" = [])), params(("id" = String, Path, description = "room id")), request_body = RenameBody, responses((status = 200, description = "the renamed room", body = Room), Errors))]
 async fn rename(
     State(app): State<App>,
     AuthUser(user): AuthUser,
@@ -87,11 +93,12 @@ async fn rename(
     ))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 struct AddMemberBody {
     user_id: UserId,
 }
 
+#[utoipa::path(post, path = "/api/rooms/{id}/members", tag = "rooms", security(("bearer" = [])), params(("id" = String, Path, description = "room id")), request_body = AddMemberBody, responses((status = 201, description = "the new member", body = Member), Errors))]
 async fn add_member(
     State(app): State<App>,
     AuthUser(user): AuthUser,
@@ -102,11 +109,12 @@ async fn add_member(
     Ok((StatusCode::CREATED, Json(member)))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 struct RoleBody {
     role: Role,
 }
 
+#[utoipa::path(patch, path = "/api/rooms/{id}/members/{user_id}", tag = "rooms", security(("bearer" = [])), params(("id" = String, Path, description = "room id"), ("user_id" = String, Path, description = "member's user id")), request_body = RoleBody, responses((status = 200, description = "the member", body = Member), Errors))]
 async fn set_role(
     State(app): State<App>,
     AuthUser(user): AuthUser,
@@ -118,6 +126,7 @@ async fn set_role(
     ))
 }
 
+#[utoipa::path(delete, path = "/api/rooms/{id}/members/{user_id}", tag = "rooms", security(("bearer" = [])), params(("id" = String, Path, description = "room id"), ("user_id" = String, Path, description = "member's user id")), responses((status = 204, description = "removed (or left)"), Errors))]
 async fn remove_member(
     State(app): State<App>,
     AuthUser(user): AuthUser,
@@ -127,6 +136,7 @@ async fn remove_member(
     Ok(StatusCode::NO_CONTENT)
 }
 
+#[utoipa::path(get, path = "/api/rooms/{id}/messages", tag = "messages", security(("bearer" = [])), params(("id" = String, Path, description = "room id"), HistoryQuery), responses((status = 200, description = "one page of history, ascending seq", body = HistoryPage), Errors))]
 async fn history(
     State(app): State<App>,
     AuthUser(user): AuthUser,
@@ -138,13 +148,14 @@ async fn history(
     ))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 struct SendBody {
     body: String,
     client_id: Option<String>,
     reply_to: Option<Seq>,
 }
 
+#[utoipa::path(post, path = "/api/rooms/{id}/messages", tag = "messages", security(("bearer" = [])), params(("id" = String, Path, description = "room id")), request_body = SendBody, responses((status = 201, description = "the stored message", body = Message), Errors))]
 async fn send(
     State(app): State<App>,
     AuthUser(user): AuthUser,
@@ -165,6 +176,7 @@ async fn send(
     ))
 }
 
+#[utoipa::path(get, path = "/api/rooms/{id}/messages/{seq}/receipts", tag = "messages", security(("bearer" = [])), params(("id" = String, Path, description = "room id"), ("seq" = i64, Path, description = "message seq")), responses((status = 200, description = "who read, got, or has yet to get the message", body = Receipts), Errors))]
 async fn receipts(
     State(app): State<App>,
     AuthUser(user): AuthUser,
@@ -176,11 +188,12 @@ async fn receipts(
     ))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 struct ReadBody {
     seq: Seq,
 }
 
+#[utoipa::path(post, path = "/api/rooms/{id}/read", tag = "messages", security(("bearer" = [])), params(("id" = String, Path, description = "room id")), request_body = ReadBody, responses((status = 204, description = "read cursor moved"), Errors))]
 async fn read(
     State(app): State<App>,
     AuthUser(user): AuthUser,
