@@ -143,42 +143,48 @@ pub async fn run(
     let grace = config.shutdown_grace;
     // The last stretch of the grace is kept for flushing the database.
     let flush_time = (grace / 5).min(Duration::from_secs(1));
-    let deadline = Arc::new(std::sync::OnceLock::new());
-    let close = {
-        let deadline_cell = deadline.clone();
-        async move {
-            let Ok(started) = on_signal.await else {
-                return std::future::pending().await;
-            };
-            tracing::info!(grace = ?grace, "shutting down");
-            let _ = deadline_cell.set(started + grace);
-            let deadline = started + grace - flush_time;
-            // Leave half the grace at least for closing sockets and flushing.
-            let _ = tokio::time::timeout_at(started + grace / 2, app.drain.drain()).await;
-            // Closing the connections, not the Socket.IO sockets: a socket closed with a DISCONNECT
-            // packet ("io server disconnect") is one a stock client does not reconnect, while a
-            // closed transport makes every client reconnect (to another node) and catch up. This
-            // also ends what is no socket: half-open engine.io sessions, long-polls, keep-alives.
-            let killed = conns.kill_all();
-            tracing::info!(connections = killed, "closed every connection");
-            // The sockets' disconnect handlers store last_seen_at: a moment for them to run.
-            let settle = (tokio::time::Instant::now() + Duration::from_millis(500)).min(deadline);
-            while conns.open() > 0 && tokio::time::Instant::now() < settle {
-                tokio::time::sleep(Duration::from_millis(10)).await;
+    // Returns the deadline once every connection is closed (or the grace is nearly spent).
+    let close = async move {
+        let started = match on_signal.await {
+            Ok(started) => started,
+            // The server ended without a signal: it failed, and says so below.
+            Err(_) => tokio::time::Instant::now(),
+        };
+        tracing::info!(grace = ?grace, "shutting down");
+        let deadline = started + grace - flush_time;
+        // Leave half the grace at least for closing sockets and flushing.
+        let _ = tokio::time::timeout_at(started + grace / 2, app.drain.drain()).await;
+        // Closing the connections, not the Socket.IO sockets: a socket closed with a DISCONNECT
+        // packet ("io server disconnect") is one a stock client does not reconnect, while a
+        // closed transport makes every client reconnect (to another node) and catch up. This
+        // also ends what is no socket: half-open engine.io sessions, long-polls, keep-alives.
+        let killed = conns.kill_all();
+        tracing::info!(connections = killed, "closed every connection");
+        // The sockets' disconnect handlers store last_seen_at: a moment for them to run.
+        let settle = (tokio::time::Instant::now() + Duration::from_millis(500)).min(deadline);
+        while conns.open() > 0 && tokio::time::Instant::now() < settle {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        deadline
+    };
+    // The HTTP server may finish first: upgraded WebSockets are no longer its connections, so
+    // with no HTTP request in flight it returns at the signal, while sends are still running
+    // on sockets. The close sequence runs to its end either way, before the database closes.
+    let mut server = std::pin::pin!(server);
+    let mut close = std::pin::pin!(close);
+    let deadline = tokio::select! {
+        served = &mut server => {
+            served.context("serving")?;
+            close.await
+        }
+        deadline = &mut close => {
+            if tokio::time::timeout_at(deadline, server).await.is_err() {
+                tracing::warn!("shutdown grace elapsed with connections still open; exiting anyway");
             }
-            tokio::time::sleep_until(deadline).await;
-            tracing::warn!("shutdown grace elapsed with connections still open; exiting anyway");
+            deadline
         }
     };
-    tokio::select! {
-        served = server => served.context("serving")?,
-        () = close => {}
-    }
-    let flushed = deadline
-        .get()
-        .copied()
-        .unwrap_or_else(|| tokio::time::Instant::now() + flush_time);
-    if tokio::time::timeout_at(flushed, store.close())
+    if tokio::time::timeout_at(deadline + flush_time, store.close())
         .await
         .is_err()
     {
