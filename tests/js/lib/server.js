@@ -162,6 +162,8 @@ function runCli(args, { env = {}, input = '', cwd } = {}) {
     child.stderr.on('data', (c) => { stderr += c; });
     child.on('error', reject);
     child.on('close', (code) => resolve({ code, stdout, stderr }));
+    // A command that exits before reading its input (a bad setting) closes the pipe first.
+    child.stdin.on('error', () => {});
     child.stdin.end(input);
   });
 }
