@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every test of Missive: the Rust suites (unit + HTTP integration, on SQLite and Postgres),
-# the Socket.IO interop suite with the official JavaScript client (on SQLite and Postgres), and
-# the web client's end-to-end suite in headless Chromium.
+# the Socket.IO interop suite with the official JavaScript client (on SQLite and Postgres), the
+# REST API fuzzed against its OpenAPI document (schemathesis, on both), and the web client's
+# end-to-end suite in headless Chromium.
 #
 # It installs and starts what it needs: the npm packages (from the lock file), Debian's chromium
 # (when root and apt are available) and the local PostgreSQL cluster if it is stopped.
@@ -84,6 +85,7 @@ done
 for db in "${dbs[@]}"; do
   run_step "Client library (clients/js): unit tests and integration tests against the server, on $db" \
     env MISSIVE_TEST_DB="$db" bash -c 'cd clients/js && npm test --silent'
+  run_step "REST API fuzzed against docs/openapi.json (schemathesis) on $db" scripts/schemathesis.sh "$db"
 done
 
 if [ "$have_chromium" = true ]; then

@@ -2,7 +2,7 @@
 
 use std::num::NonZeroU32;
 use std::ops::Deref;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
@@ -44,6 +44,8 @@ pub struct AppInner {
     pub bus_up: Arc<AtomicBool>,
     /// Notifications (the VAPID key), set once the notifier starts.
     pub push: OnceLock<Arc<crate::notify::Push>>,
+    /// Socket sends in flight, and whether a shutdown stopped taking new ones.
+    pub drain: Drain,
 }
 
 impl Deref for App {
@@ -77,6 +79,7 @@ impl App {
             messages: AtomicU64::new(0),
             bus_up: Arc::new(AtomicBool::new(true)),
             push: OnceLock::new(),
+            drain: Drain::default(),
         })))
     }
 
@@ -128,5 +131,80 @@ impl UserLimiter {
                 retry_after_ms: (wait.as_millis() as u64).max(1),
             }
         })
+    }
+}
+
+/// Sends in flight over sockets, so that a shutdown lets each one commit and be acked before
+/// the sockets close (REST requests in flight are awaited by the HTTP server itself).
+#[derive(Clone, Default)]
+pub struct Drain(Arc<DrainInner>);
+
+#[derive(Default)]
+struct DrainInner {
+    draining: AtomicBool,
+    in_flight: AtomicUsize,
+    idle: tokio::sync::Notify,
+}
+
+/// Held from a send's arrival until its ack is queued.
+pub struct InFlight(Drain);
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        if self.0.0.in_flight.fetch_sub(1, Ordering::SeqCst) == 1 {
+            self.0.0.idle.notify_waiters();
+        }
+    }
+}
+
+impl Drain {
+    /// A send may start, unless a shutdown began (then it is refused `unavailable`, and the
+    /// client sends it again to the node it reconnects to).
+    pub fn enter(&self) -> Option<InFlight> {
+        // Counted before the flag is read: a shutdown that set the flag either sees this
+        // send in the count or this send sees the flag.
+        self.0.in_flight.fetch_add(1, Ordering::SeqCst);
+        let guard = InFlight(self.clone());
+        (!self.0.draining.load(Ordering::SeqCst)).then_some(guard)
+    }
+
+    /// Refuses new sends and waits until those in flight are acked.
+    pub async fn drain(&self) {
+        self.0.draining.store(true, Ordering::SeqCst);
+        loop {
+            let idle = self.0.idle.notified();
+            tokio::pin!(idle);
+            idle.as_mut().enable();
+            if self.0.in_flight.load(Ordering::SeqCst) == 0 {
+                return;
+            }
+            idle.await;
+        }
+    }
+}
+
+#[cfg(test)]
+mod drain_tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_drain_waits_for_sends_in_flight_and_refuses_new_ones() {
+        let drain = Drain::default();
+        let first = drain.enter().expect("not draining yet");
+        let waiting = tokio::spawn({
+            let drain = drain.clone();
+            async move { drain.drain().await }
+        });
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        assert!(!waiting.is_finished(), "a send is still in flight");
+        assert!(
+            drain.enter().is_none(),
+            "a draining server takes no new send"
+        );
+        drop(first);
+        tokio::time::timeout(Duration::from_secs(1), waiting)
+            .await
+            .expect("the drain ends once the last send is acked")
+            .unwrap();
     }
 }

@@ -152,6 +152,14 @@ pub struct Config {
     /// Timeout of every request to a push service or gateway.
     #[arg(long = "missive-push-timeout", env = "MISSIVE_PUSH_TIMEOUT", default_value = "10s", value_parser = humantime::parse_duration)]
     pub push_timeout: Duration,
+    /// How long a shutdown (SIGTERM, Ctrl-C) may take: in-flight sends commit and are acked,
+    /// every socket is closed, then the process exits, at the latest after this.
+    #[arg(long = "missive-shutdown-grace", env = "MISSIVE_SHUTDOWN_GRACE", default_value = "10s", value_parser = humantime::parse_duration)]
+    pub shutdown_grace: Duration,
+
+    /// Log format: `text` for people, `json` (one object a line) for log systems.
+    #[arg(long = "missive-log-format", env = "MISSIVE_LOG_FORMAT", default_value = "text", value_parser = ["text", "json"])]
+    pub log_format: String,
 }
 
 impl Config {

@@ -19,7 +19,8 @@
 //! - [`domain`]: typed ids and seqs, validated inputs, the rules of who may do what, the wire
 //!   objects and every server→client event of `docs/protocol.md`.
 //! - [`error`]: the one error type, mapped to HTTP responses and socket acks.
-//! - [`app`]: the shared state and the rate limiters.
+//! - [`app`]: the shared state, the rate limiters, and the drain of sends at shutdown.
+//! - [`admin`]: the operator's subcommands of the binary (accounts, backup, migrate, check).
 //!
 //! Dependencies point one way: `http` and `realtime` use `chat`, which uses `store`, `auth` and
 //! `domain`; neither `chat` nor anything below it names axum, socketioxide, `http` or
@@ -30,6 +31,8 @@
 
 #![forbid(unsafe_code)]
 
+/// The operator's commands: accounts, backup, migrate, check.
+pub mod admin;
 /// The state shared by every handler.
 pub mod app;
 /// Passwords, tokens and the login throttle.
@@ -53,9 +56,10 @@ pub mod realtime;
 /// The database.
 pub mod store;
 
-use std::future::Future;
+use std::future::{Future, IntoFuture};
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context;
 use metrics_exporter_prometheus::PrometheusBuilder;
@@ -65,7 +69,7 @@ use tokio::net::TcpListener;
 use crate::app::App;
 use crate::auth::tokens::Tokens;
 use crate::config::Config;
-use crate::delivery::conn::{ConnInfo, KillableListener};
+use crate::delivery::conn::{ConnInfo, Connections, KillableListener};
 use crate::delivery::hub::{Hub, PgAdapter};
 use crate::store::{Backend, Store};
 
@@ -84,17 +88,17 @@ pub async fn run(
     let app = App::new(config.clone(), store.clone(), tokens, metrics)?;
 
     let guard = axum::middleware::from_fn(delivery::conn::guard);
-    let (router, hub) = match store.backend {
+    let router = match store.backend {
         Backend::Sqlite => {
             let (layer, io) = realtime::builder(&app).build_layer();
             io.ns("/", realtime::on_connect.with(realtime::session::handshake));
             io.ns("/admin", realtime::admin_connect.with(realtime::admin_auth));
             let hub = Hub::Local(io.clone());
-            app.set_delivery(Arc::new(hub.clone()));
+            app.set_delivery(Arc::new(hub));
             delivery::publisher::spawn(app.clone(), io.clone(), committed, None);
             realtime::session::spawn_sweeper(io.clone());
             realtime::spawn_admin_stats(app.clone(), io);
-            (http::router(app.clone(), (guard, layer)), hub)
+            http::router(app.clone(), (guard, layer))
         }
         Backend::Postgres => {
             let pool = socketioxide_postgres::drivers::sqlx::sqlx_client::PgPool::connect(
@@ -113,12 +117,12 @@ pub async fn run(
                 .await
                 .context("starting the /admin namespace")?;
             let hub = Hub::Postgres(io.clone());
-            app.set_delivery(Arc::new(hub.clone()));
+            app.set_delivery(Arc::new(hub));
             let announced = delivery::bus::spawn(config.database_url.clone(), app.bus_up.clone());
             delivery::publisher::spawn(app.clone(), io.clone(), committed, Some(announced));
             realtime::session::spawn_sweeper(io.clone());
             realtime::spawn_admin_stats(app.clone(), io);
-            (http::router(app.clone(), (guard, layer)), hub)
+            http::router(app.clone(), (guard, layer))
         }
     };
     spawn_limiter_cleanup(app.clone());
@@ -127,15 +131,72 @@ pub async fn run(
 
     let addr = listener.local_addr()?;
     tracing::info!(%addr, database = ?store.backend, "missive listening");
-    let listener = KillableListener(listener);
+    let conns = Connections::default();
+    let listener = KillableListener {
+        tcp: listener,
+        conns: conns.clone(),
+    };
     let service = router.into_make_service_with_connect_info::<ConnInfo>();
-    axum::serve(listener, service)
+    let (signalled, on_signal) = tokio::sync::oneshot::channel();
+    // On the signal axum stops accepting, finishes the requests in flight, and returns once
+    // every connection has closed; `close` below makes sure they do, within the grace.
+    let server = axum::serve(listener, service)
         .with_graceful_shutdown(async move {
             shutdown.await;
-            hub.close().await;
+            let _ = signalled.send(tokio::time::Instant::now());
         })
+        .into_future();
+    let grace = config.shutdown_grace;
+    // The last stretch of the grace is kept for flushing the database.
+    let flush_time = (grace / 5).min(Duration::from_secs(1));
+    // Returns the deadline once every connection is closed (or the grace is nearly spent).
+    let close = async move {
+        let started = match on_signal.await {
+            Ok(started) => started,
+            // The server ended without a signal: it failed, and says so below.
+            Err(_) => tokio::time::Instant::now(),
+        };
+        tracing::info!(grace = ?grace, "shutting down");
+        let deadline = started + grace - flush_time;
+        // Leave half the grace at least for closing sockets and flushing.
+        let _ = tokio::time::timeout_at(started + grace / 2, app.drain.drain()).await;
+        // Closing the connections, not the Socket.IO sockets: a socket closed with a DISCONNECT
+        // packet ("io server disconnect") is one a stock client does not reconnect, while a
+        // closed transport makes every client reconnect (to another node) and catch up. This
+        // also ends what is no socket: half-open engine.io sessions, long-polls, keep-alives.
+        let killed = conns.kill_all();
+        tracing::info!(connections = killed, "closed every connection");
+        // The sockets' disconnect handlers store last_seen_at: a moment for them to run.
+        let settle = (tokio::time::Instant::now() + Duration::from_millis(500)).min(deadline);
+        while conns.open() > 0 && tokio::time::Instant::now() < settle {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        deadline
+    };
+    // The HTTP server may finish first: upgraded WebSockets are no longer its connections, so
+    // with no HTTP request in flight it returns at the signal, while sends are still running
+    // on sockets. The close sequence runs to its end either way, before the database closes.
+    let mut server = std::pin::pin!(server);
+    let mut close = std::pin::pin!(close);
+    let deadline = tokio::select! {
+        served = &mut server => {
+            served.context("serving")?;
+            close.await
+        }
+        deadline = &mut close => {
+            if tokio::time::timeout_at(deadline, server).await.is_err() {
+                tracing::warn!("shutdown grace elapsed with connections still open; exiting anyway");
+            }
+            deadline
+        }
+    };
+    if tokio::time::timeout_at(deadline + flush_time, store.close())
         .await
-        .context("serving")?;
+        .is_err()
+    {
+        tracing::warn!("closing the database did not finish within the shutdown grace");
+    }
+    tracing::info!("missive stopped");
     Ok(())
 }
 

@@ -1,19 +1,65 @@
-//! The `missive` binary: reads configuration, binds, and runs the server until Ctrl-C/SIGTERM.
+//! The `missive` binary: reads configuration, then either serves (no command, or `serve`) until
+//! Ctrl-C/SIGTERM, or runs one operator command (`user`, `backup`, `migrate`, `check`; see
+//! `missive::admin`) and exits.
 
 use anyhow::Context;
 use clap::Parser;
+use missive::admin::Command;
 use missive::config::Config;
 use tracing_subscriber::EnvFilter;
 
+#[derive(Parser)]
+#[command(
+    name = "missive",
+    version,
+    about = "A persistent private-messaging server"
+)]
+struct Cli {
+    #[command(flatten)]
+    config: Config,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
 #[tokio::main]
-async fn main() -> anyhow::Result<()> {
+async fn main() -> std::process::ExitCode {
     let _ = dotenvy::dotenv();
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn")),
-        )
-        .init();
-    let config = Config::parse();
+    let cli = Cli::parse();
+    let serving = matches!(cli.command, None | Some(Command::Serve));
+    init_logs(&cli.config, serving);
+    let result = match cli.command {
+        None | Some(Command::Serve) => serve(cli.config).await,
+        Some(command) => missive::admin::run(cli.config, command).await,
+    };
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("missive: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+/// `RUST_LOG` filters (default `info,sqlx=warn` when serving, `warn` for a command, whose
+/// output is its own); `MISSIVE_LOG_FORMAT=json` writes one JSON object a line, with the
+/// fields of the enclosing spans (request id, user id) in each.
+fn init_logs(config: &Config, serving: bool) {
+    let default = if serving { "info,sqlx=warn" } else { "warn" };
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
+    let logs = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if config.log_format == "json" {
+        logs.json()
+            .with_current_span(true)
+            .with_span_list(true)
+            .init();
+    } else {
+        logs.init();
+    }
+}
+
+async fn serve(config: Config) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(&config.addr)
         .await
         .with_context(|| format!("binding {}", config.addr))?;

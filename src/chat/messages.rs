@@ -101,8 +101,11 @@ pub async fn append_system(
 }
 
 /// History paging: `before_seq`, `after_seq`, or (neither) the latest page.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct HistoryQuery {
+    /// The socket event's; REST names the room in the path.
+    #[param(ignore)]
     pub room_id: Option<RoomId>,
     pub before_seq: Option<Seq>,
     pub after_seq: Option<Seq>,
@@ -110,7 +113,7 @@ pub struct HistoryQuery {
 }
 
 /// A page of messages (history: ascending by seq; search: newest first).
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct MessagePage {
     pub messages: Vec<Message>,
     pub has_more: bool,
@@ -250,7 +253,7 @@ pub async fn mark_read(app: &App, user: UserId, room: RoomId, seq: Seq) -> AppRe
 }
 
 /// `GET …/messages/{seq}/receipts`: the other members split by how far they got.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct Receipts {
     pub read: Vec<UserId>,
     pub delivered: Vec<UserId>,

@@ -17,7 +17,7 @@ use crate::error::{AppError, AppResult};
 use crate::store::rooms as sql;
 
 /// `POST /api/rooms` and `room:create`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct CreateRoom {
     pub kind: RoomKind,
     pub name: String,

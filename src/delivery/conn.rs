@@ -15,7 +15,7 @@ use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, LazyLock, Mutex};
+use std::sync::{Arc, LazyLock, Mutex, Weak};
 use std::task::{Context, Poll};
 
 use axum::extract::connect_info::Connected;
@@ -99,15 +99,62 @@ impl AsyncWrite for Conn {
     }
 }
 
-/// Accepts TCP connections with `TCP_NODELAY` and a kill switch each.
-pub struct KillableListener(pub TcpListener);
+/// Every connection one listener accepted (weakly), so that a shutdown can close those that
+/// stay open: an engine.io session that never joined a namespace is no Socket.IO socket, so
+/// closing every socket leaves it (and its held long-poll request) open until its heartbeat
+/// times out, which would hold the shutdown for up to 45 s.
+#[derive(Clone, Default)]
+pub struct Connections(Arc<Mutex<Tracked>>);
+
+#[derive(Default)]
+struct Tracked {
+    switches: Vec<Weak<KillSwitch>>,
+    /// Dead entries are pruned when the list reaches this length (then set to twice what is
+    /// left), which keeps pruning amortised constant per accept.
+    prune_at: usize,
+}
+
+impl Connections {
+    fn add(&self, switch: &Arc<KillSwitch>) {
+        let mut t = self.0.lock().unwrap();
+        if t.switches.len() >= t.prune_at {
+            t.switches.retain(|w| w.strong_count() > 0);
+            t.prune_at = (t.switches.len() * 2).max(64);
+        }
+        t.switches.push(Arc::downgrade(switch));
+    }
+
+    /// How many accepted connections are still open.
+    pub fn open(&self) -> usize {
+        let t = self.0.lock().unwrap();
+        t.switches.iter().filter(|w| w.strong_count() > 0).count()
+    }
+
+    /// Aborts every connection still open; returns how many there were.
+    pub fn kill_all(&self) -> usize {
+        let live: Vec<_> = {
+            let t = self.0.lock().unwrap();
+            t.switches.iter().filter_map(Weak::upgrade).collect()
+        };
+        for switch in &live {
+            switch.kill();
+        }
+        live.len()
+    }
+}
+
+/// Accepts TCP connections with `TCP_NODELAY` and a kill switch each, tracked in `conns`.
+pub struct KillableListener {
+    pub tcp: TcpListener,
+    pub conns: Connections,
+}
 
 impl Listener for KillableListener {
     type Io = Conn;
     type Addr = SocketAddr;
 
     async fn accept(&mut self) -> (Conn, SocketAddr) {
-        let (tcp, addr) = Listener::accept(&mut self.0).await;
+        let (tcp, addr) = Listener::accept(&mut self.tcp).await;
         // Small frames (acks, sync batches, live messages) must leave at once: without NODELAY
         // each write behind an unacknowledged one waits for the peer's delayed ACK (~40 ms).
         if let Err(e) = tcp.set_nodelay(true) {
@@ -117,11 +164,12 @@ impl Listener for KillableListener {
             tcp,
             switch: Arc::default(),
         };
+        self.conns.add(&conn.switch);
         (conn, addr)
     }
 
     fn local_addr(&self) -> io::Result<SocketAddr> {
-        self.0.local_addr()
+        self.tcp.local_addr()
     }
 }
 
@@ -250,5 +298,19 @@ mod tests {
         close_session("s-closed", None);
         assert!(switch.killed());
         assert!(SESSIONS.lock().unwrap().refused.contains("s-closed"));
+    }
+
+    #[test]
+    fn a_shutdown_kills_the_connections_still_open_and_forgets_closed_ones() {
+        let conns = Connections::default();
+        let open = Arc::new(KillSwitch::default());
+        conns.add(&open);
+        for _ in 0..200 {
+            conns.add(&Arc::new(KillSwitch::default()));
+        }
+        assert!(conns.0.lock().unwrap().switches.len() < 100);
+        assert_eq!(conns.open(), 1);
+        assert_eq!(conns.kill_all(), 1);
+        assert!(open.killed());
     }
 }

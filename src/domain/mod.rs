@@ -31,6 +31,19 @@ macro_rules! id_type {
             }
         }
 
+        /// On the wire an id is a string of digits (the OpenAPI document says so).
+        impl utoipa::PartialSchema for $name {
+            fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+                utoipa::openapi::ObjectBuilder::new()
+                    .schema_type(utoipa::openapi::schema::Type::String)
+                    .pattern(Some("^[0-9]+$"))
+                    .examples([serde_json::json!("42")])
+                    .into()
+            }
+        }
+
+        impl utoipa::ToSchema for $name {}
+
         impl Serialize for $name {
             fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
                 s.collect_str(&self.0)
@@ -82,7 +95,18 @@ id_type!(
 /// A position in a room's stream: entries are numbered 1, 2, 3 … with no gap, in commit order;
 /// 0 is "before the first entry". An integer on the wire.
 #[derive(
-    Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize,
+    Clone,
+    Copy,
+    Debug,
+    Default,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
 )]
 #[serde(transparent)]
 pub struct Seq(pub i64);
@@ -220,7 +244,7 @@ pub fn check_client_id(client_id: &str) -> Result<(), AppError> {
     Ok(())
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum RoomKind {
     Direct,
@@ -252,7 +276,9 @@ impl RoomKind {
     }
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, utoipa::ToSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
     Member,
@@ -284,28 +310,30 @@ impl Role {
 }
 
 /// `docs/protocol.md` `User`.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 pub struct User {
     pub id: UserId,
     pub username: String,
     pub display_name: String,
     #[serde(with = "time_ms")]
+    #[schema(value_type = String, format = DateTime)]
     pub created_at: i64,
 }
 
 /// `docs/protocol.md` `Presence`.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 pub struct Presence {
     pub user_id: UserId,
     pub online: bool,
     #[serde(with = "time_ms::option")]
+    #[schema(value_type = Option<String>, format = DateTime)]
     pub last_seen_at: Option<i64>,
 }
 
 /// `docs/protocol.md` `Message`: an entry of a room's stream. Messages people read (`text`,
 /// `system`) show their current state (edited body, tombstone, reactions); change entries
 /// (`edit`, `delete`, `reaction`) point at the message they changed with `target_seq`.
-#[derive(Clone, Debug, Default, Serialize)]
+#[derive(Clone, Debug, Default, Serialize, utoipa::ToSchema)]
 pub struct Message {
     pub id: MessageId,
     pub room_id: RoomId,
@@ -316,6 +344,7 @@ pub struct Message {
     pub client_id: Option<String>,
     pub reply_to: Option<Seq>,
     #[serde(with = "time_ms")]
+    #[schema(value_type = String, format = DateTime)]
     pub created_at: i64,
     /// For change entries: the message they change.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -325,9 +354,11 @@ pub struct Message {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub changed_seq: Option<Seq>,
     #[serde(with = "time_ms::option", skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>, format = DateTime)]
     pub edited_at: Option<i64>,
     /// Deleted for everyone: the body is erased; this is a tombstone.
     #[serde(with = "time_ms::option", skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>, format = DateTime)]
     pub deleted_at: Option<i64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub deleted_by: Option<UserId>,
@@ -345,7 +376,7 @@ pub struct Message {
 
 /// A message hidden by its reader ("delete for me"), numbered so that a device can ask for the
 /// ones it has not seen.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Hidden {
     pub id: i64,
     pub room_id: RoomId,
@@ -353,7 +384,7 @@ pub struct Hidden {
 }
 
 /// One emoji's reactions to a message.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Reaction {
     pub emoji: String,
     pub count: i64,
@@ -364,7 +395,7 @@ pub struct Reaction {
     pub user_ids: Option<Vec<UserId>>,
 }
 
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum MessageKind {
     #[default]
@@ -451,7 +482,7 @@ pub struct Membership {
 }
 
 /// The caller's own view of a room: role, cursors and unread count.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 pub struct MyView {
     pub my_role: Role,
     pub delivered_seq: Seq,
@@ -460,12 +491,13 @@ pub struct MyView {
 }
 
 /// `docs/protocol.md` `Room`. Without `me` it is the shared form sent in `room:updated`.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 pub struct Room {
     pub id: RoomId,
     pub kind: RoomKind,
     pub name: String,
     #[serde(with = "time_ms")]
+    #[schema(value_type = String, format = DateTime)]
     pub created_at: i64,
     pub owner_id: Option<UserId>,
     pub max_members: Option<i64>,
@@ -480,13 +512,14 @@ pub struct Room {
 }
 
 /// `docs/protocol.md` `Member`.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 pub struct Member {
     pub user_id: UserId,
     pub username: String,
     pub display_name: String,
     pub role: Role,
     #[serde(with = "time_ms")]
+    #[schema(value_type = String, format = DateTime)]
     pub joined_at: i64,
     pub delivered_seq: Seq,
     pub read_seq: Seq,

@@ -8,6 +8,7 @@ use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 
 use super::extract::{AppJson, AppQuery, AuthUser, parse_id};
+use super::openapi::Errors;
 use crate::app::App;
 use crate::auth::tokens::{TokenType, random_id};
 use crate::chat::presence::{self, Subject};
@@ -27,7 +28,7 @@ pub fn router() -> Router<App> {
 }
 
 /// `docs/protocol.md` `Session`.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct Session {
     user: User,
     access_token: String,
@@ -52,13 +53,14 @@ async fn issue_session(app: &App, user: User, family: String) -> AppResult<Sessi
     })
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 struct RegisterBody {
     username: String,
     password: String,
     display_name: Option<String>,
 }
 
+#[utoipa::path(post, path = "/api/auth/register", tag = "accounts", request_body = RegisterBody, responses((status = 201, description = "registered and logged in", body = Session), Errors))]
 async fn register(
     State(app): State<App>,
     AppJson(body): AppJson<RegisterBody>,
@@ -78,12 +80,13 @@ async fn register(
     Ok((StatusCode::CREATED, Json(session)))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 struct LoginBody {
     username: String,
     password: String,
 }
 
+#[utoipa::path(post, path = "/api/auth/login", tag = "accounts", request_body = LoginBody, responses((status = 200, description = "logged in", body = Session), Errors))]
 async fn login(
     State(app): State<App>,
     AppJson(body): AppJson<LoginBody>,
@@ -107,17 +110,22 @@ async fn login(
     match user {
         Some(user) if ok => {
             app.login_throttle.record_success(name.as_str());
+            // Said only to whoever knows the password: to others a banned account looks like any.
+            if app.store.is_banned(user.id).await? {
+                return Err(AppError::forbidden("this account is banned"));
+            }
             Ok(Json(issue_session(&app, user, random_id()).await?))
         }
         _ => Err(AppError::InvalidCredentials),
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 struct RefreshBody {
     refresh_token: String,
 }
 
+#[utoipa::path(post, path = "/api/auth/refresh", tag = "accounts", request_body = RefreshBody, responses((status = 200, description = "the next tokens", body = Session), Errors))]
 async fn refresh(
     State(app): State<App>,
     AppJson(body): AppJson<RefreshBody>,
@@ -125,6 +133,10 @@ async fn refresh(
     let claims = app.tokens.verify(&body.refresh_token, TokenType::Refresh)?;
     match app.store.use_refresh_token(&claims.jti).await? {
         crate::store::users::RefreshOutcome::Rotated { user, family } => {
+            // A ban revokes the refresh tokens too; this also covers one racing the ban.
+            if app.store.is_banned(user).await? {
+                return Err(AppError::Unauthenticated);
+            }
             let user = app
                 .store
                 .user(user)
@@ -140,6 +152,7 @@ async fn refresh(
     }
 }
 
+#[utoipa::path(post, path = "/api/auth/logout", tag = "accounts", request_body = RefreshBody, responses((status = 204, description = "logged out"), Errors))]
 async fn logout(
     State(app): State<App>,
     AppJson(body): AppJson<RefreshBody>,
@@ -154,6 +167,7 @@ async fn logout(
     Ok(StatusCode::NO_CONTENT)
 }
 
+#[utoipa::path(post, path = "/api/auth/logout-all", tag = "accounts", security(("bearer" = [])), responses((status = 204, description = "every session ended"), Errors))]
 async fn logout_all(State(app): State<App>, AuthUser(user): AuthUser) -> AppResult<StatusCode> {
     app.store.revoke_all_tokens(user).await?;
     app.store.delete_pushers_of_user(user).await?;
@@ -161,15 +175,17 @@ async fn logout_all(State(app): State<App>, AuthUser(user): AuthUser) -> AppResu
     Ok(StatusCode::NO_CONTENT)
 }
 
+#[utoipa::path(get, path = "/api/me", tag = "accounts", security(("bearer" = [])), responses((status = 200, description = "the caller", body = User), Errors))]
 async fn me(State(app): State<App>, AuthUser(user): AuthUser) -> AppResult<Json<User>> {
     Ok(Json(crate::chat::user(&app, user).await?))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 struct ProfileBody {
     display_name: String,
 }
 
+#[utoipa::path(patch, path = "/api/me", tag = "accounts", security(("bearer" = [])), request_body = ProfileBody, responses((status = 200, description = "the updated caller", body = User), Errors))]
 async fn update_me(
     State(app): State<App>,
     AuthUser(user): AuthUser,
@@ -180,16 +196,18 @@ async fn update_me(
     ))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 struct SearchQuery {
     #[serde(default)]
     q: String,
     limit: Option<i64>,
 }
 
+#[utoipa::path(get, path = "/api/users", tag = "accounts", security(("bearer" = [])), params(SearchQuery), responses((status = 200, description = "users whose name starts with q", body = Vec<User>), Errors))]
 async fn search_users(
     State(app): State<App>,
-    AuthUser(_): AuthUser,
+    AuthUser(_caller): AuthUser,
     AppQuery(query): AppQuery<SearchQuery>,
 ) -> AppResult<Json<Vec<User>>> {
     let limit = query.limit.unwrap_or(20);
@@ -204,7 +222,7 @@ async fn search_users(
 }
 
 /// `User` plus `Presence` fields.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct UserWithPresence {
     #[serde(flatten)]
     user: User,
@@ -212,6 +230,7 @@ struct UserWithPresence {
     presence: crate::domain::Presence,
 }
 
+#[utoipa::path(get, path = "/api/users/{id}", tag = "accounts", security(("bearer" = [])), params(("id" = String, Path, description = "user id")), responses((status = 200, description = "the user and their presence", body = UserWithPresence), Errors))]
 async fn user(
     State(app): State<App>,
     AuthUser(caller): AuthUser,

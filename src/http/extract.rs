@@ -29,7 +29,10 @@ impl FromRequestParts<App> for AuthUser {
             .ok_or(AppError::Unauthenticated)?;
         crate::auth::authenticate(&app.tokens, &app.store, token.trim())
             .await
-            .map(|(user, _exp)| AuthUser(user))
+            .map(|(user, _exp)| {
+                tracing::Span::current().record("user_id", user.0);
+                AuthUser(user)
+            })
     }
 }
 

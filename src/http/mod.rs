@@ -1,9 +1,10 @@
 //! The HTTP surface: the REST API (`accounts`, `rooms`, `pushers`), health and metrics (here), the web
 //! client and the Socket.IO browser bundle, and the layers every response passes through
-//! (body limit, security headers, CORS, tracing).
+//! (body limit, security headers, CORS, request ids and tracing spans).
 
 pub mod accounts;
 pub mod extract;
+pub mod openapi;
 pub mod pushers;
 pub mod rooms;
 
@@ -14,6 +15,7 @@ use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::json;
 use tower_http::cors::{AllowOrigin, CorsLayer};
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::services::{ServeDir, ServeFile};
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::TraceLayer;
@@ -46,6 +48,7 @@ where
     let cors = cors_layer(app.config.cors_origins.as_deref());
     Router::new()
         .merge(accounts::router())
+        .merge(openapi::router())
         .merge(rooms::router())
         .merge(pushers::router())
         .route("/healthz", get(healthz))
@@ -71,8 +74,28 @@ where
             HeaderValue::from_static("no-referrer"),
         ))
         .layer(cors)
-        .layer(TraceLayer::new_for_http())
+        .layer(TraceLayer::new_for_http().make_span_with(request_span))
+        .layer(PropagateRequestIdLayer::x_request_id())
+        .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
         .with_state(app)
+}
+
+/// The span of one request: its id (the caller's `X-Request-Id`, else a new UUID, echoed in
+/// the response), method and path — not the query, nor any header (tokens) or body — and the
+/// user, recorded once `AuthUser` has authenticated the request.
+fn request_span(req: &axum::http::Request<axum::body::Body>) -> tracing::Span {
+    let id = req
+        .headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    tracing::info_span!(
+        "request",
+        request_id = %id,
+        method = %req.method(),
+        path = %req.uri().path(),
+        user_id = tracing::field::Empty,
+    )
 }
 
 /// No origin list: same origin only (no CORS headers at all). `*`: any origin.
@@ -100,10 +123,19 @@ fn cors_layer(origins: Option<&str>) -> CorsLayer {
     }
 }
 
+/// `{"status": ...}` of the health endpoints.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+struct Status {
+    status: String,
+}
+
+#[utoipa::path(get, path = "/healthz", tag = "operations", responses((status = 200, description = "the process is up", body = Status)))]
 async fn healthz() -> Json<serde_json::Value> {
     Json(json!({"status": "ok"}))
 }
 
+#[utoipa::path(get, path = "/readyz", tag = "operations", responses((status = 200, description = "the database answers and the bus is up", body = Status), (status = 503, description = "not ready", body = Status)))]
 async fn readyz(State(app): State<App>) -> (StatusCode, Json<serde_json::Value>) {
     if !app.bus_up.load(std::sync::atomic::Ordering::SeqCst) {
         tracing::warn!("readyz: not hearing the other nodes' commits");
@@ -124,6 +156,7 @@ async fn readyz(State(app): State<App>) -> (StatusCode, Json<serde_json::Value>)
     }
 }
 
+#[utoipa::path(get, path = "/metrics", tag = "operations", responses((status = 200, description = "Prometheus text exposition", content_type = "text/plain", body = String)))]
 async fn metrics(State(app): State<App>) -> impl IntoResponse {
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],

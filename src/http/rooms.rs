@@ -8,6 +8,7 @@ use axum::{Json, Router};
 use serde::Deserialize;
 
 use super::extract::{AppJson, AppQuery, AuthUser, parse_id};
+use super::openapi::Errors;
 use crate::app::App;
 use crate::chat::lifecycle::{self, SearchQuery};
 use crate::chat::messages::{self, HistoryQuery, MessagePage, Receipts, SendInput};
@@ -39,10 +40,12 @@ pub fn router() -> Router<App> {
         .route("/api/rooms/{id}/read", post(read))
 }
 
+#[utoipa::path(get, path = "/api/rooms", tag = "rooms", security(("bearer" = [])), responses((status = 200, description = "the caller's rooms, most recent activity first", body = Vec<Room>), Errors))]
 async fn list(State(app): State<App>, AuthUser(user): AuthUser) -> AppResult<Json<Vec<Room>>> {
     Ok(Json(rooms::list(&app, user).await?))
 }
 
+#[utoipa::path(post, path = "/api/rooms", tag = "rooms", security(("bearer" = [])), request_body = CreateRoom, responses((status = 201, description = "the new group or channel", body = Room), Errors))]
 async fn create(
     State(app): State<App>,
     AuthUser(user): AuthUser,
@@ -54,11 +57,12 @@ async fn create(
     ))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 struct DirectBody {
     user_id: UserId,
 }
 
+#[utoipa::path(post, path = "/api/rooms/direct", tag = "rooms", security(("bearer" = [])), request_body = DirectBody, responses((status = 200, description = "the existing direct room", body = Room), (status = 201, description = "the new direct room", body = Room), Errors))]
 async fn direct(
     State(app): State<App>,
     AuthUser(user): AuthUser,
@@ -73,6 +77,7 @@ async fn direct(
     Ok((status, Json(rooms::room_for(&app, room, user).await?)))
 }
 
+#[utoipa::path(get, path = "/api/rooms/{id}", tag = "rooms", security(("bearer" = [])), params(("id" = String, Path, description = "room id")), responses((status = 200, description = "the room with its members", body = Room), Errors))]
 async fn show(
     State(app): State<App>,
     AuthUser(user): AuthUser,
@@ -81,11 +86,12 @@ async fn show(
     Ok(Json(rooms::get(&app, user, parse_id(&id)?).await?))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 struct RenameBody {
     name: String,
 }
 
+#[utoipa::path(patch, path = "/api/rooms/{id}", tag = "rooms", security(("bearer" = [])), params(("id" = String, Path, description = "room id")), request_body = RenameBody, responses((status = 200, description = "the renamed room", body = Room), Errors))]
 async fn rename(
     State(app): State<App>,
     AuthUser(user): AuthUser,
@@ -97,11 +103,12 @@ async fn rename(
     ))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 struct AddMemberBody {
     user_id: UserId,
 }
 
+#[utoipa::path(post, path = "/api/rooms/{id}/members", tag = "rooms", security(("bearer" = [])), params(("id" = String, Path, description = "room id")), request_body = AddMemberBody, responses((status = 201, description = "the new member", body = Member), Errors))]
 async fn add_member(
     State(app): State<App>,
     AuthUser(user): AuthUser,
@@ -112,11 +119,12 @@ async fn add_member(
     Ok((StatusCode::CREATED, Json(member)))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 struct RoleBody {
     role: Role,
 }
 
+#[utoipa::path(patch, path = "/api/rooms/{id}/members/{user_id}", tag = "rooms", security(("bearer" = [])), params(("id" = String, Path, description = "room id"), ("user_id" = String, Path, description = "member's user id")), request_body = RoleBody, responses((status = 200, description = "the member", body = Member), Errors))]
 async fn set_role(
     State(app): State<App>,
     AuthUser(user): AuthUser,
@@ -128,6 +136,7 @@ async fn set_role(
     ))
 }
 
+#[utoipa::path(delete, path = "/api/rooms/{id}/members/{user_id}", tag = "rooms", security(("bearer" = [])), params(("id" = String, Path, description = "room id"), ("user_id" = String, Path, description = "member's user id")), responses((status = 204, description = "removed (or left)"), Errors))]
 async fn remove_member(
     State(app): State<App>,
     AuthUser(user): AuthUser,
@@ -137,6 +146,7 @@ async fn remove_member(
     Ok(StatusCode::NO_CONTENT)
 }
 
+#[utoipa::path(get, path = "/api/rooms/{id}/messages", tag = "messages", security(("bearer" = [])), params(("id" = String, Path, description = "room id"), HistoryQuery), responses((status = 200, description = "one page of history, ascending seq", body = MessagePage), Errors))]
 async fn history(
     State(app): State<App>,
     AuthUser(user): AuthUser,
@@ -148,13 +158,14 @@ async fn history(
     ))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 struct SendBody {
     body: String,
     client_id: Option<String>,
     reply_to: Option<Seq>,
 }
 
+#[utoipa::path(post, path = "/api/rooms/{id}/messages", tag = "messages", security(("bearer" = [])), params(("id" = String, Path, description = "room id")), request_body = SendBody, responses((status = 201, description = "the stored message", body = Message), Errors))]
 async fn send(
     State(app): State<App>,
     AuthUser(user): AuthUser,
@@ -175,6 +186,7 @@ async fn send(
     ))
 }
 
+#[utoipa::path(get, path = "/api/rooms/{id}/messages/{seq}/receipts", tag = "messages", security(("bearer" = [])), params(("id" = String, Path, description = "room id"), ("seq" = i64, Path, description = "message seq")), responses((status = 200, description = "who read, got, or has yet to get the message", body = Receipts), Errors))]
 async fn receipts(
     State(app): State<App>,
     AuthUser(user): AuthUser,
@@ -186,11 +198,12 @@ async fn receipts(
     ))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 struct ReadBody {
     seq: Seq,
 }
 
+#[utoipa::path(post, path = "/api/rooms/{id}/read", tag = "messages", security(("bearer" = [])), params(("id" = String, Path, description = "room id")), request_body = ReadBody, responses((status = 204, description = "read cursor moved"), Errors))]
 async fn read(
     State(app): State<App>,
     AuthUser(user): AuthUser,

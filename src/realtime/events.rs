@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use socketioxide::adapter::Adapter;
 use socketioxide::extract::{AckSender, SocketRef, State, TryData};
+use tracing::Instrument;
 
 use super::session::{self, AuthPayload, Session};
 use crate::app::App;
@@ -130,7 +131,18 @@ fn parse<T: DeserializeOwned>(data: Result<Value, socketioxide::ParserError>) ->
     serde_json::from_value(value).map_err(|e| AppError::invalid(format!("malformed payload: {e}")))
 }
 
+/// The span of one client event: the socket's id (the request id of a socket), the event,
+/// and the authenticated user — never the payload, which may hold a message body.
+fn event_span<A: Adapter>(socket: &SocketRef<A>, event: &'static str) -> tracing::Span {
+    let user = session::session(socket).map(|s| s.user.0);
+    tracing::info_span!("socket_event", socket_id = %socket.id, event, user_id = user)
+}
+
 fn reply<A: Adapter, T: Serialize>(ack: AckSender<A>, result: AppResult<T>) {
+    match &result {
+        Ok(_) => tracing::debug!("event handled"),
+        Err(e) => tracing::debug!(code = e.code(), "event refused"),
+    }
     // Without an ack callback there is nobody to answer: the event was still processed.
     let _ = match result {
         Ok(data) => ack.send(&Ack { ok: true, data }),
@@ -157,6 +169,7 @@ where
               TryData(data): TryData<Value>,
               ack: AckSender<A>| {
             let handler = handler.clone();
+            let span = event_span(&socket, event);
             async move {
                 let result = match (session::session(&socket), parse::<T>(data)) {
                     (None, _) => Err(AppError::Unauthenticated),
@@ -167,6 +180,7 @@ where
                 };
                 reply(ack, result);
             }
+            .instrument(span)
         },
     );
 }
@@ -195,6 +209,9 @@ fn on_send<A: Adapter>(s: &SocketRef<A>) {
          ack: AckSender<A>| {
             let sess = session::session(&socket);
             let ticket = sess.as_ref().map(|sess| sess.sends.ticket());
+            // Held until the ack is queued, so a shutdown closes this socket only after it.
+            let in_flight = app.drain.enter();
+            let span = event_span(&socket, "message:send");
             async move {
                 // Every ticket waits its turn, even one about to fail: releasing out of turn would
                 // let a later send overtake an earlier one.
@@ -202,6 +219,7 @@ fn on_send<A: Adapter>(s: &SocketRef<A>) {
                     ticket.wait_turn().await;
                 }
                 let result = match (sess, parse::<SendInput>(data)) {
+                    _ if in_flight.is_none() => Err(AppError::Unavailable),
                     (None, _) => Err(AppError::Unauthenticated),
                     (Some(_), Err(e)) => Err(e),
                     (Some(sess), Ok(input)) => {
@@ -211,7 +229,9 @@ fn on_send<A: Adapter>(s: &SocketRef<A>) {
                     }
                 };
                 reply(ack, result);
+                drop(in_flight);
             }
+            .instrument(span)
         },
     );
 }

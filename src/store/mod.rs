@@ -31,6 +31,7 @@ macro_rules! message_columns {
 }
 
 pub mod messages;
+pub mod ops;
 pub mod pushers;
 pub mod rooms;
 pub mod users;
@@ -172,9 +173,30 @@ pub fn parse_notify_payload(payload: &str) -> Vec<(RoomId, Seq, Seq)> {
         .collect()
 }
 
+/// The migrations embedded in this binary for `backend`.
+pub fn migrator(backend: Backend) -> sqlx::migrate::Migrator {
+    match backend {
+        Backend::Sqlite => sqlx::migrate!("migrations/sqlite"),
+        Backend::Postgres => sqlx::migrate!("migrations/postgres"),
+    }
+}
+
 impl Store {
     /// Connects (creating the database if missing), applies migrations and starts the writer.
     /// Also returns the stream of committed messages, for the fan-out task.
+    /// Flushes and closes the pool at shutdown: on SQLite the WAL is checkpointed into the
+    /// database file, so a copy of that one file (or the next start) needs no recovery.
+    pub async fn close(&self) {
+        if self.backend == Backend::Sqlite
+            && let Err(e) = sqlx::query("pragma wal_checkpoint(truncate)")
+                .execute(&self.pool)
+                .await
+        {
+            tracing::warn!(error = %e, "checkpointing the WAL failed");
+        }
+        self.pool.close().await;
+    }
+
     pub async fn connect(config: &Config) -> anyhow::Result<(Self, Committed)> {
         sqlx::any::install_default_drivers();
         let url = config.database_url.as_str();
@@ -221,11 +243,18 @@ impl Store {
             .connect_with(options)
             .await
             .context("connecting to the database")?;
-        let migrator = match backend {
-            Backend::Sqlite => sqlx::migrate!("migrations/sqlite"),
-            Backend::Postgres => sqlx::migrate!("migrations/postgres"),
-        };
-        migrator.run(&pool).await.context("applying migrations")?;
+        let mut attempts = 0;
+        while let Err(e) = migrator(backend).run(&pool).await {
+            // sqlx takes no migration lock on SQLite: of two processes migrating one new file
+            // at once (a server starting while the operator creates the first account), the
+            // later fails on tables the earlier just made (each migration is one transaction,
+            // so nothing is half-applied). Once the earlier is done, nothing is left to apply.
+            attempts += 1;
+            if backend == Backend::Postgres || attempts == 5 {
+                return Err(e).context("applying migrations");
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
         let write_lock = (backend == Backend::Sqlite).then(|| Arc::new(Mutex::new(())));
         let (committed_tx, committed) = mpsc::unbounded_channel();
         let mut store = Self {

@@ -285,3 +285,82 @@ impl Store {
         Ok(ids.into_iter().map(UserId).collect())
     }
 }
+
+/// One account as the operator's `missive user list` shows it.
+pub struct Account {
+    pub user: User,
+    /// When an operator banned the account (ms), if it is banned.
+    pub banned_at: Option<i64>,
+}
+
+impl Store {
+    /// Every account, in id order (the operator's list).
+    pub async fn accounts(&self) -> AppResult<Vec<Account>> {
+        let rows: Vec<(i64, String, String, i64, Option<i64>)> = sqlx::query_as(
+            "select id, username, display_name, created_at, banned_at from users order by id",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(
+                |(id, username, display_name, created_at, banned_at)| Account {
+                    user: User {
+                        id: UserId(id),
+                        username,
+                        display_name,
+                        created_at,
+                    },
+                    banned_at,
+                },
+            )
+            .collect())
+    }
+
+    /// Whether an operator banned this user.
+    pub async fn is_banned(&self, id: UserId) -> AppResult<bool> {
+        let banned: Option<Option<i64>> =
+            sqlx::query_scalar("select banned_at from users where id = $1")
+                .bind(id.0)
+                .fetch_optional(&self.pool)
+                .await?;
+        Ok(matches!(banned, Some(Some(_))))
+    }
+
+    /// Sets a new password hash and ends every session of the account (whoever knew the old
+    /// password is logged out). `None` when there is no such user.
+    pub async fn reset_password(&self, username: &str, hash: &str) -> AppResult<Option<UserId>> {
+        let id: Option<i64> = sqlx::query_scalar(
+            "update users set password_hash = $1 where username = $2 returning id",
+        )
+        .bind(hash)
+        .bind(username)
+        .fetch_optional(&self.pool)
+        .await?;
+        let Some(id) = id.map(UserId) else {
+            return Ok(None);
+        };
+        self.revoke_all_tokens(id).await?;
+        Ok(Some(id))
+    }
+
+    /// Bans (and logs out everywhere) or unbans an account. `None` when there is no such user.
+    pub async fn set_banned(&self, username: &str, banned: bool) -> AppResult<Option<UserId>> {
+        let id: Option<i64> = sqlx::query_scalar(
+            "update users set banned_at = case when $1 then coalesce(banned_at, $2) end
+             where username = $3 returning id",
+        )
+        .bind(banned)
+        .bind(now_ms())
+        .bind(username)
+        .fetch_optional(&self.pool)
+        .await?;
+        let Some(id) = id.map(UserId) else {
+            return Ok(None);
+        };
+        if banned {
+            self.revoke_all_tokens(id).await?;
+        }
+        Ok(Some(id))
+    }
+}

@@ -138,6 +138,34 @@ fn run_trial(name: &str, db: Db, body: TestFn) -> Result<Completion, Failed> {
 /// Starts the server with `vars` (extra `MISSIVE_*` settings). Postgres runs reach here only
 /// when Postgres answered (see `run_trial`).
 pub async fn spawn_app_with(db: Db, vars: &[(&str, &str)]) -> TestApp {
+    spawn_app_inner(db, vars, None).await
+}
+
+/// Starts the server on a database first loaded with `fixture` (an SQL dump of the database's
+/// kind): the server migrates it at start as it would a database of an earlier release.
+pub async fn spawn_app_on_fixture(db: Db, fixture: &str) -> TestApp {
+    spawn_app_inner(db, &[], Some(fixture)).await
+}
+
+async fn load_fixture(database_url: &str, fixture: &str) {
+    use sqlx::Connection;
+    use sqlx::migrate::MigrateDatabase;
+    sqlx::any::install_default_drivers();
+    sqlx::Any::create_database(database_url)
+        .await
+        .expect("creating the fixture database");
+    let mut conn = sqlx::AnyConnection::connect(database_url)
+        .await
+        .expect("connecting to the fixture database");
+    // A committed dump of this repository, not user input.
+    sqlx::raw_sql(sqlx::AssertSqlSafe(fixture.to_owned()))
+        .execute(&mut conn)
+        .await
+        .expect("loading the fixture");
+    conn.close().await.expect("closing the fixture connection");
+}
+
+async fn spawn_app_inner(db: Db, vars: &[(&str, &str)], fixture: Option<&str>) -> TestApp {
     let dir = tempfile::tempdir().expect("tempdir");
     let mut pg_db = None;
     let database_url = match db {
@@ -162,6 +190,9 @@ pub async fn spawn_app_with(db: Db, vars: &[(&str, &str)]) -> TestApp {
     for (k, v) in vars {
         args.push(format!("--{k}"));
         args.push(v.to_string());
+    }
+    if let Some(fixture) = fixture {
+        load_fixture(&args[2], fixture).await;
     }
     let config = Config::try_parse_from(args).expect("test config");
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")

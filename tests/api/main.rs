@@ -10,6 +10,7 @@ mod accounts;
 mod helpers;
 mod platform;
 mod rooms;
+mod upgrade;
 
 fn main() -> std::process::ExitCode {
     let args = libtest_mimic::Arguments::from_args();
@@ -17,5 +18,6 @@ fn main() -> std::process::ExitCode {
     trials.extend(helpers::trials("accounts", &accounts::tests()));
     trials.extend(helpers::trials("platform", &platform::tests()));
     trials.extend(helpers::trials("rooms", &rooms::tests()));
+    trials.extend(helpers::trials("upgrade", &upgrade::tests()));
     libtest_mimic::run(&args, trials).exit_code()
 }

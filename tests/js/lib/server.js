@@ -117,4 +117,56 @@ async function startServer(opts = {}) {
   return { url, stop, kill, logs: () => output };
 }
 
-module.exports = { startServer, testDb, ROOT };
+/**
+ * A database of the suite's kind (MISSIVE_TEST_DB) that outlives one server process: pass
+ * `{env: {DATABASE_URL: url}}` to each server, and `dropDatabase: true` to the last one (or call
+ * `drop`). A SQLite file lives in a temporary folder removed by `drop`.
+ * @returns {{url: string, drop: () => void}}
+ */
+function sharedDatabase(prefix = 'missive_shared') {
+  if (testDb() === 'postgres') {
+    const name = `${prefix}_${crypto.randomBytes(5).toString('hex')}`;
+    return {
+      url: `${PG_BASE}/${name}`,
+      drop() {
+        try {
+          execFileSync('psql', [PG_BASE + '/postgres', '-qc', `drop database if exists ${name} with (force)`], { stdio: 'ignore' });
+        } catch (_) { /* best effort */ }
+      },
+    };
+  }
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'missive-db-'));
+  return {
+    url: `sqlite://${path.join(dir, 'missive.db')}`,
+    drop: () => fs.rmSync(dir, { recursive: true, force: true }),
+  };
+}
+
+/**
+ * Runs the binary once with `args` (an operator command), `input` on its stdin; a `null` in
+ * `env` unsets that variable.
+ * @returns {Promise<{code: number, stdout: string, stderr: string}>}
+ */
+function runCli(args, { env = {}, input = '', cwd } = {}) {
+  const fullEnv = { ...process.env, RUST_LOG: 'warn', ...env };
+  // `null` in `env` unsets a variable.
+  for (const [k, v] of Object.entries(fullEnv)) if (v === null) delete fullEnv[k];
+  return new Promise((resolve, reject) => {
+    const child = spawn(BIN, args, {
+      env: fullEnv,
+      cwd: cwd || os.tmpdir(),
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (c) => { stdout += c; });
+    child.stderr.on('data', (c) => { stderr += c; });
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code, stdout, stderr }));
+    // A command that exits before reading its input (a bad setting) closes the pipe first.
+    child.stdin.on('error', () => {});
+    child.stdin.end(input);
+  });
+}
+
+module.exports = { startServer, testDb, sharedDatabase, runCli, BIN, PG_BASE, ROOT };
