@@ -3,6 +3,7 @@
 
 use serde::Serialize;
 
+use super::privacy::{BlockChange, PrivacySettings, Report};
 use super::{Hidden, Message, Presence, Room, RoomId, Seq, User, UserId};
 
 /// Declares the event enum with each variant's wire name, so a name is written once.
@@ -54,6 +55,12 @@ server_events! {
     MessageHidden(Hidden) = "message:hidden",
     /// Once a second on `/admin`.
     Stats(Stats) = "stats",
+    /// The user blocked or unblocked someone, to the user's own sockets.
+    BlockUpdated(BlockChange) = "block:updated",
+    /// The user changed their privacy settings, to the user's own sockets.
+    PrivacyUpdated(PrivacySettings) = "privacy:updated",
+    /// A new report, to operators on `/admin`.
+    ReportNew(Report) = "report:new",
 }
 
 #[derive(Clone, Debug, Serialize)]

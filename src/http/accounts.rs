@@ -11,7 +11,7 @@ use super::extract::{AppJson, AppQuery, AuthUser, parse_id};
 use crate::app::App;
 use crate::auth::tokens::{TokenType, random_id};
 use crate::chat::presence::{self, Subject};
-use crate::domain::{User, UserId, Username, check_password, parse_display_name};
+use crate::domain::{User, UserId, Username, check_password, parse_display_name, rules};
 use crate::error::{AppError, AppResult};
 
 pub fn router() -> Router<App> {
@@ -107,6 +107,9 @@ async fn login(
     match user {
         Some(user) if ok => {
             app.login_throttle.record_success(name.as_str());
+            if app.store.is_banned(user.id).await? {
+                return Err(AppError::forbidden("this account is banned"));
+            }
             Ok(Json(issue_session(&app, user, random_id()).await?))
         }
         _ => Err(AppError::InvalidCredentials),
@@ -125,6 +128,10 @@ async fn refresh(
     let claims = app.tokens.verify(&body.refresh_token, TokenType::Refresh)?;
     match app.store.use_refresh_token(&claims.jti).await? {
         crate::store::users::RefreshOutcome::Rotated { user, family } => {
+            // A ban revokes every token; this also covers a ban made by other means.
+            if app.store.is_banned(user).await? {
+                return Err(AppError::Unauthenticated);
+            }
             let user = app
                 .store
                 .user(user)
@@ -188,15 +195,13 @@ async fn search_users(
     AuthUser(_): AuthUser,
     AppQuery(query): AppQuery<SearchQuery>,
 ) -> AppResult<Json<Vec<User>>> {
-    let limit = query.limit.unwrap_or(20);
-    if limit < 1 {
-        return Err(AppError::invalid("limit must be at least 1"));
-    }
-    let prefix = query.q.trim().to_lowercase();
-    if prefix.chars().count() > 32 {
+    let limit = rules::directory_limit(query.limit)?;
+    // Fewer than 3 characters (an empty query included) find nobody: the list of accounts
+    // cannot be walked.
+    let Some(prefix) = rules::user_search_prefix(&query.q) else {
         return Ok(Json(vec![]));
-    }
-    Ok(Json(app.store.search_users(&prefix, limit.min(100)).await?))
+    };
+    Ok(Json(app.store.search_users(&prefix, limit).await?))
 }
 
 /// `User` plus `Presence` fields.

@@ -1,9 +1,11 @@
-//! The HTTP surface: the REST API (`accounts`, `rooms`), health and metrics (here), the web
+//! The HTTP surface: the REST API (`accounts`, `rooms`, `privacy`, `admin`), health and metrics (here), the web
 //! client and the Socket.IO browser bundle, and the layers every response passes through
 //! (body limit, security headers, CORS, tracing).
 
 pub mod accounts;
+pub mod admin;
 pub mod extract;
+pub mod privacy;
 pub mod rooms;
 
 use axum::extract::State;
@@ -46,6 +48,8 @@ where
     Router::new()
         .merge(accounts::router())
         .merge(rooms::router())
+        .merge(privacy::router())
+        .merge(admin::router())
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
@@ -80,6 +84,7 @@ fn cors_layer(origins: Option<&str>) -> CorsLayer {
             Method::GET,
             Method::POST,
             Method::PATCH,
+            Method::PUT,
             Method::DELETE,
             Method::OPTIONS,
         ])

@@ -140,8 +140,9 @@ describe('presence', () => {
     assert.ok(Object.keys(byId).every((id) => [alice.id, bob.id, carol.id].includes(id)), 'only members');
   });
 
-  it('GET /api/users/{id} includes the presence fields', async () => {
+  it('GET /api/users/{id} includes the presence fields for someone who shares a room', async () => {
     const [alice, bob] = await c.users(url, 2);
+    await c.directRoom(url, alice, bob);
     await c.connect(url, { token: bob.token });
 
     const res = await c.api(url, 'GET', `/api/users/${bob.id}`, alice.token);
