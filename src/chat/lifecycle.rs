@@ -124,7 +124,13 @@ pub async fn moderate_delete(app: &App, operator: UserId, room: RoomId, seq: Seq
         return Ok(());
     }
     let entry = w
-        .append(&change(room, operator, MessageKind::Delete, seq, String::new()))
+        .append(&change(
+            room,
+            operator,
+            MessageKind::Delete,
+            seq,
+            String::new(),
+        ))
         .await?;
     sql::set_deleted(&mut w.tx, room, seq, &entry).await?;
     crate::store::privacy::audit(

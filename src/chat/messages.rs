@@ -266,7 +266,13 @@ async fn receipt_audience(
         (None, true) => (None, true),
         (Some(others), shared) => (Some(others), shared),
         (None, false) => {
-            let others = app.store.members(room).await?.into_iter().map(|m| m.user_id).collect();
+            let others = app
+                .store
+                .members(room)
+                .await?
+                .into_iter()
+                .map(|m| m.user_id)
+                .collect();
             (Some(others), false)
         }
     })

@@ -151,7 +151,11 @@ pub async fn query_for(app: &App, caller: UserId, subject: Subject) -> AppResult
 /// Presence of each of `users`: an unknown id, and anyone whose presence is not `visible` to
 /// the caller, reads as offline, never seen (the two look alike, so hiding leaks nothing).
 async fn query(app: &App, users: &[UserId], visible: &HashSet<UserId>) -> Vec<Presence> {
-    let shown: Vec<UserId> = users.iter().copied().filter(|u| visible.contains(u)).collect();
+    let shown: Vec<UserId> = users
+        .iter()
+        .copied()
+        .filter(|u| visible.contains(u))
+        .collect();
     let online = app.delivery().online(&shown).await;
     let mut out = Vec::with_capacity(users.len());
     for &user in users {

@@ -77,7 +77,8 @@ pub async fn check_group_adds(app: &App, actor: UserId, targets: &[UserId]) -> A
     let relations = app.store.block_relations(actor).await?;
     for &target in targets.iter().filter(|&&t| t != actor) {
         let setting = app.store.privacy(target).await?.group_add;
-        let blocks_actor = relations.contains(&target) && app.store.blocks_between(target, actor).await?.0;
+        let blocks_actor =
+            relations.contains(&target) && app.store.blocks_between(target, actor).await?.0;
         let contact = match setting {
             rules::GroupAdd::Everyone => true,
             rules::GroupAdd::Contacts => app.store.share_conversation(actor, target).await?,
@@ -113,9 +114,22 @@ pub async fn visible_presence(
     Ok(out)
 }
 
-/// Which members of `room` (one `viewer` is in, sharing it) `viewer` may see the presence of:
-/// they all share the room, so only blocks and `nobody` settings hide one.
-pub async fn visible_members(app: &App, viewer: UserId, room: RoomId) -> AppResult<HashSet<UserId>> {
+/// Which members of `room` `viewer` may see the presence of: in a direct room or group they
+/// all share it, so only blocks and `nobody` settings hide one; in a channel, nobody else.
+pub async fn visible_members(
+    app: &App,
+    viewer: UserId,
+    room: RoomId,
+) -> AppResult<HashSet<UserId>> {
+    let shares = app
+        .store
+        .access(room, viewer)
+        .await?
+        .is_some_and(|m| rules::shares_activity(m.kind));
+    if !shares {
+        // A channel is no conversation: its followers' presence is only their own to see.
+        return Ok(HashSet::from([viewer]));
+    }
     let relations = app.store.block_relations(viewer).await?;
     Ok(app
         .store

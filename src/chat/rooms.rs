@@ -260,7 +260,7 @@ pub(crate) async fn admit(
             .to_users(vec![target], ServerEvent::RoomUpdated(shared))
             .await;
     }
-    member(app, room, target).await
+    member(app, room, target, actor).await
 }
 
 /// Changes `target`'s role; only the owner may.
@@ -285,7 +285,7 @@ pub async fn set_role(
     rules::may_set_role(&actor_member, target_member.role, role)?;
     if target_member.role == role {
         drop(w);
-        return member(app, room, target).await;
+        return member(app, room, target, actor).await;
     }
     sql::set_role(&mut w.tx, room, target, role).await?;
     append_system(
@@ -297,7 +297,7 @@ pub async fn set_role(
     .await?;
     w.commit().await?;
     announce_room(app, room).await;
-    member(app, room, target).await
+    member(app, room, target, actor).await
 }
 
 /// Removes `target` (or, when `target == actor`, leaves). An owner removes anyone, an admin
@@ -371,13 +371,15 @@ pub async fn remove_member(
     Ok(())
 }
 
-async fn member(app: &App, room: RoomId, user: UserId) -> AppResult<Member> {
+/// `user`'s membership as `viewer` sees it: `online` only if `viewer` may see their presence.
+async fn member(app: &App, room: RoomId, user: UserId, viewer: UserId) -> AppResult<Member> {
     let mut m = app
         .store
         .member(room, user)
         .await?
         .ok_or(AppError::NotFound)?;
-    m.online = app.delivery().socket_count(user).await > 0;
+    let visible = crate::chat::privacy::visible_members(app, viewer, room).await?;
+    m.online = visible.contains(&user) && app.delivery().socket_count(user).await > 0;
     Ok(m)
 }
 

@@ -9,7 +9,9 @@ use crate::auth::tokens::random_id;
 use crate::chat::messages::require_member;
 use crate::chat::rooms::{self, ByLink};
 use crate::domain::events::ServerEvent;
-use crate::domain::privacy::{AuditEntry, ChannelEntry, Invite, InvitePreview, JoinRequest, Report};
+use crate::domain::privacy::{
+    AuditEntry, ChannelEntry, Invite, InvitePreview, JoinRequest, Report,
+};
 use crate::domain::{Member, MessageKind, Room, RoomId, Seq, UserId, now_ms, rules};
 use crate::error::{AppError, AppResult};
 use crate::store::privacy::NewReport;
@@ -62,7 +64,9 @@ pub async fn create_invite(
 ) -> AppResult<Invite> {
     let member = require_member(app, room, user).await?;
     rules::may_manage_invites(&member)?;
-    if o.expires_in.is_some_and(|s| !(1..=MAX_INVITE_SECS).contains(&s)) {
+    if o.expires_in
+        .is_some_and(|s| !(1..=MAX_INVITE_SECS).contains(&s))
+    {
         return Err(AppError::invalid(format!(
             "expires_in must be 1 to {MAX_INVITE_SECS} seconds"
         )));
@@ -303,12 +307,7 @@ pub async fn unban(app: &App, operator: UserId, target: UserId) -> AppResult<()>
     app.store.unban(target, operator).await
 }
 
-pub async fn delete_message(
-    app: &App,
-    operator: UserId,
-    room: RoomId,
-    seq: Seq,
-) -> AppResult<()> {
+pub async fn delete_message(app: &App, operator: UserId, room: RoomId, seq: Seq) -> AppResult<()> {
     require_operator(app, operator).await?;
     crate::chat::lifecycle::moderate_delete(app, operator, room, seq).await
 }

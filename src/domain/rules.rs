@@ -293,10 +293,14 @@ pub fn activity_flows(blocked_either_way: bool) -> bool {
 /// WhatsApp, the blocker unblocks first).
 pub fn may_message_directly(blocked_by_other: bool, blocking_other: bool) -> Result<(), AppError> {
     if blocked_by_other {
-        return Err(AppError::forbidden("this user does not accept your messages"));
+        return Err(AppError::forbidden(
+            "this user does not accept your messages",
+        ));
     }
     if blocking_other {
-        return Err(AppError::forbidden("you block this user: unblock them first"));
+        return Err(AppError::forbidden(
+            "you block this user: unblock them first",
+        ));
     }
     Ok(())
 }
@@ -765,7 +769,11 @@ mod tests {
             (Direct, true, false, false),
             (Group, false, false, true),
         ] {
-            assert_eq!(read_receipts_flow(kind, mine, theirs), want, "{kind:?} {mine} {theirs}");
+            assert_eq!(
+                read_receipts_flow(kind, mine, theirs),
+                want,
+                "{kind:?} {mine} {theirs}"
+            );
         }
     }
 
@@ -795,7 +803,11 @@ mod tests {
             (Channel, Role::Owner, "forbidden"),
             (Direct, Role::Member, "forbidden"),
         ] {
-            assert_eq!(code(may_manage_invites(&m(kind, role))), want, "{kind:?} {role:?}");
+            assert_eq!(
+                code(may_manage_invites(&m(kind, role))),
+                want,
+                "{kind:?} {role:?}"
+            );
         }
     }
 

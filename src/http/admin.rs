@@ -36,7 +36,9 @@ async fn reports(
     AuthUser(user): AuthUser,
     AppQuery(q): AppQuery<ReportQuery>,
 ) -> AppResult<Json<Vec<Report>>> {
-    Ok(Json(safety::reports(&app, user, q.status.as_deref()).await?))
+    Ok(Json(
+        safety::reports(&app, user, q.status.as_deref()).await?,
+    ))
 }
 
 async fn resolve(
@@ -85,7 +87,10 @@ async fn delete_message(
     AuthUser(user): AuthUser,
     Path((id, seq)): Path<(String, String)>,
 ) -> AppResult<StatusCode> {
-    let seq = seq.parse::<i64>().map(Seq).map_err(|_| AppError::NotFound)?;
+    let seq = seq
+        .parse::<i64>()
+        .map(Seq)
+        .map_err(|_| AppError::NotFound)?;
     safety::delete_message(&app, user, parse_id(&id)?, seq).await?;
     Ok(StatusCode::NO_CONTENT)
 }

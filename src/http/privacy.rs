@@ -147,7 +147,9 @@ async fn join_requests(
     AuthUser(user): AuthUser,
     Path(id): Path<String>,
 ) -> AppResult<Json<Vec<JoinRequest>>> {
-    Ok(Json(safety::join_requests(&app, user, parse_id(&id)?).await?))
+    Ok(Json(
+        safety::join_requests(&app, user, parse_id(&id)?).await?,
+    ))
 }
 
 async fn approve(

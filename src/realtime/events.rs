@@ -506,10 +506,7 @@ pub struct ChannelsAck {
     pub channels: Vec<ChannelEntry>,
 }
 
-async fn channels_search<A: Adapter>(
-    c: Ctx<A>,
-    p: ChannelSearchPayload,
-) -> AppResult<ChannelsAck> {
+async fn channels_search<A: Adapter>(c: Ctx<A>, p: ChannelSearchPayload) -> AppResult<ChannelsAck> {
     Ok(ChannelsAck {
         channels: safety::search_channels(&c.app, p.q.as_deref(), p.limit).await?,
     })

@@ -102,7 +102,6 @@ impl From<ReportRow> for Report {
     }
 }
 
-
 /// What a report is about.
 pub struct NewReport {
     pub reporter: UserId,

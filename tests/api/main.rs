@@ -9,6 +9,7 @@
 mod accounts;
 mod helpers;
 mod platform;
+mod privacy;
 mod rooms;
 
 fn main() -> std::process::ExitCode {
@@ -16,6 +17,7 @@ fn main() -> std::process::ExitCode {
     let mut trials = Vec::new();
     trials.extend(helpers::trials("accounts", &accounts::tests()));
     trials.extend(helpers::trials("platform", &platform::tests()));
+    trials.extend(helpers::trials("privacy", &privacy::tests()));
     trials.extend(helpers::trials("rooms", &rooms::tests()));
     libtest_mimic::run(&args, trials).exit_code()
 }
