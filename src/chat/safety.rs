@@ -137,7 +137,7 @@ pub async fn preview(app: &App, token: &str) -> AppResult<InvitePreview> {
 #[serde(untagged)]
 pub enum JoinOutcome {
     /// `{room}`: the caller is a member now.
-    Joined { room: Room },
+    Joined { room: Box<Room> },
     /// `{pending: true, room_id}`: an owner or admin must approve.
     Pending { pending: bool, room_id: RoomId },
 }
@@ -161,7 +161,7 @@ pub async fn join(app: &App, user: UserId, token: &str) -> AppResult<JoinOutcome
     }
     rooms::admit(app, user, room, user, Some(ByLink::Token(token))).await?;
     Ok(JoinOutcome::Joined {
-        room: rooms::room_for(app, room, user).await?,
+        room: Box::new(rooms::room_for(app, room, user).await?),
     })
 }
 
