@@ -108,6 +108,47 @@ pub async fn delete(app: &App, user: UserId, room: RoomId, seq: Seq) -> AppResul
     Ok(())
 }
 
+/// An operator's delete for everyone (`DELETE /api/admin/rooms/{id}/messages/{seq}`): the same
+/// tombstone as a member's delete, whatever the room and age of the message, written to the
+/// audit log in the same transaction.
+pub async fn moderate_delete(app: &App, operator: UserId, room: RoomId, seq: Seq) -> AppResult<()> {
+    let mut w = app.store.begin_write().await?;
+    lock_room(&mut w.tx, room).await?;
+    let message = sql::message_at(&mut w.tx, room, seq)
+        .await?
+        .ok_or(AppError::NotFound)?;
+    if message.kind != MessageKind::Text {
+        return Err(AppError::invalid("only text messages can be deleted"));
+    }
+    if message.deleted_at.is_some() {
+        return Ok(());
+    }
+    let entry = w
+        .append(&change(
+            room,
+            operator,
+            MessageKind::Delete,
+            seq,
+            String::new(),
+        ))
+        .await?;
+    sql::set_deleted(&mut w.tx, room, seq, &entry).await?;
+    crate::store::privacy::audit(
+        &mut w.tx,
+        operator,
+        crate::store::privacy::AuditRecord {
+            action: "delete_message",
+            target_user: Some(message.sender_id),
+            room: Some(room),
+            seq: Some(seq),
+            ..Default::default()
+        },
+    )
+    .await?;
+    w.commit().await?;
+    Ok(())
+}
+
 /// `message:react` and `PUT …/messages/{seq}/reaction`: one emoji per member per message; the
 /// same one again removes it. The entry's body is `{"emoji": new or null, "previous": old or
 /// null}`, so a client can move its counts without reading the message again.
@@ -201,6 +242,7 @@ pub async fn forward(
     if let Some(limiter) = &app.send_limiter {
         limiter.check(user)?;
     }
+    crate::chat::privacy::check_direct_send(app, user, to).await?;
     let new = NewMessage {
         room_id: to,
         sender_id: user,

@@ -3,7 +3,8 @@
 //!
 //! Order of a send: validate → store (the writer checks membership and commits, possibly in a
 //! batch) → answer the sender; the commit itself hands the entry to the publisher, which
-//! delivers it live in `seq` order.
+//! delivers it live in `seq` order. A direct message across a block is refused before it is
+//! queued (`chat::privacy`).
 
 use serde::{Deserialize, Serialize};
 
@@ -60,6 +61,7 @@ pub async fn send_ordered(
         (None, Some(to)) => crate::chat::rooms::direct(app, user, to).await?.0,
         _ => return Err(AppError::invalid("give exactly one of room_id and to")),
     };
+    crate::chat::privacy::check_direct_send(app, user, room).await?;
     if input.reply_to.is_some_and(|r| r < Seq(1)) {
         return Err(AppError::invalid("reply_to is not a message of this room"));
     }
@@ -212,17 +214,72 @@ async fn announce_receipt(
     user: UserId,
     (delivered_seq, read_seq): (Seq, Seq),
 ) {
-    if rules::shares_activity(kind) {
-        let receipt = Receipt {
-            room_id: room,
-            user_id: user,
-            delivered_seq,
-            read_seq,
-        };
-        app.delivery()
-            .to_room(room, ServerEvent::Receipt(receipt))
-            .await;
+    if !rules::shares_activity(kind) {
+        return;
     }
+    let receipt = Receipt {
+        room_id: room,
+        user_id: user,
+        delivered_seq,
+        read_seq,
+    };
+    let (audience, shared) = match receipt_audience(app, room, kind, user).await {
+        Ok(a) => a,
+        Err(e) => {
+            tracing::warn!(error = %e, "deciding a receipt's audience failed");
+            return;
+        }
+    };
+    match audience {
+        None => {
+            app.delivery()
+                .to_room(room, ServerEvent::Receipt(receipt))
+                .await
+        }
+        Some(others) => {
+            // The user's own devices always learn their cursors; the others get the read
+            // position only if it is shared, else it reads as 0 (never read).
+            let masked = Receipt {
+                read_seq: if shared { read_seq } else { Seq::ZERO },
+                ..receipt.clone()
+            };
+            app.delivery()
+                .to_users(vec![user], ServerEvent::Receipt(receipt))
+                .await;
+            let others: Vec<UserId> = others.into_iter().filter(|&u| u != user).collect();
+            app.delivery()
+                .to_users(others, ServerEvent::Receipt(masked))
+                .await;
+        }
+    }
+}
+
+/// `(None, _)`: the whole room hears the receipt as it is. `(Some(others), shared)`: a block or
+/// a direct room's receipts setting is involved; `others` may hear it, with the read position
+/// only when `shared`.
+async fn receipt_audience(
+    app: &App,
+    room: RoomId,
+    kind: RoomKind,
+    user: UserId,
+) -> AppResult<(Option<Vec<UserId>>, bool)> {
+    let shared = kind != RoomKind::Direct
+        || crate::chat::privacy::read_positions_shared(app, room, user).await?;
+    let blocked = crate::chat::privacy::room_audience_if_blocked(app, room, user).await?;
+    Ok(match (blocked, shared) {
+        (None, true) => (None, true),
+        (Some(others), shared) => (Some(others), shared),
+        (None, false) => {
+            let others = app
+                .store
+                .members(room)
+                .await?
+                .into_iter()
+                .map(|m| m.user_id)
+                .collect();
+            (Some(others), false)
+        }
+    })
 }
 
 fn check_seq(seq: Seq) -> AppResult<()> {
@@ -270,6 +327,9 @@ pub async fn receipts(app: &App, user: UserId, room: RoomId, seq: Seq) -> AppRes
         .message_by_seq(room, seq)
         .await?
         .ok_or(AppError::NotFound)?;
+    // With read receipts off in a direct room, the other member's reads show as deliveries.
+    let shared = member.kind != RoomKind::Direct
+        || crate::chat::privacy::read_positions_shared(app, room, user).await?;
     let mut out = Receipts {
         read: vec![],
         delivered: vec![],
@@ -279,7 +339,7 @@ pub async fn receipts(app: &App, user: UserId, room: RoomId, seq: Seq) -> AppRes
         if m.user_id == message.sender_id {
             continue;
         }
-        if m.read_seq >= seq {
+        if m.read_seq >= seq && (shared || m.user_id == user) {
             out.read.push(m.user_id);
         } else if m.delivered_seq >= seq {
             out.delivered.push(m.user_id);

@@ -7,14 +7,17 @@
 //! Layout: `messages` (send, history, cursors, receipts), `lifecycle` (edit, delete, react,
 //! hide, forward, search), `rooms` (rooms and membership),
 //! `presence` (online and last seen), `order` (a connection's send order), `push` (a device's
-//! pushers and a person's room mutes).
+//! pushers and a person's room mutes), `privacy` (blocks, privacy settings, who hears whose
+//! activity), `safety` (invite links, the channel directory, reports and moderation).
 
 pub mod lifecycle;
 pub mod messages;
 pub mod order;
 pub mod presence;
+pub mod privacy;
 pub mod push;
 pub mod rooms;
+pub mod safety;
 
 use std::collections::HashSet;
 
@@ -45,6 +48,8 @@ pub trait Delivery: Send + Sync + 'static {
     fn socket_count(&self, user: UserId) -> BoxFuture<'_, usize>;
     /// Which of `users` have a socket connected, on any node.
     fn online<'a>(&'a self, users: &'a [UserId]) -> BoxFuture<'a, HashSet<UserId>>;
+    /// Emits `event` to every operator socket on the `/admin` namespace, on every node.
+    fn to_admins(&self, event: ServerEvent) -> BoxFuture<'_, ()>;
 }
 
 /// `PATCH /api/me` and `profile:update`: new display name, `user:updated` to contacts and to the
@@ -56,8 +61,7 @@ pub async fn update_profile(app: &App, user: UserId, display_name: &str) -> AppR
         .set_display_name(user, &name)
         .await?
         .ok_or(AppError::NotFound)?;
-    let mut audience = app.store.contacts(user).await?;
-    audience.push(user);
+    let audience = privacy::profile_audience(app, user).await?;
     app.delivery()
         .to_users(audience, ServerEvent::UserUpdated(updated.clone()))
         .await;
@@ -75,7 +79,14 @@ pub async fn typing(app: &App, user: UserId, room: RoomId, typing: bool) -> AppR
             user_id: user,
             typing,
         });
-        app.delivery().to_room_except(room, user, event).await;
+        // Nothing flows across a block: with one involved, only the others are told.
+        match privacy::room_audience_if_blocked(app, room, user).await? {
+            None => app.delivery().to_room_except(room, user, event).await,
+            Some(mut audience) => {
+                audience.retain(|&u| u != user);
+                app.delivery().to_users(audience, event).await
+            }
+        }
     }
     Ok(())
 }

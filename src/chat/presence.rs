@@ -3,8 +3,11 @@
 //! Contacts hear `presence` on the first connect and after the last disconnect, but the offline
 //! announcement waits `MISSIVE_PRESENCE_GRACE` and is dropped if a socket came back meanwhile,
 //! so a flapping connection (page reloads, network hand-overs) does not flood anyone.
+//!
+//! Who may see whose presence (contacts by default, the user's `last_seen` setting, blocks) is
+//! decided in `chat::privacy`, for the events and the queries alike.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -104,7 +107,7 @@ pub async fn disconnected(app: &App, user: UserId) {
 }
 
 async fn announce(app: &App, presence: Presence) {
-    match app.store.contacts(presence.user_id).await {
+    match crate::chat::privacy::presence_audience(app, presence.user_id).await {
         Ok(contacts) => {
             app.delivery()
                 .to_users(contacts, ServerEvent::Presence(presence))
@@ -141,16 +144,28 @@ pub async fn query_for(app: &App, caller: UserId, subject: Subject) -> AppResult
     if users.len() > MAX_QUERY {
         return Err(AppError::invalid(format!("at most {MAX_QUERY} users")));
     }
-    Ok(query(app, &users).await)
+    let visible = crate::chat::privacy::visible_presence(app, caller, &users).await?;
+    Ok(query(app, &users, &visible).await)
 }
 
-/// Presence of each of `users` (an unknown id reads as offline, never seen).
-async fn query(app: &App, users: &[UserId]) -> Vec<Presence> {
-    let online = app.delivery().online(users).await;
+/// Presence of each of `users`: an unknown id, and anyone whose presence is not `visible` to
+/// the caller, reads as offline, never seen (the two look alike, so hiding leaks nothing).
+async fn query(app: &App, users: &[UserId], visible: &HashSet<UserId>) -> Vec<Presence> {
+    let shown: Vec<UserId> = users
+        .iter()
+        .copied()
+        .filter(|u| visible.contains(u))
+        .collect();
+    let online = app.delivery().online(&shown).await;
     let mut out = Vec::with_capacity(users.len());
     for &user in users {
-        let Ok(last_seen_at) = app.store.last_seen(user).await else {
-            continue;
+        let last_seen_at = if visible.contains(&user) {
+            let Ok(at) = app.store.last_seen(user).await else {
+                continue;
+            };
+            at
+        } else {
+            None
         };
         out.push(Presence {
             user_id: user,

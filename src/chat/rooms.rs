@@ -24,6 +24,9 @@ pub struct CreateRoom {
     #[serde(default)]
     pub members: Vec<UserId>,
     pub max_members: Option<i64>,
+    /// Shown in the channel directory (channels; groups keep it too).
+    #[serde(default)]
+    pub description: Option<String>,
 }
 
 /// Largest group or channel a client may ask for (and the cap when it asks for none).
@@ -55,10 +58,21 @@ pub async fn create(app: &App, owner: UserId, input: CreateRoom) -> AppResult<Ro
             "at most 1000 members at creation; add more afterwards",
         ));
     }
+    let description = input
+        .description
+        .as_deref()
+        .map(crate::chat::safety::parse_description)
+        .transpose()?;
+    if input.kind == RoomKind::Group {
+        crate::chat::privacy::check_group_adds(app, owner, &members).await?;
+    }
     let room = app
         .store
         .create_room(input.kind, &name, owner, input.max_members, &members)
         .await?;
+    if let Some(description) = description {
+        app.store.set_description(room, &description).await?;
+    }
     for &user in members.iter().chain([&owner]) {
         app.delivery().join(user, room).await;
     }
@@ -115,10 +129,23 @@ pub async fn get(app: &App, user: UserId, room: RoomId) -> AppResult<Room> {
     let mut view = room_for(app, room, user).await?;
     let mut members = app.store.members(room).await?;
     if rules::shares_activity(member.kind) {
-        let ids: Vec<UserId> = members.iter().map(|m| m.user_id).collect();
+        // Only those whose presence the caller may see (blocks, `last_seen: nobody`).
+        let visible = crate::chat::privacy::visible_members(app, user, room).await?;
+        let ids: Vec<UserId> = members
+            .iter()
+            .map(|m| m.user_id)
+            .filter(|u| visible.contains(u))
+            .collect();
         let online = app.delivery().online(&ids).await;
         for m in &mut members {
             m.online = online.contains(&m.user_id);
+        }
+        if member.kind == RoomKind::Direct
+            && !crate::chat::privacy::read_positions_shared(app, room, user).await?
+        {
+            for m in members.iter_mut().filter(|m| m.user_id != user) {
+                m.read_seq = crate::domain::Seq::ZERO;
+            }
         }
     }
     if !rules::sees_all_members(&member) {
@@ -157,6 +184,28 @@ pub async fn add_member(
     room: RoomId,
     target: UserId,
 ) -> AppResult<Member> {
+    if actor != target {
+        crate::chat::privacy::check_group_adds(app, actor, &[target]).await?;
+    }
+    admit(app, actor, room, target, None).await
+}
+
+/// How someone joins by an invite link: the link's token, used up inside the joining
+/// transaction (so a failed join spends no use), or an approved join request.
+pub enum ByLink<'a> {
+    Token(&'a str),
+    Approved,
+}
+
+/// Adds `target`: by `actor`'s rights in the room, or (`by_link`) by an invite link, which
+/// lets anyone into a group.
+pub(crate) async fn admit(
+    app: &App,
+    actor: UserId,
+    room: RoomId,
+    target: UserId,
+    by_link: Option<ByLink<'_>>,
+) -> AppResult<Member> {
     let mut w = app.store.begin_write().await?;
     // Holds the room's row lock (Postgres) so concurrent adds cannot pass max_members together.
     sql::lock_room(&mut w.tx, room).await?;
@@ -164,7 +213,21 @@ pub async fn add_member(
         .await?
         .ok_or(AppError::NotFound)?;
     let actor_member = sql::access(&mut w.tx, room, actor).await?;
-    rules::may_add(actor_member.as_ref(), kind, actor == target)?;
+    match &by_link {
+        None => rules::may_add(actor_member.as_ref(), kind, actor == target)?,
+        Some(_) if kind != RoomKind::Group => return Err(AppError::NotFound),
+        Some(ByLink::Token(token)) => {
+            crate::store::privacy::use_invite(&mut w.tx, token, now_ms())
+                .await?
+                .filter(|&(of, _)| of == room)
+                .ok_or(AppError::NotFound)?;
+        }
+        Some(ByLink::Approved) => {
+            if !crate::store::privacy::take_join_request(&mut w.tx, room, target).await? {
+                return Err(AppError::NotFound);
+            }
+        }
+    }
     if !sql::user_exists(&mut w.tx, target).await? {
         return Err(AppError::NotFound);
     }
@@ -197,7 +260,7 @@ pub async fn add_member(
             .to_users(vec![target], ServerEvent::RoomUpdated(shared))
             .await;
     }
-    member(app, room, target).await
+    member(app, room, target, actor).await
 }
 
 /// Changes `target`'s role; only the owner may.
@@ -222,7 +285,7 @@ pub async fn set_role(
     rules::may_set_role(&actor_member, target_member.role, role)?;
     if target_member.role == role {
         drop(w);
-        return member(app, room, target).await;
+        return member(app, room, target, actor).await;
     }
     sql::set_role(&mut w.tx, room, target, role).await?;
     append_system(
@@ -234,7 +297,7 @@ pub async fn set_role(
     .await?;
     w.commit().await?;
     announce_room(app, room).await;
-    member(app, room, target).await
+    member(app, room, target, actor).await
 }
 
 /// Removes `target` (or, when `target == actor`, leaves). An owner removes anyone, an admin
@@ -308,13 +371,15 @@ pub async fn remove_member(
     Ok(())
 }
 
-async fn member(app: &App, room: RoomId, user: UserId) -> AppResult<Member> {
+/// `user`'s membership as `viewer` sees it: `online` only if `viewer` may see their presence.
+async fn member(app: &App, room: RoomId, user: UserId, viewer: UserId) -> AppResult<Member> {
     let mut m = app
         .store
         .member(room, user)
         .await?
         .ok_or(AppError::NotFound)?;
-    m.online = app.delivery().socket_count(user).await > 0;
+    let visible = crate::chat::privacy::visible_members(app, viewer, room).await?;
+    m.online = visible.contains(&user) && app.delivery().socket_count(user).await > 0;
     Ok(m)
 }
 

@@ -145,6 +145,19 @@ impl Delivery for Hub {
         Box::pin(self.count_sockets(user))
     }
 
+    fn to_admins(&self, event: ServerEvent) -> BoxFuture<'_, ()> {
+        Box::pin(async move {
+            let name = event.name();
+            let result = with_io!(self, io => match io.of("/admin") {
+                Some(admin) => admin.emit(name, &event).await.map_err(|e| e.to_string()),
+                None => Ok(()),
+            });
+            if let Err(e) = result {
+                emit_failed(name, e);
+            }
+        })
+    }
+
     fn online<'a>(&'a self, users: &'a [UserId]) -> BoxFuture<'a, HashSet<UserId>> {
         Box::pin(async move {
             let unique: HashSet<UserId> = users.iter().copied().collect();

@@ -3,6 +3,7 @@
 
 use serde::Serialize;
 
+use super::privacy::{BlockChange, PrivacySettings, Report};
 use super::push::{Mute, Unmuted};
 use super::{Hidden, Message, Presence, Room, RoomId, Seq, User, UserId};
 
@@ -59,6 +60,12 @@ server_events! {
     RoomMuted(Mute) = "room:muted",
     /// The user unmuted a room, to the user's own sockets.
     RoomUnmuted(Unmuted) = "room:unmuted",
+    /// The user blocked or unblocked someone, to the user's own sockets.
+    BlockUpdated(BlockChange) = "block:updated",
+    /// The user changed their privacy settings, to the user's own sockets.
+    PrivacyUpdated(PrivacySettings) = "privacy:updated",
+    /// A new report, to operators on `/admin`.
+    ReportNew(Report) = "report:new",
 }
 
 #[derive(Clone, Debug, Serialize)]

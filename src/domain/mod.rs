@@ -7,6 +7,7 @@
 //! functions over a `Membership`) and `events` (every server→client event and its payload).
 
 pub mod events;
+pub mod privacy;
 pub mod push;
 pub mod rules;
 

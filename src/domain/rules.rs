@@ -207,6 +207,193 @@ pub fn page_limit(limit: Option<i64>, default: i64, max: i64) -> Result<i64, App
     }
 }
 
+/// Who sees a user's online status and last seen (`PrivacySettings::last_seen`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Audience {
+    /// Anyone signed in, strangers included.
+    Everyone,
+    /// People who share a direct room or a group with the user (never a channel). The default.
+    Contacts,
+    Nobody,
+}
+
+impl Audience {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Everyone => "everyone",
+            Self::Contacts => "contacts",
+            Self::Nobody => "nobody",
+        }
+    }
+
+    pub fn from_db(s: &str) -> Self {
+        match s {
+            "everyone" => Self::Everyone,
+            "nobody" => Self::Nobody,
+            _ => Self::Contacts,
+        }
+    }
+}
+
+/// Who may add a user to groups (`PrivacySettings::group_add`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum GroupAdd {
+    Everyone,
+    /// People who share a direct room or a group with the user.
+    Contacts,
+}
+
+impl GroupAdd {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Everyone => "everyone",
+            Self::Contacts => "contacts",
+        }
+    }
+
+    pub fn from_db(s: &str) -> Self {
+        match s {
+            "contacts" => Self::Contacts,
+            _ => Self::Everyone,
+        }
+    }
+}
+
+/// May `viewer` see `subject`'s presence and last seen? Always their own; never across a block
+/// (either way); otherwise as the subject chose. `shares_conversation`: they share a direct
+/// room or a group (channels do not count).
+pub fn sees_presence(
+    subject_setting: Audience,
+    is_self: bool,
+    shares_conversation: bool,
+    blocked_either_way: bool,
+) -> bool {
+    if is_self {
+        return true;
+    }
+    if blocked_either_way {
+        return false;
+    }
+    match subject_setting {
+        Audience::Everyone => true,
+        Audience::Contacts => shares_conversation,
+        Audience::Nobody => false,
+    }
+}
+
+/// Typing, receipts, presence events and profile changes: nothing flows between two users once
+/// either blocks the other, in any room.
+pub fn activity_flows(blocked_either_way: bool) -> bool {
+    !blocked_either_way
+}
+
+/// May a direct message be sent between two users? Not once either blocks the other (as in
+/// WhatsApp, the blocker unblocks first).
+pub fn may_message_directly(blocked_by_other: bool, blocking_other: bool) -> Result<(), AppError> {
+    if blocked_by_other {
+        return Err(AppError::forbidden(
+            "this user does not accept your messages",
+        ));
+    }
+    if blocking_other {
+        return Err(AppError::forbidden(
+            "you block this user: unblock them first",
+        ));
+    }
+    Ok(())
+}
+
+/// May `actor` add `target` to a group (at creation or later)? Not if `target` blocks the
+/// actor, nor when `target` accepts only contacts and the actor is not one. Joining oneself
+/// (a channel, an invite link) is the user's own choice.
+pub fn may_add_to_group(
+    target_setting: GroupAdd,
+    adding_self: bool,
+    actor_is_contact: bool,
+    target_blocks_actor: bool,
+) -> Result<(), AppError> {
+    if adding_self {
+        return Ok(());
+    }
+    if target_blocks_actor {
+        return Err(AppError::forbidden("this user cannot be added by you"));
+    }
+    if target_setting == GroupAdd::Contacts && !actor_is_contact {
+        return Err(AppError::forbidden(
+            "this user accepts group invitations from contacts only",
+        ));
+    }
+    Ok(())
+}
+
+/// Do read positions flow between the two members of a direct room? Off on either side turns
+/// them off both ways (as in WhatsApp); groups always share them.
+pub fn read_receipts_flow(kind: RoomKind, mine_on: bool, theirs_on: bool) -> bool {
+    kind != RoomKind::Direct || (mine_on && theirs_on)
+}
+
+/// Shortest user-search query: shorter ones return nothing, so the user list cannot be walked.
+pub const USER_SEARCH_MIN_CHARS: usize = 3;
+
+/// The username prefix a user search looks for, or `None` (an empty answer) when the query is
+/// shorter than [`USER_SEARCH_MIN_CHARS`] or longer than any username.
+pub fn user_search_prefix(q: &str) -> Option<String> {
+    let q = q.trim().to_lowercase();
+    let n = q.chars().count();
+    (USER_SEARCH_MIN_CHARS..=32).contains(&n).then_some(q)
+}
+
+/// A page size for user search and the channel directory: 20 by default, at most 50.
+pub fn directory_limit(limit: Option<i64>) -> Result<i64, AppError> {
+    match limit {
+        None => Ok(20),
+        Some(l) if l < 1 => Err(AppError::invalid("limit must be at least 1")),
+        Some(l) => Ok(l.min(50)),
+    }
+}
+
+/// Owners and admins manage a group's invite links and join requests; channels are public and
+/// direct rooms closed, so neither has links.
+pub fn may_manage_invites(m: &Membership) -> Result<(), AppError> {
+    if m.kind != RoomKind::Group {
+        return Err(AppError::forbidden("invite links are for groups"));
+    }
+    if !m.role.is_admin() {
+        return Err(AppError::forbidden(
+            "only the owner and admins manage invite links",
+        ));
+    }
+    Ok(())
+}
+
+/// Is an invite link usable at `now`? A revoked, expired or used-up link is `not_found`, like a
+/// token that never existed.
+pub fn invite_usable(
+    revoked: bool,
+    expires_at: Option<i64>,
+    max_uses: Option<i64>,
+    uses: i64,
+    now: i64,
+) -> Result<(), AppError> {
+    if revoked || expires_at.is_some_and(|e| e <= now) || max_uses.is_some_and(|m| uses >= m) {
+        return Err(AppError::NotFound);
+    }
+    Ok(())
+}
+
+/// A report's reason: 1 to 500 characters after trimming, no control character.
+pub fn report_reason(raw: &str) -> Result<String, AppError> {
+    let r = raw.trim();
+    if r.is_empty() || r.chars().count() > 500 || r.chars().any(|c| c.is_control() && c != '\n') {
+        return Err(AppError::invalid(
+            "reason must be 1 to 500 characters, no control characters",
+        ));
+    }
+    Ok(r.to_owned())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -519,5 +706,134 @@ mod tests {
             };
             assert_eq!(got, want, "{asked:?}");
         }
+    }
+
+    #[test]
+    fn presence_is_seen_by_oneself_by_contacts_by_default_and_never_across_a_block() {
+        use Audience::{Contacts, Everyone, Nobody};
+        // (setting, is_self, shares_conversation, blocked) → sees
+        let table = [
+            (Contacts, true, false, false, true),
+            (Nobody, true, false, true, true),
+            (Contacts, false, true, false, true),
+            (Contacts, false, false, false, false),
+            (Everyone, false, false, false, true),
+            (Everyone, false, true, true, false),
+            (Contacts, false, true, true, false),
+            (Nobody, false, true, false, false),
+            (Nobody, false, false, false, false),
+        ];
+        for (setting, me, shares, blocked, want) in table {
+            assert_eq!(
+                sees_presence(setting, me, shares, blocked),
+                want,
+                "{setting:?} self={me} shares={shares} blocked={blocked}"
+            );
+        }
+        assert!(activity_flows(false));
+        assert!(!activity_flows(true));
+    }
+
+    #[test]
+    fn a_block_either_way_stops_direct_messages() {
+        assert_eq!(code(may_message_directly(false, false)), "ok");
+        assert_eq!(code(may_message_directly(true, false)), "forbidden");
+        assert_eq!(code(may_message_directly(false, true)), "forbidden");
+    }
+
+    #[test]
+    fn group_adds_respect_blocks_and_the_contacts_only_setting() {
+        use GroupAdd::{Contacts, Everyone};
+        // (setting, adding_self, actor_is_contact, target_blocks_actor) → outcome
+        let table = [
+            (Everyone, false, false, false, "ok"),
+            (Everyone, false, true, true, "forbidden"),
+            (Contacts, false, true, false, "ok"),
+            (Contacts, false, false, false, "forbidden"),
+            (Contacts, true, false, true, "ok"),
+        ];
+        for (setting, me, contact, blocks, want) in table {
+            assert_eq!(
+                code(may_add_to_group(setting, me, contact, blocks)),
+                want,
+                "{setting:?} self={me} contact={contact} blocks={blocks}"
+            );
+        }
+    }
+
+    #[test]
+    fn read_receipts_off_on_either_side_stop_them_both_ways_in_direct_rooms_only() {
+        for (kind, mine, theirs, want) in [
+            (Direct, true, true, true),
+            (Direct, false, true, false),
+            (Direct, true, false, false),
+            (Group, false, false, true),
+        ] {
+            assert_eq!(
+                read_receipts_flow(kind, mine, theirs),
+                want,
+                "{kind:?} {mine} {theirs}"
+            );
+        }
+    }
+
+    #[test]
+    fn user_search_needs_three_characters_and_pages_are_bounded() {
+        for (q, want) in [
+            ("", None),
+            ("  ", None),
+            ("ab", None),
+            ("  Abc ", Some("abc")),
+            ("alice", Some("alice")),
+            (&"a".repeat(33), None),
+        ] {
+            assert_eq!(user_search_prefix(q).as_deref(), want, "{q:?}");
+        }
+        assert_eq!(directory_limit(None).unwrap(), 20);
+        assert_eq!(directory_limit(Some(500)).unwrap(), 50);
+        assert_eq!(code(directory_limit(Some(0))), "invalid");
+    }
+
+    #[test]
+    fn only_group_owners_and_admins_manage_invite_links() {
+        for (kind, role, want) in [
+            (Group, Role::Owner, "ok"),
+            (Group, Role::Admin, "ok"),
+            (Group, Role::Member, "forbidden"),
+            (Channel, Role::Owner, "forbidden"),
+            (Direct, Role::Member, "forbidden"),
+        ] {
+            assert_eq!(
+                code(may_manage_invites(&m(kind, role))),
+                want,
+                "{kind:?} {role:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn revoked_expired_or_used_up_invite_links_are_not_found() {
+        for (revoked, expires, max, uses, want) in [
+            (false, None, None, 100, "ok"),
+            (true, None, None, 0, "not_found"),
+            (false, Some(1_000), None, 0, "not_found"),
+            (false, Some(2_000), None, 0, "ok"),
+            (false, None, Some(2), 2, "not_found"),
+            (false, None, Some(2), 1, "ok"),
+        ] {
+            assert_eq!(
+                code(invite_usable(revoked, expires, max, uses, 1_000)),
+                want,
+                "{revoked} {expires:?} {max:?} {uses}"
+            );
+        }
+    }
+
+    #[test]
+    fn report_reasons_are_short_printable_text() {
+        assert_eq!(report_reason("  spam ").unwrap(), "spam");
+        assert_eq!(code(report_reason("   ")), "invalid");
+        assert_eq!(code(report_reason(&"x".repeat(501))), "invalid");
+        assert_eq!(code(report_reason("a\u{0}b")), "invalid");
     }
 }

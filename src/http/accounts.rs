@@ -12,7 +12,7 @@ use super::openapi::Errors;
 use crate::app::App;
 use crate::auth::tokens::{TokenType, random_id};
 use crate::chat::presence::{self, Subject};
-use crate::domain::{User, UserId, Username, check_password, parse_display_name};
+use crate::domain::{User, UserId, Username, check_password, parse_display_name, rules};
 use crate::error::{AppError, AppResult};
 
 pub fn router() -> Router<App> {
@@ -210,15 +210,13 @@ async fn search_users(
     AuthUser(_caller): AuthUser,
     AppQuery(query): AppQuery<SearchQuery>,
 ) -> AppResult<Json<Vec<User>>> {
-    let limit = query.limit.unwrap_or(20);
-    if limit < 1 {
-        return Err(AppError::invalid("limit must be at least 1"));
-    }
-    let prefix = query.q.trim().to_lowercase();
-    if prefix.chars().count() > 32 {
+    let limit = rules::directory_limit(query.limit)?;
+    // Fewer than 3 characters (an empty query included) find nobody: the list of accounts
+    // cannot be walked.
+    let Some(prefix) = rules::user_search_prefix(&query.q) else {
         return Ok(Json(vec![]));
-    }
-    Ok(Json(app.store.search_users(&prefix, limit.min(100)).await?))
+    };
+    Ok(Json(app.store.search_users(&prefix, limit).await?))
 }
 
 /// `User` plus `Presence` fields.

@@ -1,10 +1,13 @@
-//! The HTTP surface: the REST API (`accounts`, `rooms`, `pushers`), health and metrics (here), the web
+//! The HTTP surface: the REST API (`accounts`, `rooms`, `pushers`, `privacy`, `admin`), health and
+//! metrics (here), the web
 //! client and the Socket.IO browser bundle, and the layers every response passes through
 //! (body limit, security headers, CORS, request ids and tracing spans).
 
 pub mod accounts;
+pub mod admin;
 pub mod extract;
 pub mod openapi;
+pub mod privacy;
 pub mod pushers;
 pub mod rooms;
 
@@ -51,6 +54,8 @@ where
         .merge(openapi::router())
         .merge(rooms::router())
         .merge(pushers::router())
+        .merge(privacy::router())
+        .merge(admin::router())
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
@@ -105,6 +110,7 @@ fn cors_layer(origins: Option<&str>) -> CorsLayer {
             Method::GET,
             Method::POST,
             Method::PATCH,
+            Method::PUT,
             Method::DELETE,
             Method::OPTIONS,
         ])

@@ -20,7 +20,10 @@ use crate::app::App;
 use crate::chat::lifecycle::{self, SearchQuery};
 use crate::chat::messages::{self, HistoryQuery, MessagePage, SendInput};
 use crate::chat::presence::{self, Subject};
+use crate::chat::privacy;
 use crate::chat::rooms::{self, CreateRoom};
+use crate::chat::safety::{self, InviteOptions, JoinOutcome, ReportInput};
+use crate::domain::privacy::{ChannelEntry, Invite, PrivacyChange, PrivacySettings, Report};
 use crate::domain::{Hidden, Member, Message, Presence, Room, RoomId, Seq, User, UserId};
 use crate::error::{AppError, AppResult};
 
@@ -47,6 +50,16 @@ pub const CLIENT_EVENTS: &[&str] = &[
     "hidden:list",
     "message:forward",
     "search",
+    "block",
+    "unblock",
+    "blocks:list",
+    "privacy:get",
+    "privacy:set",
+    "invite:create",
+    "invite:revoke",
+    "invite:join",
+    "channels:search",
+    "report",
 ];
 
 /// What a handler gets: the app, the socket, and its authenticated user.
@@ -78,6 +91,16 @@ pub fn register<A: Adapter>(s: &SocketRef<A>) {
     on(s, "hidden:list", hidden_list);
     on(s, "message:forward", message_forward);
     on(s, "search", search);
+    on(s, "block", block);
+    on(s, "unblock", unblock);
+    on(s, "blocks:list", blocks_list);
+    on(s, "privacy:get", privacy_get);
+    on(s, "privacy:set", privacy_set);
+    on(s, "invite:create", invite_create);
+    on(s, "invite:revoke", invite_revoke);
+    on(s, "invite:join", invite_join);
+    on(s, "channels:search", channels_search);
+    on(s, "report", report);
 }
 
 /// A successful ack: `{"ok": true}` and the payload's fields.
@@ -415,6 +438,109 @@ async fn message_forward<A: Adapter>(c: Ctx<A>, p: ForwardPayload) -> AppResult<
 
 async fn search<A: Adapter>(c: Ctx<A>, q: SearchQuery) -> AppResult<MessagePage> {
     lifecycle::search(&c.app, c.user, &q).await
+}
+
+#[derive(Deserialize)]
+struct UserPayload {
+    user_id: UserId,
+}
+
+async fn block<A: Adapter>(c: Ctx<A>, p: UserPayload) -> AppResult<Done> {
+    privacy::block(&c.app, c.user, p.user_id).await?;
+    Ok(Done {})
+}
+
+async fn unblock<A: Adapter>(c: Ctx<A>, p: UserPayload) -> AppResult<Done> {
+    privacy::unblock(&c.app, c.user, p.user_id).await?;
+    Ok(Done {})
+}
+
+#[derive(Serialize)]
+pub struct UsersAck {
+    pub users: Vec<User>,
+}
+
+async fn blocks_list<A: Adapter>(c: Ctx<A>, _: Value) -> AppResult<UsersAck> {
+    Ok(UsersAck {
+        users: privacy::blocks(&c.app, c.user).await?,
+    })
+}
+
+#[derive(Serialize)]
+pub struct PrivacyAck {
+    pub privacy: PrivacySettings,
+}
+
+async fn privacy_get<A: Adapter>(c: Ctx<A>, _: Value) -> AppResult<PrivacyAck> {
+    Ok(PrivacyAck {
+        privacy: privacy::settings(&c.app, c.user).await?,
+    })
+}
+
+async fn privacy_set<A: Adapter>(c: Ctx<A>, p: PrivacyChange) -> AppResult<PrivacyAck> {
+    Ok(PrivacyAck {
+        privacy: privacy::update_settings(&c.app, c.user, p).await?,
+    })
+}
+
+#[derive(Deserialize)]
+struct InviteCreatePayload {
+    room_id: RoomId,
+    #[serde(flatten)]
+    options: InviteOptions,
+}
+
+#[derive(Serialize)]
+pub struct InviteAck {
+    pub invite: Invite,
+}
+
+async fn invite_create<A: Adapter>(c: Ctx<A>, p: InviteCreatePayload) -> AppResult<InviteAck> {
+    Ok(InviteAck {
+        invite: safety::create_invite(&c.app, c.user, p.room_id, p.options).await?,
+    })
+}
+
+#[derive(Deserialize)]
+struct TokenPayload {
+    token: String,
+}
+
+async fn invite_revoke<A: Adapter>(c: Ctx<A>, p: TokenPayload) -> AppResult<Done> {
+    safety::revoke_invite(&c.app, c.user, &p.token).await?;
+    Ok(Done {})
+}
+
+async fn invite_join<A: Adapter>(c: Ctx<A>, p: TokenPayload) -> AppResult<JoinOutcome> {
+    safety::join(&c.app, c.user, &p.token).await
+}
+
+#[derive(Deserialize)]
+struct ChannelSearchPayload {
+    q: Option<String>,
+    limit: Option<i64>,
+}
+
+#[derive(Serialize)]
+pub struct ChannelsAck {
+    pub channels: Vec<ChannelEntry>,
+}
+
+async fn channels_search<A: Adapter>(c: Ctx<A>, p: ChannelSearchPayload) -> AppResult<ChannelsAck> {
+    Ok(ChannelsAck {
+        channels: safety::search_channels(&c.app, p.q.as_deref(), p.limit).await?,
+    })
+}
+
+#[derive(Serialize)]
+pub struct ReportAck {
+    pub report: Report,
+}
+
+async fn report<A: Adapter>(c: Ctx<A>, p: ReportInput) -> AppResult<ReportAck> {
+    Ok(ReportAck {
+        report: safety::report(&c.app, c.user, p).await?,
+    })
 }
 
 #[cfg(test)]

@@ -3,7 +3,8 @@
 //! databases behave identically and one test suite runs against both.
 //!
 //! Layout: `users` (accounts, refresh tokens, presence), `rooms` (rooms and memberships),
-//! `messages` (the per-room streams and cursors), `writer` (the group-commit write path).
+//! `messages` (the per-room streams and cursors), `writer` (the group-commit write path), `privacy` (blocks, privacy settings, invite links,
+//! the channel directory, reports, bans and the audit log).
 //!
 //! Every write that appends stream entries goes through a [`WriteTx`], whose `commit` is the one
 //! door from the database to live delivery: it announces the new entries to the other nodes
@@ -32,6 +33,7 @@ macro_rules! message_columns {
 
 pub mod messages;
 pub mod ops;
+pub mod privacy;
 pub mod pushers;
 pub mod rooms;
 pub mod users;

@@ -9,6 +9,7 @@
 mod accounts;
 mod helpers;
 mod platform;
+mod privacy;
 mod rooms;
 mod upgrade;
 
@@ -17,6 +18,7 @@ fn main() -> std::process::ExitCode {
     let mut trials = Vec::new();
     trials.extend(helpers::trials("accounts", &accounts::tests()));
     trials.extend(helpers::trials("platform", &platform::tests()));
+    trials.extend(helpers::trials("privacy", &privacy::tests()));
     trials.extend(helpers::trials("rooms", &rooms::tests()));
     trials.extend(helpers::trials("upgrade", &upgrade::tests()));
     libtest_mimic::run(&args, trials).exit_code()

@@ -109,8 +109,11 @@ describe('presence', () => {
     await c.expectNone(strangerSocket, 'presence', (p) => p.user_id === alice.id);
   });
 
-  it('presence:query by user_ids tells who is online and when the others were last seen', async () => {
+  it('presence:query by user_ids tells contacts who is online and when the others were last seen', async () => {
     const [alice, bob, carol] = await c.users(url, 3);
+    // Presence is for contacts (§13): strangers read offline, never seen (privacy.test.js).
+    await c.directRoom(url, alice, bob);
+    await c.directRoom(url, alice, carol);
     const aliceSocket = await c.connect(url, { token: alice.token });
     await c.connect(url, { token: bob.token });
     const carolSocket = await c.connect(url, { token: carol.token });
@@ -140,8 +143,9 @@ describe('presence', () => {
     assert.ok(Object.keys(byId).every((id) => [alice.id, bob.id, carol.id].includes(id)), 'only members');
   });
 
-  it('GET /api/users/{id} includes the presence fields', async () => {
+  it('GET /api/users/{id} includes the presence fields for someone who shares a room', async () => {
     const [alice, bob] = await c.users(url, 2);
+    await c.directRoom(url, alice, bob);
     await c.connect(url, { token: bob.token });
 
     const res = await c.api(url, 'GET', `/api/users/${bob.id}`, alice.token);
