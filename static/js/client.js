@@ -49,6 +49,7 @@ export class ChatClient extends EventTarget {
     this.readTimers = new Map();
     this.refreshTimers = new Map();
     this.fetchingUsers = new Set();
+    this.lastHiddenId = null; // the newest Hidden.id seen: where hidden:list resumes
     this.stopped = false;
     this.net = new MissiveClient({ io: window.io, storage: localStorage, session, lock });
     this.offs = [];
@@ -101,6 +102,7 @@ export class ChatClient extends EventTarget {
         this.emit('users');
       }
     });
+    on('message:hidden', (h) => this.onHidden(h));
     on('error', ({ error, context }) => this.fail(error, context));
     on('logout', ({ reason }) => this.emit('logout', { reason }));
 
@@ -155,6 +157,7 @@ export class ChatClient extends EventTarget {
       if (err.code !== 'disconnected') this.fail(err, 'Loading your chats');
     }
     this.queryPresence();
+    this.syncHidden();
     if (this.openRoomId) {
       this.fillGaps(this.openRoomId);
       this.markRead(this.openRoomId);
