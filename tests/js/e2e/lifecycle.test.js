@@ -149,6 +149,7 @@ describe('web client: edit, react, delete, forward and search messages', { timeo
     await ben.page.keyboard.press('Escape');
     await ben.page.locator(tid('message-menu')).waitFor({ state: 'hidden' });
     // An edited message, a reaction, a tombstone and a reply quoting it, as Ben sees them.
+    await ben.page.evaluate(() => document.activeElement && document.activeElement.blur());
     await b.screenshot(ben.page, 'lifecycle');
   });
 
