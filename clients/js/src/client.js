@@ -564,8 +564,12 @@ export class MissiveClient extends Emitter {
 
   /** Posts a copy of a text message into another room. @param {string} roomId @param {number} seq @param {string} toRoomId @returns {Promise<Message>} */
   async forward(roomId, seq, toRoomId) {
-    if (this.live) return (await this.request('message:forward', { room_id: roomId, seq, to_room_id: toRoomId })).message;
-    return this.rest.forward(roomId, seq, toRoomId);
+    const m = this.live
+      ? (await this.request('message:forward', { room_id: roomId, seq, to_room_id: toRoomId })).message
+      : await this.rest.forward(roomId, seq, toRoomId);
+    // A send like any other: held at once, as `message:send`'s ack is (live delivery dedupes).
+    if (m && typeof m.room_id === 'string') this.take(m.room_id, [m], 'ack', this.synced ? m.seq - 1 : undefined);
+    return m;
   }
 
   /**
