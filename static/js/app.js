@@ -41,6 +41,12 @@ async function startChat(user) {
   client.addEventListener('messages', (e) => {
     if (e.detail.room_id === ui.openRoomId) renderMessages({ prepended: e.detail.prepended });
   });
+  client.addEventListener('changed', (e) => {
+    const key = `${e.detail.room_id}:${e.detail.seq}`;
+    if (!ui.quoteCache.has(key)) return;
+    ui.quoteCache.delete(key);
+    if (e.detail.room_id === ui.openRoomId) renderMessages();
+  });
   client.addEventListener('members', (e) => {
     if (e.detail.room_id === ui.openRoomId) {
       renderHeader();

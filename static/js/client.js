@@ -2,6 +2,7 @@
 // DOM here; the UI listens to events:
 //   'rooms'                         the room list or a room's summary changed
 //   'messages'  {room_id, prepended} a room's messages (or its outbox) changed
+//   'changed'   {room_id, seq}      a change entry (edit, delete, reaction) targeted that message
 //   'members'   {room_id}           members, roles or receipt cursors changed
 //   'typing'    {room_id}
 //   'presence'  {user_id}

@@ -45,6 +45,8 @@ export const messageState = {
         changed = true;
       }
     }
+    // Views may keep a copy (a quoted message further back than what is held): it is stale now.
+    this.emit('changed', { room_id: roomId, seq: entry.target_seq });
     if (room && room.last_message && room.last_message.seq === entry.target_seq) {
       const next = fold(room.last_message);
       if (next !== room.last_message) {

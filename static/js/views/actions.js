@@ -59,6 +59,7 @@ export function openActions(button, seq) {
   replaceChildren(menu, items);
   menu.hidden = false;
   trigger = button;
+  ui.menuSeq = seq; // so a re-render of the list keeps aria-expanded on the "⋯" button
   button.setAttribute('aria-expanded', 'true');
   // Next to the button, kept inside the window.
   const r = button.getBoundingClientRect();
@@ -80,6 +81,7 @@ export function closeActions(refocus = true) {
   const menu = $('#msg-menu');
   if (menu.hidden) return;
   menu.hidden = true;
+  ui.menuSeq = null;
   replaceChildren(menu);
   if (trigger) {
     trigger.setAttribute('aria-expanded', 'false');

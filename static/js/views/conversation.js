@@ -257,7 +257,7 @@ export function messageView(c, room, m, pending) {
   v('div', { class: 'bubble' }, children),
   pending ? null : v('div', { class: 'msg-actions' },
     canReply ? v('button', { type: 'button', class: 'msg-action', testid: 'reply-button', 'aria-label': 'Reply', title: 'Reply (or long-press the message)', text: '↩', dataset: { seq: m.seq }, onclick: onReplyClick }) : null,
-    v('button', { type: 'button', class: 'msg-action more', testid: 'message-actions', 'aria-label': 'Message actions', title: 'Message actions', 'aria-haspopup': 'menu', 'aria-expanded': 'false', text: '⋯', dataset: { seq: m.seq }, onclick: onActionsClick })));
+    v('button', { type: 'button', class: 'msg-action more', testid: 'message-actions', 'aria-label': 'Message actions', title: 'Message actions', 'aria-haspopup': 'menu', 'aria-expanded': ui.menuSeq === m.seq ? 'true' : 'false', text: '⋯', dataset: { seq: m.seq }, onclick: onActionsClick })));
 }
 
 // Stable handlers (the view layer re-binds a listener only when it changes); each reads what it
