@@ -3,7 +3,8 @@
 // reactions toggled from the menu (by keyboard) and from the chips, delete for everyone after a
 // confirmation (a tombstone on both sides, and in a reply's quote), delete for me (gone only for
 // the caller, also after a reload), forwarding to another chat, and search opening an older
-// message the chat did not hold. The menu and the dialogs are checked with axe.
+// message the chat did not hold; on a touch phone the ⋯ menu needs no hover. The menu, the
+// dialogs and the search results are checked with axe.
 'use strict';
 
 const { describe, it, before, after } = require('node:test');
@@ -186,6 +187,28 @@ describe('web client: edit, react, delete, forward and search messages', { timeo
     assert.equal(await copy.locator(tid('edited-label')).count(), 0, 'a forward is a new message, not an edited one');
     await b.openRoom(ann.page, 'Book club');
     await b.message(ann.page, 'see you at 7').locator(tid('forwarded-label')).waitFor();
+  });
+
+  it('on a touch phone the ⋯ button shows without hover and a tap opens the menu, which stays on screen', async () => {
+    const context = await browser.newContext({ viewport: { width: 390, height: 780 }, hasTouch: true, isMobile: true, baseURL: server.url });
+    try {
+      const page = await context.newPage();
+      const phone = { context, page, errors: [], dialogs: [] };
+      page.on('pageerror', (e) => phone.errors.push(`pageerror: ${e.message}`));
+      await page.goto('/');
+      await b.login(phone, 'ben', PASSWORD);
+      await b.openRoom(page, 'Ann Arbor');
+      const actions = b.message(page, 'hello ben').locator(tid('message-actions'));
+      assert.equal(await actions.evaluate((el) => getComputedStyle(el).opacity), '1');
+      await actions.tap();
+      const menuBox = await page.locator(tid('message-menu')).boundingBox();
+      assert.ok(menuBox && menuBox.x >= 0 && menuBox.x + menuBox.width <= 390 && menuBox.y + menuBox.height <= 780, 'the menu fits the screen');
+      await page.locator(tid('menu-reply')).tap();
+      await page.locator(tid('reply-preview')).waitFor();
+      assert.deepEqual(phone.errors, []);
+    } finally {
+      await context.close();
+    }
   });
 
   it('searches messages; opening a hit far back loads the history around it and shows it', async () => {
