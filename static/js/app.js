@@ -9,8 +9,10 @@ import { $, replaceChildren } from './dom.js';
 import { ui, narrow, toast, showError, formError, renderStatus } from './ui.js';
 import { showAuth, wireAuth } from './views/auth.js';
 import { renderMe, renderRooms } from './views/rooms.js';
-import { showRoomView, closeRoom, renderHeader, renderTyping, renderMessages, renderJumpLatest, loadOlder } from './views/conversation.js';
-import { renderComposerState, startReply, cancelReply, submitComposer, autoGrow, noteTyping, stopTyping } from './views/composer.js';
+import { showRoomView, closeRoom, renderHeader, renderTyping, renderMessages, renderJumpLatest, loadOlder, jumpLatest } from './views/conversation.js';
+import { renderComposerState, startReply, cancelReply, submitComposer, autoGrow, noteTyping, stopTyping, startEdit, endEdit, lastOwnEditable } from './views/composer.js';
+import { closeActions, wireActions } from './views/actions.js';
+import { clearSearch, wireSearch } from './views/search.js';
 import { openPanel, closePanel, renderPanel } from './views/panel.js';
 import { groupPicks, renderChips, wireDialogs, openDialog } from './views/dialogs.js';
 
@@ -18,6 +20,8 @@ function boot() {
   wireAuth(startChat);
   wireChat();
   wireDialogs();
+  wireActions();
+  wireSearch();
   onSessionChange((s, { external }) => {
     if (!s && ui.client) endChat('You have been logged out.');
     else if (s && !ui.client && external) startChat(s.user);
@@ -36,6 +40,12 @@ async function startChat(user) {
   client.addEventListener('rooms', () => renderRooms());
   client.addEventListener('messages', (e) => {
     if (e.detail.room_id === ui.openRoomId) renderMessages({ prepended: e.detail.prepended });
+  });
+  client.addEventListener('changed', (e) => {
+    const key = `${e.detail.room_id}:${e.detail.seq}`;
+    if (!ui.quoteCache.has(key)) return;
+    ui.quoteCache.delete(key);
+    if (e.detail.room_id === ui.openRoomId) renderMessages();
   });
   client.addEventListener('members', (e) => {
     if (e.detail.room_id === ui.openRoomId) {
@@ -106,6 +116,9 @@ function endChat(message) {
   if (!client) return;
   ui.client = null;
   client.stop();
+  closeActions(false);
+  endEdit();
+  clearSearch();
   client.wipe();
   ui.openRoomId = null;
   ui.quoteCache.clear();
@@ -184,9 +197,19 @@ function wireChat() {
     if (e.key === 'Enter' && !e.shiftKey && !e.isComposing) {
       e.preventDefault();
       submitComposer();
+    } else if (e.key === 'Escape' && ui.editing) {
+      e.preventDefault();
+      endEdit();
     } else if (e.key === 'Escape' && ui.replyTo !== null) {
       e.preventDefault();
       cancelReply();
+    } else if (e.key === 'ArrowUp' && !input.value && !ui.editing && !e.shiftKey && !e.altKey && !e.ctrlKey && !e.metaKey) {
+      // Up in an empty composer edits your last message, as in most chat apps.
+      const m = lastOwnEditable();
+      if (m) {
+        e.preventDefault();
+        startEdit(m.seq);
+      }
     }
   });
   input.addEventListener('input', () => {
@@ -203,9 +226,9 @@ function wireChat() {
     }
     renderJumpLatest();
   });
-  $('#jump-latest').addEventListener('click', () => {
-    list.scrollTop = list.scrollHeight;
-    renderJumpLatest();
+  $('#jump-latest').addEventListener('click', () => jumpLatest());
+  $('#edit-cancel').addEventListener('click', () => {
+    endEdit();
     $('#composer-input').focus();
   });
 
@@ -240,6 +263,7 @@ function wireChat() {
       $('#account-menu').open = false;
       $('#account-menu summary').focus();
     } else if (ui.panelOpen) closePanel();
+    else if (ui.editing) endEdit();
     else if (ui.replyTo !== null) cancelReply();
     else if (ui.openRoomId && narrow.matches) closeRoom();
   });

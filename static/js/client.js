@@ -2,6 +2,7 @@
 // DOM here; the UI listens to events:
 //   'rooms'                         the room list or a room's summary changed
 //   'messages'  {room_id, prepended} a room's messages (or its outbox) changed
+//   'changed'   {room_id, seq}      a change entry (edit, delete, reaction) targeted that message
 //   'members'   {room_id}           members, roles or receipt cursors changed
 //   'typing'    {room_id}
 //   'presence'  {user_id}
@@ -49,6 +50,7 @@ export class ChatClient extends EventTarget {
     this.readTimers = new Map();
     this.refreshTimers = new Map();
     this.fetchingUsers = new Set();
+    this.lastHiddenId = null; // the newest Hidden.id seen: where hidden:list resumes
     this.stopped = false;
     this.net = new MissiveClient({ io: window.io, storage: localStorage, session, lock });
     this.offs = [];
@@ -101,6 +103,7 @@ export class ChatClient extends EventTarget {
         this.emit('users');
       }
     });
+    on('message:hidden', (h) => this.onHidden(h));
     on('error', ({ error, context }) => this.fail(error, context));
     on('logout', ({ reason }) => this.emit('logout', { reason }));
 
@@ -155,6 +158,7 @@ export class ChatClient extends EventTarget {
       if (err.code !== 'disconnected') this.fail(err, 'Loading your chats');
     }
     this.queryPresence();
+    this.syncHidden();
     if (this.openRoomId) {
       this.fillGaps(this.openRoomId);
       this.markRead(this.openRoomId);

@@ -8,6 +8,9 @@ export const ui = {
   client: null,
   openRoomId: null,
   replyTo: null, // seq
+  menuSeq: null, // the message whose "⋯" menu is open
+  flashSeq: null, // the message just jumped to, highlighted for a moment
+  editing: null, // {seq, stash}: the message being edited, and what the composer held before
   panelOpen: false,
   unreadAfter: null, // read_seq when the open chat was opened with unread messages: the divider goes after it
   quoteCache: new Map(), // `${room}:${seq}` -> Message | 'loading' | null

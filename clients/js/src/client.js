@@ -36,6 +36,7 @@ import { RoomStreams } from './streams.js';
 /** @typedef {import('./protocol.js').Presence} Presence */
 /** @typedef {import('./protocol.js').Synced} Synced */
 /** @typedef {import('./protocol.js').HistoryPage} HistoryPage */
+/** @typedef {import('./protocol.js').Hidden} Hidden */
 /** @typedef {import('./protocol.js').ClientEvent} ClientEvent */
 /** @typedef {import('./outbox.js').OutboxItem} OutboxItem */
 /** @typedef {import('./storage.js').KeyValueStorage} KeyValueStorage */
@@ -82,6 +83,7 @@ import { RoomStreams } from './streams.js';
  *   'room:updated': RoomInfo,
  *   'room:removed': {room_id: string},
  *   'user:updated': User,
+ *   'message:hidden': Hidden,
  *   error: {error: MissiveError, context: string},
  *   logout: {reason: string},
  * }} ClientEvents
@@ -234,6 +236,9 @@ export class MissiveClient extends Emitter {
     socket.on('user:updated', (/** @type {User} */ u) => {
       if (u && u.id === this.userId) this.session.updateUser(u);
       this.emit('user:updated', u);
+    });
+    socket.on('message:hidden', (/** @type {Hidden} */ h) => {
+      if (h && typeof h.room_id === 'string') this.emit('message:hidden', h);
     });
     this.setStatus('connecting');
     socket.connect();
@@ -506,6 +511,75 @@ export class MissiveClient extends Emitter {
   setTyping(roomId, typing) {
     if (!this.socket || !this.socket.connected) return Promise.resolve(null);
     return this.request('typing', { room_id: roomId, typing }).catch(() => null);
+  }
+
+  // ------------------------------------------------------------------ message lifecycle (§7)
+  //
+  // Over the socket when connected, else REST. What they change reaches every device (this one
+  // included) as change entries of the stream, through `messages`; the acks' messages are the
+  // current state, which `lifecycle.newer` reconciles with what is held.
+
+  /** @returns {boolean} */
+  get live() {
+    return Boolean(this.socket && this.socket.connected);
+  }
+
+  /** Edits one's own text message. @param {string} roomId @param {number} seq @param {string} body @returns {Promise<Message>} */
+  async edit(roomId, seq, body) {
+    if (this.live) return (await this.request('message:edit', { room_id: roomId, seq, body })).message;
+    return this.rest.editMessage(roomId, seq, body);
+  }
+
+  /** Deletes a message for everyone. @param {string} roomId @param {number} seq @returns {Promise<void>} */
+  async deleteMessage(roomId, seq) {
+    if (this.live) await this.request('message:delete', { room_id: roomId, seq });
+    else await this.rest.deleteMessage(roomId, seq);
+  }
+
+  /**
+   * Reacts with `emoji`; the same emoji again removes it, another replaces it.
+   * @param {string} roomId @param {number} seq @param {string} emoji @returns {Promise<Message>}
+   */
+  async react(roomId, seq, emoji) {
+    if (this.live) return (await this.request('message:react', { room_id: roomId, seq, emoji })).message;
+    return this.rest.react(roomId, seq, emoji);
+  }
+
+  /** Deletes a message for this user only (their devices get `message:hidden`). @param {string} roomId @param {number} seq @returns {Promise<void>} */
+  async hide(roomId, seq) {
+    if (this.live) await this.request('message:hide', { room_id: roomId, seq });
+    else await this.rest.hide(roomId, seq);
+  }
+
+  /**
+   * The messages this user hid after the `Hidden.id` given (at most 1,000 a call), for a device
+   * that was away when `message:hidden` went out.
+   * @param {string} [after] @returns {Promise<Hidden[]>}
+   */
+  async hiddenSince(after) {
+    const payload = after ? { after } : {};
+    const res = this.live ? await this.request('hidden:list', payload) : await this.rest.hidden(after);
+    return res.hidden || [];
+  }
+
+  /** Posts a copy of a text message into another room. @param {string} roomId @param {number} seq @param {string} toRoomId @returns {Promise<Message>} */
+  async forward(roomId, seq, toRoomId) {
+    const m = this.live
+      ? (await this.request('message:forward', { room_id: roomId, seq, to_room_id: toRoomId })).message
+      : await this.rest.forward(roomId, seq, toRoomId);
+    // A send like any other: held at once, as `message:send`'s ack is (live delivery dedupes).
+    if (m && typeof m.room_id === 'string') this.take(m.room_id, [m], 'ack', this.synced ? m.seq - 1 : undefined);
+    return m;
+  }
+
+  /**
+   * Full-text search over the messages this user may read, newest first.
+   * @param {{q: string, room_id?: string, before?: string, limit?: number}} query
+   * @returns {Promise<HistoryPage>}
+   */
+  async search(query) {
+    const res = this.live ? await this.request('search', query) : await this.rest.search(query);
+    return { messages: res.messages || [], has_more: Boolean(res.has_more) };
   }
 
   // ------------------------------------------------------------------ sending

@@ -14,6 +14,7 @@ export { MemoryStorage } from './storage.js';
 export { RoomStreams } from './streams.js';
 export { Outbox, newClientId, MAX_PACKET_BYTES, packetBytes } from './outbox.js';
 export { Emitter } from './emitter.js';
+export { isChange, applyChange, applyHidden, parseReaction, newer } from './lifecycle.js';
 
 /** @typedef {import('./protocol.js').Id} Id */
 /** @typedef {import('./protocol.js').ErrorCode} ErrorCode */
@@ -28,6 +29,10 @@ export { Emitter } from './emitter.js';
 /** @typedef {import('./protocol.js').SessionResponse} SessionResponse */
 /** @typedef {import('./protocol.js').HistoryPage} HistoryPage */
 /** @typedef {import('./protocol.js').Receipts} Receipts */
+/** @typedef {import('./protocol.js').Reaction} Reaction */
+/** @typedef {import('./protocol.js').ReactionChange} ReactionChange */
+/** @typedef {import('./protocol.js').Hidden} Hidden */
+/** @typedef {import('./protocol.js').MessageKind} MessageKind */
 /** @typedef {import('./protocol.js').Cursors} Cursors */
 /** @typedef {import('./protocol.js').SyncBatch} SyncBatch */
 /** @typedef {import('./protocol.js').Receipt} Receipt */

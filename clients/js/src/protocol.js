@@ -32,12 +32,38 @@
  * @property {Id} room_id
  * @property {number} seq position in the room's gap-free stream (§2)
  * @property {Id} sender_id
- * @property {'text' | 'system'} kind
- * @property {string} body for `system`, JSON text `{event, user_id, ...}`
+ * @property {MessageKind} kind
+ * @property {string} body for `system`, JSON text `{event, user_id, ...}`; for `reaction`, JSON text
+ *   `{emoji, previous}` (see `ReactionChange`); empty for `delete` and for a tombstone
  * @property {string | null} client_id
  * @property {number | null} reply_to a seq of the same room
  * @property {Time} created_at
+ * @property {number} [target_seq] change entries: the message changed (§7 "Message lifecycle")
+ * @property {number} [changed_seq] the seq of the last change entry applied to this message
+ * @property {Time} [edited_at]
+ * @property {Time} [deleted_at] a tombstone: the body is gone
+ * @property {Id} [deleted_by]
+ * @property {true} [forwarded]
+ * @property {Reaction[]} [reactions] as the reader sees them
+ * @property {true} [hidden] deleted for the reader only ("delete for me")
  */
+
+/**
+ * `text` and `system` are messages; `edit`, `delete` and `reaction` are change entries of the
+ * stream: they carry `target_seq` and are applied to the message they change, never shown.
+ * @typedef {'text' | 'system' | 'edit' | 'delete' | 'reaction'} MessageKind
+ */
+
+/**
+ * @typedef {object} Reaction
+ * @property {string} emoji
+ * @property {number} count
+ * @property {boolean} me the reader is among them
+ * @property {Id[]} [user_ids] not in channels
+ */
+
+/** @typedef {{emoji: string | null, previous: string | null}} ReactionChange the body of a `reaction` entry, for its sender */
+/** @typedef {{id: Id, room_id: Id, seq: number}} Hidden a message deleted for the caller only */
 
 /**
  * `Room` as `room:updated` carries it: without the caller's own fields.
@@ -112,6 +138,10 @@
 /** @typedef {{kind: 'group' | 'channel', name: string, members?: Id[], max_members?: number}} CreateRoomPayload */
 /** @typedef {{room_id: Id, user_id: Id}} RoomUserPayload */
 /** @typedef {{user_ids: Id[]} | {room_id: Id}} PresenceQueryPayload */
+/** @typedef {{room_id: Id, seq: number, body: string}} EditPayload */
+/** @typedef {{room_id: Id, seq: number, emoji: string}} ReactPayload */
+/** @typedef {{room_id: Id, seq: number, to_room_id: Id}} ForwardPayload */
+/** @typedef {{q: string, room_id?: Id, before?: Id, limit?: number}} SearchPayload */
 
 /**
  * Client → server events on `/` (§7), in socket.io-client's `EventsMap` shape. The ack is
@@ -131,6 +161,13 @@
  *   'room:remove': (p: RoomUserPayload, ack?: AckFn<{}>) => void,
  *   'presence:query': (p: PresenceQueryPayload, ack?: AckFn<{presence: Presence[]}>) => void,
  *   'profile:update': (p: {display_name: string}, ack?: AckFn<{user: User}>) => void,
+ *   'message:edit': (p: EditPayload, ack?: AckFn<{message: Message}>) => void,
+ *   'message:delete': (p: SeqPayload, ack?: AckFn<{}>) => void,
+ *   'message:react': (p: ReactPayload, ack?: AckFn<{message: Message}>) => void,
+ *   'message:hide': (p: SeqPayload, ack?: AckFn<{}>) => void,
+ *   'hidden:list': (p: {after?: Id}, ack?: AckFn<{hidden: Hidden[]}>) => void,
+ *   'message:forward': (p: ForwardPayload, ack?: AckFn<{message: Message}>) => void,
+ *   search: (p: SearchPayload, ack?: AckFn<HistoryPage>) => void,
  * }} ClientToServerEvents
  */
 
@@ -166,6 +203,7 @@
  *   'room:updated': (r: RoomInfo) => void,
  *   'room:removed': (p: {room_id: Id}) => void,
  *   'user:updated': (u: User) => void,
+ *   'message:hidden': (h: Hidden) => void,
  * }} ServerToClientEvents
  */
 

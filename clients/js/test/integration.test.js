@@ -6,7 +6,7 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createRequire } from 'node:module';
 import { io } from 'socket.io-client';
-import { MemoryStorage, MissiveClient } from '../src/index.js';
+import { MemoryStorage, MissiveClient, applyChange, isChange } from '../src/index.js';
 
 const require = createRequire(import.meta.url);
 // The interop suite's launcher (a path in a variable: tsc checks this package, not that file).
@@ -194,4 +194,64 @@ test('an expired access token is refreshed: REST retries after a 401 and the soc
   await once(alice, 'synced');
   assert.equal(alice.status, 'online');
   alice.close();
+});
+
+test('edits, reactions, deletions, hides, forwards and searches reach both devices and fold into the held message', async () => {
+  const alice = newClient();
+  const aliceUser = (await alice.rest.register({ username: `a_${hex()}`, password: 'password-1' })).user;
+  const bob = newClient();
+  const bobUser = (await bob.rest.register({ username: `b_${hex()}`, password: 'password-1' })).user;
+  const room = await alice.rest.direct(bobUser.id);
+  const other = await alice.rest.createRoom({ kind: 'group', name: 'elsewhere', members: [bobUser.id] });
+  alice.connect();
+  bob.connect();
+  await Promise.all([once(alice, 'synced'), once(bob, 'synced')]);
+
+  // Bob holds what he is delivered, folding change entries in as the web app does.
+  /** @type {Map<number, import('../src/index.js').Message>} */
+  const held = new Map();
+  /** @type {import('../src/index.js').Hidden[]} */
+  const hiddenEvents = [];
+  bob.on('message:hidden', (h) => hiddenEvents.push(h));
+  bob.on('messages', ({ room_id, messages }) => {
+    if (room_id !== room.id) return;
+    for (const m of messages) {
+      if (isChange(m)) {
+        const t = held.get(/** @type {number} */ (m.target_seq));
+        if (t) held.set(t.seq, applyChange(t, m, { me: bobUser.id, userIds: true }));
+      } else held.set(m.seq, m);
+    }
+  });
+
+  const sent = await alice.sendAndWait({ room_id: room.id }, 'the quick brown fox');
+  await until(() => held.has(sent.seq), 'the message at bob');
+  const edited = await alice.edit(room.id, sent.seq, 'the quick red fox');
+  assert.equal(edited.body, 'the quick red fox');
+  await until(() => held.get(sent.seq)?.body === 'the quick red fox', 'the edit at bob');
+  assert.ok(held.get(sent.seq)?.edited_at);
+
+  const reacted = await bob.react(room.id, sent.seq, '👍');
+  assert.deepEqual(reacted.reactions, [{ emoji: '👍', count: 1, me: true, user_ids: [bobUser.id] }]);
+  await until(() => (held.get(sent.seq)?.reactions || []).length === 1, 'the reaction folded in');
+  assert.deepEqual(held.get(sent.seq)?.reactions, reacted.reactions, 'the folded entry equals the server state');
+
+  const found = await bob.search({ q: 'red fox' });
+  assert.deepEqual(found.messages.map((m) => m.seq), [sent.seq]);
+
+  const copy = await alice.forward(room.id, sent.seq, other.id);
+  assert.equal(copy.room_id, other.id);
+  assert.equal(copy.forwarded, true);
+
+  const second = await alice.sendAndWait({ room_id: room.id }, 'to be hidden');
+  await bob.hide(room.id, second.seq);
+  await until(() => hiddenEvents.length === 1, 'message:hidden on bob');
+  assert.deepEqual(hiddenEvents.map((h) => h.seq), [second.seq]);
+  assert.deepEqual((await bob.hiddenSince()).map((h) => h.seq), [second.seq]);
+
+  await alice.deleteMessage(room.id, sent.seq);
+  await until(() => Boolean(held.get(sent.seq)?.deleted_at), 'the tombstone at bob');
+  assert.equal(held.get(sent.seq)?.body, '');
+  assert.equal(held.get(sent.seq)?.deleted_by, aliceUser.id);
+  alice.close();
+  bob.close();
 });

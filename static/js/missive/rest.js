@@ -19,6 +19,7 @@ import { errorOf } from './session.js';
 /** @typedef {import('./protocol.js').Message} Message */
 /** @typedef {import('./protocol.js').HistoryPage} HistoryPage */
 /** @typedef {import('./protocol.js').Receipts} Receipts */
+/** @typedef {import('./protocol.js').Hidden} Hidden */
 /** @typedef {import('./protocol.js').CreateRoomPayload} CreateRoomPayload */
 /** @typedef {import('./session.js').TokenSession} TokenSession */
 
@@ -200,5 +201,46 @@ export class RestClient {
   /** @param {string} roomId @param {number} seq @returns {Promise<null>} */
   markRead(roomId, seq) {
     return this.request('POST', `/api/rooms/${enc(roomId)}/read`, { seq });
+  }
+
+  // ---------------------------------------------------------------- message lifecycle (§7)
+
+  /** @param {string} roomId @param {number} seq @param {string} body @returns {Promise<Message>} */
+  editMessage(roomId, seq, body) {
+    return this.request('PATCH', `/api/rooms/${enc(roomId)}/messages/${seq}`, { body });
+  }
+
+  /** Deletes a message for everyone. @param {string} roomId @param {number} seq @returns {Promise<null>} */
+  deleteMessage(roomId, seq) {
+    return this.request('DELETE', `/api/rooms/${enc(roomId)}/messages/${seq}`);
+  }
+
+  /** @param {string} roomId @param {number} seq @param {string} emoji @returns {Promise<Message>} */
+  react(roomId, seq, emoji) {
+    return this.request('PUT', `/api/rooms/${enc(roomId)}/messages/${seq}/reaction`, { emoji });
+  }
+
+  /** Deletes a message for the caller only. @param {string} roomId @param {number} seq @returns {Promise<null>} */
+  hide(roomId, seq) {
+    return this.request('POST', `/api/rooms/${enc(roomId)}/messages/${seq}/hide`);
+  }
+
+  /** @param {string} roomId @param {number} seq @param {string} toRoomId @returns {Promise<Message>} */
+  forward(roomId, seq, toRoomId) {
+    return this.request('POST', `/api/rooms/${enc(roomId)}/messages/${seq}/forward`, { room_id: toRoomId });
+  }
+
+  /** Messages the caller hid, oldest first, after the `Hidden.id` given. @param {string} [after] @returns {Promise<{hidden: Hidden[]}>} */
+  hidden(after) {
+    return this.request('GET', `/api/me/hidden${qs({ after })}`);
+  }
+
+  /**
+   * Full-text search, newest first; the next page passes `before` = the last message's id.
+   * @param {{q: string, room_id?: string, before?: string, limit?: number}} query
+   * @returns {Promise<HistoryPage>}
+   */
+  search(query) {
+    return this.request('GET', `/api/search${qs(query)}`);
   }
 }

@@ -2,6 +2,13 @@
 // library), history pages, the outbox as the page shows it, and read marks.
 //
 // Methods of ChatClient (client.js), which mixes them in; `this` is the ChatClient.
+//
+// Message lifecycle (docs/protocol.md §7): change entries (`edit`, `delete`, `reaction`) stay in
+// the per-room map, because gap detection needs contiguous seqs, but they are folded into the
+// message they target (library `applyChange`, which respects `changed_seq`) and are never shown,
+// counted unread, or made the room's last message.
+
+import { applyChange, applyHidden, isChange, newer } from '../missive/index.js';
 
 const PAGE = 50;
 
@@ -10,6 +17,136 @@ export const messageState = {
     let m = this.messages.get(roomId);
     if (!m) this.messages.set(roomId, (m = new Map()));
     return m;
+  },
+
+  /** What the page shows of a room: messages, not change entries nor those hidden for me. */
+  visibleMessages(roomId) {
+    return this.sortedMessages(roomId).filter((m) => !isChange(m) && !m.hidden);
+  },
+
+  /**
+   * Folds a change entry into the message it targets, held in the room or as its last message.
+   * Returns true when something shown changed.
+   */
+  applyEntry(roomId, entry) {
+    const room = this.rooms.get(roomId);
+    const opts = { me: this.me.id, userIds: room ? room.kind !== 'channel' : undefined };
+    const fold = (m) => {
+      const next = applyChange(m, entry, opts);
+      return next !== m && m.hidden ? applyHidden(next) : next;
+    };
+    const map = this.roomMessages(roomId);
+    let changed = false;
+    const target = map.get(entry.target_seq);
+    if (target) {
+      const next = fold(target);
+      if (next !== target) {
+        map.set(target.seq, next);
+        changed = true;
+      }
+    }
+    // Views may keep a copy (a quoted message further back than what is held): it is stale now.
+    this.emit('changed', { room_id: roomId, seq: entry.target_seq });
+    if (room && room.last_message && room.last_message.seq === entry.target_seq) {
+      const next = fold(room.last_message);
+      if (next !== room.last_message) {
+        room.last_message = next;
+        this.emit('rooms');
+      }
+    }
+    return changed;
+  },
+
+  /** Takes a message's current state (an edit's or a reaction's ack) unless a newer one is held. */
+  putCurrent(roomId, m) {
+    if (!m || !Number.isInteger(m.seq)) return;
+    const map = this.roomMessages(roomId);
+    const held = map.get(m.seq);
+    if (held) {
+      const next = newer(held, m);
+      if (next !== held) {
+        map.set(m.seq, next);
+        this.emit('messages', { room_id: roomId });
+      }
+    }
+    const room = this.rooms.get(roomId);
+    if (room && room.last_message && room.last_message.seq === m.seq) {
+      room.last_message = newer(room.last_message, m);
+      this.emit('rooms');
+    }
+  },
+
+  async editMessage(roomId, seq, body) {
+    this.putCurrent(roomId, await this.net.edit(roomId, seq, body));
+  },
+
+  /** Deletes for everyone; the tombstone comes with the `delete` entry, on every device. */
+  async deleteMessage(roomId, seq) {
+    await this.net.deleteMessage(roomId, seq);
+  },
+
+  async react(roomId, seq, emoji) {
+    this.putCurrent(roomId, await this.net.react(roomId, seq, emoji));
+  },
+
+  /** Deletes for me: gone from this page now; the user's other devices get `message:hidden`. */
+  async hideMessage(roomId, seq) {
+    await this.net.hide(roomId, seq);
+    this.onHidden({ room_id: roomId, seq });
+  },
+
+  onHidden(h) {
+    if (!h || !h.room_id) return;
+    // Live events and hidden:list pages both come oldest first.
+    if (h.id) this.lastHiddenId = h.id;
+    const map = this.roomMessages(h.room_id);
+    const held = map.get(h.seq);
+    if (held && !held.hidden) {
+      map.set(h.seq, applyHidden(held));
+      this.emit('messages', { room_id: h.room_id });
+    }
+    const room = this.rooms.get(h.room_id);
+    if (room && room.last_message && room.last_message.seq === h.seq && !room.last_message.hidden) {
+      room.last_message = applyHidden(room.last_message);
+      this.emit('rooms');
+    }
+  },
+
+  /** After (re)connecting: what this user hid on other devices meanwhile (paged, bounded). */
+  async syncHidden() {
+    try {
+      for (let page = 0; page < 20; page++) {
+        const list = await this.net.hiddenSince(this.lastHiddenId || undefined);
+        for (const h of list) this.onHidden(h);
+        if (list.length < 1000) break;
+      }
+    } catch (err) {
+      if (err.code !== 'disconnected' && err.code !== 'timeout') this.fail(err, 'Loading hidden messages');
+    }
+  },
+
+  forward(roomId, seq, toRoomId) {
+    return this.net.forward(roomId, seq, toRoomId);
+  },
+
+  search(q, before) {
+    return this.net.search({ q, before, limit: 20 });
+  },
+
+  /**
+   * Opens a room's history around `seq` (a search hit further back than what is held): the page
+   * ending at it and the one after; "jump to latest" loads the newest page again.
+   */
+  async loadAround(roomId, seq) {
+    const [back, ahead] = await Promise.all([
+      this.net.history(roomId, { before_seq: seq + 1, limit: 25 }),
+      this.net.history(roomId, { after_seq: seq, limit: 25 }),
+    ]);
+    const map = this.roomMessages(roomId);
+    map.clear();
+    this.older.set(roomId, { hasMore: back.has_more, loading: false, detached: ahead.has_more });
+    this.ingest(roomId, [...back.messages, ...ahead.messages], 'history');
+    this.emit('messages', { room_id: roomId });
   },
 
   /** Sorted messages of a room as currently held. */
@@ -35,6 +172,13 @@ export const messageState = {
     let membersChanged = false;
     for (const m of list) {
       if (!Number.isInteger(m.seq)) continue;
+      if (isChange(m)) {
+        // Held for seq bookkeeping only; it moves no cursor, no unread count, no last message.
+        if (!map.has(m.seq)) map.set(m.seq, m);
+        if (this.applyEntry(roomId, m)) changed = true;
+        if (room && m.seq > (room.last_seq || 0)) room.last_seq = m.seq;
+        continue;
+      }
       // Sending advances the sender's own cursors (docs/protocol.md §2): they have read everything
       // up to it.
       const sender = this.members.get(roomId)?.get(m.sender_id);

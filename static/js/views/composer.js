@@ -1,7 +1,9 @@
-// The composer: drafts per chat, replies, sending through the client's outbox, typing notices.
+// The composer: drafts per chat, replies, sending through the client's outbox, typing notices, and
+// edit mode (the menu's Edit, or Up in an empty composer: the message's text in the box, Enter
+// saves, Esc cancels and gives back what was typed before).
 
 import { $ } from '../dom.js';
-import { ui, toast } from '../ui.js';
+import { ui, toast, showError } from '../ui.js';
 import { currentRoom, quoteText } from './conversation.js';
 
 export function renderComposerState() {
@@ -18,6 +20,7 @@ export function renderComposerState() {
 }
 
 export function startReply(seq) {
+  endEdit();
   ui.replyTo = seq;
   renderReply();
   $('#composer-input').focus();
@@ -41,11 +44,87 @@ export function cancelReply() {
   renderReply();
 }
 
+/** Puts one of the user's own text messages in the composer to edit it. */
+export function startEdit(seq) {
+  const c = ui.client;
+  const m = c && ui.openRoomId ? c.roomMessages(ui.openRoomId).get(seq) : null;
+  if (!m || m.kind !== 'text' || m.deleted_at || m.sender_id !== c.me.id) return;
+  const input = $('#composer-input');
+  if (!ui.editing) ui.editing = { seq, stash: input.value };
+  else ui.editing.seq = seq;
+  cancelReply();
+  input.value = m.body;
+  autoGrow();
+  renderEdit();
+  input.focus();
+  input.setSelectionRange(input.value.length, input.value.length);
+}
+
+/** The newest message of the open chat the user may edit, for Up in an empty composer. */
+export function lastOwnEditable() {
+  const c = ui.client;
+  if (!c || !ui.openRoomId) return null;
+  const list = c.visibleMessages(ui.openRoomId);
+  for (let i = list.length - 1; i >= 0; i--) {
+    const m = list[i];
+    if (m.sender_id === c.me.id && m.kind === 'text' && !m.deleted_at) return m;
+  }
+  return null;
+}
+
+/** Leaves edit mode, giving the composer back what was typed before. */
+export function endEdit() {
+  if (!ui.editing) return;
+  $('#composer-input').value = ui.editing.stash;
+  ui.editing = null;
+  autoGrow();
+  renderEdit();
+}
+
+export function renderEdit() {
+  const c = ui.client;
+  const box = $('#edit-preview');
+  if (!c || !ui.editing || !ui.openRoomId) {
+    box.hidden = true;
+    $('#send').setAttribute('aria-label', 'Send');
+    return;
+  }
+  const m = c.roomMessages(ui.openRoomId).get(ui.editing.seq);
+  $('#edit-body').textContent = m ? m.body : '';
+  box.hidden = false;
+  $('#send').setAttribute('aria-label', 'Save edit');
+}
+
+async function submitEdit() {
+  const c = ui.client;
+  const input = $('#composer-input');
+  const { seq } = ui.editing;
+  const roomId = ui.openRoomId;
+  const body = input.value;
+  const held = c.roomMessages(roomId).get(seq);
+  if (!body.trim()) {
+    toast('invalid: a message cannot be empty. To remove it, use Delete in its ⋯ menu.', 'error');
+    return;
+  }
+  endEdit();
+  input.focus();
+  if (held && held.body === body) return;
+  try {
+    await c.editMessage(roomId, seq, body);
+  } catch (err) {
+    showError(err, 'Editing the message');
+  }
+}
+
 export function submitComposer() {
   const c = ui.client;
   const input = $('#composer-input');
   const body = input.value;
   if (!c || !ui.openRoomId) return;
+  if (ui.editing) {
+    submitEdit();
+    return;
+  }
   if (!body.trim()) {
     toast('invalid: a message cannot be empty.', 'error');
     return;

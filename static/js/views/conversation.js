@@ -1,14 +1,17 @@
 // The open conversation: header, typing line and the message list (rendered declaratively with
 // view.js: day separators, the unread divider, replies, ticks, failed sends with Retry / Discard,
-// "jump to latest").
+// "jump to latest"), and the message lifecycle as the reader sees it: "edited", tombstones,
+// reaction chips, "Forwarded", the "⋯" actions button (its menu is views/actions.js), and
+// opening a chat at a search hit.
 
 import { patch, v } from '../view.js';
 import { $, bubbleTime, fullTime, hue, replaceChildren } from '../dom.js';
 import { ui, toast, showError } from '../ui.js';
 import { avatar, renderRooms } from './rooms.js';
-import { renderComposerState, startReply, renderReply, saveDraft, restoreDraft, stopTyping } from './composer.js';
+import { renderComposerState, startReply, renderReply, saveDraft, restoreDraft, stopTyping, endEdit } from './composer.js';
 import { closePanel, renderPanel } from './panel.js';
 import { showReceipts } from './dialogs.js';
+import { openActions } from './actions.js';
 
 export function showRoomView(open) {
   $('#no-room').hidden = open;
@@ -21,6 +24,7 @@ export async function openRoom(roomId) {
   if (!c) return;
   if (ui.openRoomId !== roomId) {
     stopTyping();
+    endEdit();
     saveDraft();
     ui.openRoomId = roomId;
     restoreDraft();
@@ -53,6 +57,7 @@ export async function openRoom(roomId) {
 
 export function closeRoom() {
   stopTyping();
+  endEdit();
   saveDraft();
   ui.openRoomId = null;
   ui.unreadAfter = null;
@@ -160,8 +165,27 @@ export function quoteFor(c, roomId, seq) {
   return null;
 }
 
+export const DELETED_TEXT = 'This message was deleted';
+export const HIDDEN_TEXT = 'You deleted this message';
+
+/** The text a message shows in a quote, a preview or a dialog. */
 export function quoteText(c, m) {
+  if (m.deleted_at) return DELETED_TEXT;
+  if (m.hidden) return HIDDEN_TEXT;
   return m.kind === 'system' ? systemText(c, m) : m.body;
+}
+
+/** Whether the signed-in user may delete `m` for everyone (the server has the last word). */
+export function canDeleteForAll(c, room, m) {
+  if (m.kind !== 'text' || m.deleted_at) return false;
+  if (m.sender_id === c.me.id) return true;
+  return Boolean(room && room.kind !== 'direct' && (room.my_role === 'owner' || room.my_role === 'admin'));
+}
+
+function reactionLabel(c, r) {
+  const names = (r.user_ids || []).map((id) => (id === c.me.id ? 'you' : c.displayName(id)));
+  const who = names.length ? ` by ${names.join(', ')}` : r.me ? ', including you' : '';
+  return `${r.emoji} ${r.count}${who}${r.me ? '. Press to remove yours' : ''}`;
 }
 
 /** The description of one message (see view.js); pending ones come from the outbox. */
@@ -172,6 +196,8 @@ export function messageView(c, room, m, pending) {
       v('span', { class: 'system-text', text: systemText(c, m) }));
   }
   const children = [];
+  const deleted = !pending && Boolean(m.deleted_at);
+  if (!pending && m.forwarded && !deleted) children.push(v('span', { class: 'forwarded', testid: 'forwarded-label', text: '↪ Forwarded' }));
   if (!own && room && room.kind !== 'direct') {
     children.push(v('span', { class: `sender c${hue(m.sender_id)}`, testid: 'message-sender', text: c.displayName(m.sender_id) }));
   }
@@ -183,14 +209,28 @@ export function messageView(c, room, m, pending) {
       onclick: onQuoteClick,
     },
     v('span', { class: 'quote-name', text: q ? c.displayName(q.sender_id) : `Message #${m.reply_to}` }),
-    v('span', { class: 'quote-body', text: q ? quoteText(c, q) : '…' })));
+    v('span', { class: `quote-body${q && (q.deleted_at || q.hidden) ? ' tombstone' : ''}`, testid: 'quote-body', text: q ? quoteText(c, q) : '…' })));
   }
-  children.push(v('div', { class: 'body', testid: 'message-body', text: m.body }));
+  children.push(deleted
+    ? v('div', { class: 'body tombstone', testid: 'message-body', text: DELETED_TEXT })
+    : v('div', { class: 'body', testid: 'message-body', text: m.body }));
+  if (!deleted && m.reactions && m.reactions.length) {
+    children.push(v('div', { class: 'reactions', testid: 'reactions', role: 'group', 'aria-label': 'Reactions' },
+      m.reactions.map((r) => v('button', {
+        key: r.emoji, type: 'button', class: `reaction${r.me ? ' mine' : ''}`, testid: 'reaction',
+        dataset: { emoji: r.emoji, seq: m.seq }, 'aria-pressed': r.me ? 'true' : 'false',
+        'aria-label': reactionLabel(c, r), title: reactionLabel(c, r), onclick: onReactionClick,
+      },
+      v('span', { class: 'reaction-emoji', 'aria-hidden': 'true', text: r.emoji }),
+      v('span', { class: 'reaction-count', testid: 'reaction-count', 'aria-hidden': 'true', text: String(r.count) })))));
+  }
   let state;
   if (pending) state = m.error ? 'failed' : 'pending';
   else if (own) state = c.tickState(m);
-  const meta = [v('time', { datetime: m.created_at, title: fullTime(m.created_at), text: bubbleTime(m.created_at) })];
-  if (own) {
+  const meta = [];
+  if (!pending && m.edited_at && !deleted) meta.push(v('span', { class: 'edited', testid: 'edited-label', title: `Edited ${fullTime(m.edited_at)}`, text: 'edited' }));
+  meta.push(v('time', { datetime: m.created_at, title: fullTime(m.created_at), text: bubbleTime(m.created_at) }));
+  if (own && !deleted) {
     const label = TICK_LABEL[state];
     const counts = !pending && room && room.kind === 'group' ? c.tickCounts(m) : null;
     const title = counts ? `${label} · read by ${counts.read} of ${counts.total}, delivered to ${counts.delivered}` : label;
@@ -205,15 +245,19 @@ export function messageView(c, room, m, pending) {
       v('button', { type: 'button', class: 'link', testid: 'retry-send', text: 'Retry', dataset: { clientId: m.client_id }, onclick: onRetryClick }),
       v('button', { type: 'button', class: 'link', testid: 'discard-send', text: 'Discard', dataset: { clientId: m.client_id }, onclick: onDiscardClick })));
   }
-  const canReply = !pending && !(room && room.kind === 'channel' && room.my_role === 'member');
+  const canReply = !pending && !deleted && !(room && room.kind === 'channel' && room.my_role === 'member');
   return v('li', {
     key: pending ? `p${m.client_id}` : `s${m.seq}`,
-    class: `msg ${own ? 'own' : 'other'}${pending ? ' pending' : ''}`,
+    class: `msg ${own ? 'own' : 'other'}${pending ? ' pending' : ''}${deleted ? ' deleted' : ''}${!pending && ui.flashSeq === m.seq ? ' flash' : ''}`,
     testid: 'message',
-    dataset: pending ? { clientId: m.client_id, pending: 'true' } : { seq: m.seq, sender: m.sender_id, clientId: m.client_id || '', canReply: canReply ? 'true' : 'false' },
+    dataset: pending
+      ? { clientId: m.client_id, pending: 'true' }
+      : { seq: m.seq, sender: m.sender_id, clientId: m.client_id || '', canReply: canReply ? 'true' : 'false', deleted: deleted ? 'true' : 'false', edited: m.edited_at ? 'true' : 'false' },
   },
   v('div', { class: 'bubble' }, children),
-  canReply ? v('button', { type: 'button', class: 'msg-action', testid: 'reply-button', 'aria-label': 'Reply', title: 'Reply (or long-press the message)', text: '↩', dataset: { seq: m.seq }, onclick: onReplyClick }) : null);
+  pending ? null : v('div', { class: 'msg-actions' },
+    canReply ? v('button', { type: 'button', class: 'msg-action', testid: 'reply-button', 'aria-label': 'Reply', title: 'Reply (or long-press the message)', text: '↩', dataset: { seq: m.seq }, onclick: onReplyClick }) : null,
+    v('button', { type: 'button', class: 'msg-action more', testid: 'message-actions', 'aria-label': 'Message actions', title: 'Message actions', 'aria-haspopup': 'menu', 'aria-expanded': ui.menuSeq === m.seq ? 'true' : 'false', text: '⋯', dataset: { seq: m.seq }, onclick: onActionsClick })));
 }
 
 // Stable handlers (the view layer re-binds a listener only when it changes); each reads what it
@@ -238,6 +282,22 @@ export function onDiscardClick(e) {
 
 export function onReplyClick(e) {
   startReply(Number(e.currentTarget.dataset.seq));
+}
+
+export function onActionsClick(e) {
+  openActions(e.currentTarget, Number(e.currentTarget.dataset.seq));
+}
+
+/** A chip toggles the reader's own reaction with that emoji. */
+export async function onReactionClick(e) {
+  const c = ui.client;
+  const { seq, emoji } = e.currentTarget.dataset;
+  if (!c || !ui.openRoomId) return;
+  try {
+    await c.react(ui.openRoomId, Number(seq), emoji);
+  } catch (err) {
+    showError(err, 'Reacting');
+  }
 }
 
 /** "Today", "Yesterday" or the date, for day separators. */
@@ -277,7 +337,7 @@ export function renderMessages({ prepended = false, toBottom = false } = {}) {
     items.push(v('li', { key: `day-${d}`, class: 'day-separator', testid: 'day-separator' },
       v('span', { text: dayLabel(iso) })));
   };
-  for (const m of c.sortedMessages(roomId)) {
+  for (const m of c.visibleMessages(roomId)) {
     separate(m.created_at);
     if (!dividerShown && ui.unreadAfter !== null && m.seq > ui.unreadAfter && m.sender_id !== c.me.id && m.kind !== 'system') {
       dividerShown = true;
@@ -313,7 +373,54 @@ export function scrollToFirstUnread() {
 export function renderJumpLatest() {
   const list = $('#messages');
   const away = list.scrollHeight - list.scrollTop - list.clientHeight > 200;
-  $('#jump-latest').hidden = !ui.openRoomId || !away;
+  $('#jump-latest').hidden = !ui.openRoomId || (!away && !isDetached());
+}
+
+/** Whether the open chat shows an older stretch (opened at a search hit), not its newest page. */
+export function isDetached() {
+  const o = ui.client && ui.openRoomId ? ui.client.older.get(ui.openRoomId) : null;
+  return Boolean(o && o.detached);
+}
+
+/** "Jump to latest": the newest page again if an older stretch is shown, then the bottom. */
+export async function jumpLatest() {
+  const c = ui.client;
+  const roomId = ui.openRoomId;
+  if (!c || !roomId) return;
+  if (isDetached()) {
+    try {
+      await c.loadLatest(roomId);
+    } catch (err) {
+      showError(err, 'Loading the latest messages');
+      return;
+    }
+  }
+  const list = $('#messages');
+  list.scrollTop = list.scrollHeight;
+  renderJumpLatest();
+  $('#composer-input').focus();
+}
+
+/**
+ * Opens a chat at one message (a search hit): loads the history around it if it is not held,
+ * then scrolls to it and flashes it.
+ */
+export async function openAt(roomId, seq) {
+  const c = ui.client;
+  if (!c) return;
+  await openRoom(roomId);
+  if (ui.openRoomId !== roomId) return;
+  if (!c.roomMessages(roomId).has(seq)) {
+    try {
+      await c.loadAround(roomId, seq);
+    } catch (err) {
+      showError(err, 'Opening the message');
+      return;
+    }
+    if (ui.openRoomId !== roomId) return;
+    renderMessages();
+  }
+  jumpTo(seq);
 }
 
 export async function loadOlder() {
@@ -334,6 +441,12 @@ export function jumpTo(seq) {
     return;
   }
   el.scrollIntoView({ block: 'center' });
+  // Kept in the UI state too, so a re-render meanwhile does not drop the highlight.
+  ui.flashSeq = Number(seq);
   el.classList.add('flash');
-  setTimeout(() => el.classList.remove('flash'), 1500);
+  setTimeout(() => {
+    if (ui.flashSeq !== Number(seq)) return;
+    ui.flashSeq = null;
+    el.classList.remove('flash');
+  }, 1500);
 }

@@ -3,7 +3,7 @@
 import { $, hue, initials, shortTime } from '../dom.js';
 import { patch, v } from '../view.js';
 import { ui } from '../ui.js';
-import { openRoom, renderHeader, systemText } from './conversation.js';
+import { openRoom, quoteText, renderHeader, systemText } from './conversation.js';
 import { renderComposerState } from './composer.js';
 
 export function renderMe() {
@@ -29,6 +29,7 @@ export function roomPreview(c, room) {
   const m = room.last_message;
   if (!m) return room.kind === 'channel' ? 'Channel' : 'No messages yet';
   if (m.kind === 'system') return systemText(c, m);
+  if (m.deleted_at || m.hidden) return quoteText(c, m);
   const who = m.sender_id === c.me.id ? 'You: ' : room.kind === 'direct' ? '' : `${c.displayName(m.sender_id)}: `;
   return who + m.body;
 }
