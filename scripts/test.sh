@@ -73,24 +73,52 @@ say "Building the server"
 cargo build --quiet || die "cargo build failed"
 export MISSIVE_BIN=${CARGO_TARGET_DIR:-$ROOT/target}/debug/missive
 
-run_step "Rust tests (unit, HTTP integration on SQLite and Postgres, load generator)" cargo test --workspace --quiet
+# Two lanes run at once, one per database (the machine has two cores and most suites spend their
+# time waiting on sockets): each lane runs its suites one after the other into its own log, shown
+# when both are done. The Rust suites (both databases inside) lead the SQLite lane.
+LANES=$(mktemp -d)
+trap 'rm -rf "$LOG" "$LANES"' EXIT
+lane_step() {
+  local lane=$1 name=$2; shift 2
+  printf '\n==> %s\n' "$name" >>"$LANES/$lane.log"
+  if ! "$@" >>"$LANES/$lane.log" 2>&1; then echo "$name" >>"$LANES/$lane.failed"; fi
+}
+lane() {
+  local db=$1
+  if [ "$db" = sqlite ]; then
+    lane_step "$db" "Rust tests (unit, HTTP integration on SQLite and Postgres, load generator)" \
+      cargo test --workspace --quiet
+  fi
+  lane_step "$db" "Socket.IO interop suite, official socket.io-client, on $db" \
+    env MISSIVE_TEST_DB="$db" bash -c 'cd tests/js && npm test --silent'
+  lane_step "$db" "Client library (clients/js): unit tests and integration tests against the server, on $db" \
+    env MISSIVE_TEST_DB="$db" bash -c 'cd clients/js && npm test --silent'
+  lane_step "$db" "REST API fuzzed against docs/openapi.json (schemathesis) on $db" scripts/schemathesis.sh "$db"
+  if [ "$have_chromium" = true ]; then
+    lane_step "$db" "Web client end-to-end suite in headless Chromium, on $db" \
+      env MISSIVE_TEST_DB="$db" bash -c 'cd tests/js && npm run e2e --silent'
+  fi
+}
+
+say "Building the test binaries"
+cargo test --workspace --quiet --no-run || die "building the tests failed"
 
 dbs=(sqlite)
 [ "$have_pg" = true ] && dbs+=(postgres)
+say "Running the suites: one lane per database (${dbs[*]}), logs below when both are done"
+pids=()
 for db in "${dbs[@]}"; do
-  run_step "Socket.IO interop suite, official socket.io-client, on $db" \
-    env MISSIVE_TEST_DB="$db" bash -c 'cd tests/js && npm test --silent'
+  lane "$db" &
+  pids+=($!)
 done
-
+for pid in "${pids[@]}"; do wait "$pid"; done
 for db in "${dbs[@]}"; do
-  run_step "Client library (clients/js): unit tests and integration tests against the server, on $db" \
-    env MISSIVE_TEST_DB="$db" bash -c 'cd clients/js && npm test --silent'
-  run_step "REST API fuzzed against docs/openapi.json (schemathesis) on $db" scripts/schemathesis.sh "$db"
+  say "Lane $db"
+  cat "$LANES/$db.log" | tee -a "$LOG"
+  if [ -f "$LANES/$db.failed" ]; then
+    while IFS= read -r name; do failed+=("$name"); done <"$LANES/$db.failed"
+  fi
 done
-
-if [ "$have_chromium" = true ]; then
-  run_step "Web client end-to-end suite in headless Chromium" bash -c 'cd tests/js && npm run e2e --silent'
-fi
 
 # One closing line for every suite together: cargo's "test result" lines and node's "# pass/# fail
 # /# skipped". Postgres runs without a Postgres (outside CI) are skipped, never passed: the HTTP
