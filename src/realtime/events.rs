@@ -7,6 +7,12 @@
 //! `{"ok": true, ...fields}` or `{"ok": false, "error": {...}}`.
 
 use std::future::Future;
+use std::num::NonZeroU32;
+use std::sync::Arc;
+
+use governor::clock::{Clock, DefaultClock};
+use governor::{DefaultDirectRateLimiter, Quota};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -40,28 +46,92 @@ pub const CLIENT_EVENTS: &[&str] = &[
     "profile:update",
 ];
 
-/// What a handler gets: the app, the socket, and its authenticated user.
+/// What a handler gets: the app, the socket, its authenticated user, and its event budget.
 pub struct Ctx<A: Adapter> {
     pub app: App,
     pub socket: SocketRef<A>,
     pub user: UserId,
+    pub budget: Arc<Budget>,
 }
 
-pub fn register<A: Adapter>(s: &SocketRef<A>) {
-    s.on("auth", auth);
-    on_send(s);
-    on(s, "message:ack", message_ack);
-    on(s, "message:read", message_read);
-    on(s, "typing", typing);
-    on(s, "history", history);
-    on(s, "rooms:list", rooms_list);
-    on(s, "room:create", room_create);
-    on(s, "room:join", room_join);
-    on(s, "room:leave", room_leave);
-    on(s, "room:add", room_add);
-    on(s, "room:remove", room_remove);
-    on(s, "presence:query", presence_query);
-    on(s, "profile:update", profile_update);
+/// Most events of one socket being handled at once; past it, events are answered
+/// `rate_limited` without being run, so one socket cannot queue unbounded work (or hold the
+/// database pool) however fast it sends.
+pub const MAX_IN_FLIGHT: usize = 256;
+
+/// What one socket may spend: events in flight, and a token bucket every event kind draws on
+/// (`MISSIVE_EVENT_RATE`), with costly events drawing more.
+pub struct Budget {
+    in_flight: Arc<Semaphore>,
+    rate: Option<DefaultDirectRateLimiter>,
+}
+
+impl Budget {
+    pub fn new(per_second: u32) -> Self {
+        let rate = NonZeroU32::new(per_second).map(|rate| {
+            let burst = rate.saturating_mul(NonZeroU32::new(2).unwrap());
+            governor::RateLimiter::direct(Quota::per_second(rate).allow_burst(burst))
+        });
+        Self {
+            in_flight: Arc::new(Semaphore::new(MAX_IN_FLIGHT)),
+            rate,
+        }
+    }
+
+    /// Takes `cost` tokens, or `rate_limited` with the wait.
+    pub fn charge(&self, cost: u32) -> AppResult<()> {
+        let (Some(rate), Some(cost)) = (&self.rate, NonZeroU32::new(cost)) else {
+            return Ok(());
+        };
+        match rate.check_n(cost) {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(not_until)) => Err(AppError::RateLimited {
+                retry_after_ms: (not_until
+                    .wait_time_from(DefaultClock::default().now())
+                    .as_millis() as u64)
+                    .max(1),
+            }),
+            // More than a whole burst: it can never be afforded.
+            Err(_) => Err(AppError::RateLimited {
+                retry_after_ms: 1000,
+            }),
+        }
+    }
+
+    /// One event's admission: a place among those in flight and one token.
+    fn admit(&self) -> AppResult<OwnedSemaphorePermit> {
+        let permit = self.place()?;
+        self.charge(1)?;
+        Ok(permit)
+    }
+
+    /// A place among the events in flight.
+    fn place(&self) -> AppResult<OwnedSemaphorePermit> {
+        self.in_flight
+            .clone()
+            .try_acquire_owned()
+            .map_err(|_| AppError::RateLimited {
+                retry_after_ms: 100,
+            })
+    }
+}
+
+pub fn register<A: Adapter>(s: &SocketRef<A>, app: &App) {
+    let budget = Arc::new(Budget::new(app.config.event_rate));
+    on_auth(s, budget.clone());
+    on_send(s, budget.clone());
+    on(s, &budget, "message:ack", message_ack);
+    on(s, &budget, "message:read", message_read);
+    on(s, &budget, "typing", typing);
+    on(s, &budget, "history", history);
+    on(s, &budget, "rooms:list", rooms_list);
+    on(s, &budget, "room:create", room_create);
+    on(s, &budget, "room:join", room_join);
+    on(s, &budget, "room:leave", room_leave);
+    on(s, &budget, "room:add", room_add);
+    on(s, &budget, "room:remove", room_remove);
+    on(s, &budget, "presence:query", presence_query);
+    on(s, &budget, "profile:update", profile_update);
 }
 
 /// A successful ack: `{"ok": true}` and the payload's fields.
@@ -123,7 +193,7 @@ fn reply<A: Adapter, T: Serialize>(ack: AckSender<A>, result: AppResult<T>) {
     };
 }
 
-fn on<A, T, R, F, Fut>(s: &SocketRef<A>, event: &'static str, handler: F)
+fn on<A, T, R, F, Fut>(s: &SocketRef<A>, budget: &Arc<Budget>, event: &'static str, handler: F)
 where
     A: Adapter,
     T: DeserializeOwned + Send + 'static,
@@ -135,6 +205,7 @@ where
         CLIENT_EVENTS.contains(&event),
         "{event} is not in CLIENT_EVENTS"
     );
+    let budget = budget.clone();
     s.on(
         event,
         move |socket: SocketRef<A>,
@@ -142,12 +213,26 @@ where
               TryData(data): TryData<Value>,
               ack: AckSender<A>| {
             let handler = handler.clone();
+            // Admitted synchronously, as the event arrives, so the bound holds however many
+            // handler tasks are already spawned.
+            let admitted = budget.admit();
+            let budget = budget.clone();
             async move {
-                let result = match (session::session(&socket), parse::<T>(data)) {
-                    (None, _) => Err(AppError::Unauthenticated),
-                    (Some(_), Err(e)) => Err(e),
-                    (Some(Session { user, .. }), Ok(payload)) => {
-                        handler(Ctx { app, socket, user }, payload).await
+                let result = match (admitted, session::session(&socket), parse::<T>(data)) {
+                    (Err(e), _, _) => Err(e),
+                    (_, None, _) => Err(AppError::Unauthenticated),
+                    (_, Some(_), Err(e)) => Err(e),
+                    (Ok(_permit), Some(Session { user, .. }), Ok(payload)) => {
+                        handler(
+                            Ctx {
+                                app,
+                                socket,
+                                user,
+                                budget,
+                            },
+                            payload,
+                        )
+                        .await
                     }
                 };
                 reply(ack, result);
@@ -156,29 +241,42 @@ where
     );
 }
 
-async fn auth<A: Adapter>(
-    socket: SocketRef<A>,
-    State(app): State<App>,
-    TryData(data): TryData<Value>,
-    ack: AckSender<A>,
-) {
-    let result = match parse::<AuthPayload>(data) {
-        Ok(payload) => session::auth_event(&app, &socket, payload).await,
-        Err(e) => Err(e),
-    };
-    reply(ack, result);
+fn on_auth<A: Adapter>(s: &SocketRef<A>, budget: Arc<Budget>) {
+    s.on(
+        "auth",
+        move |socket: SocketRef<A>,
+              State(app): State<App>,
+              TryData(data): TryData<Value>,
+              ack: AckSender<A>| {
+            let admitted = budget.admit();
+            async move {
+                let result = match (admitted, parse::<AuthPayload>(data)) {
+                    (Err(e), _) => Err(e),
+                    (Ok(_permit), Ok(payload)) => {
+                        session::auth_event(&app, &socket, payload).await
+                    }
+                    (Ok(_), Err(e)) => Err(e),
+                };
+                reply(ack, result);
+            }
+        },
+    );
 }
 
 /// `message:send`, registered by hand: its ticket is taken synchronously, in arrival order,
 /// before the handler's task is spawned (see `chat::order`).
-fn on_send<A: Adapter>(s: &SocketRef<A>) {
+fn on_send<A: Adapter>(s: &SocketRef<A>, budget: Arc<Budget>) {
     s.on(
         "message:send",
-        |socket: SocketRef<A>,
-         State(app): State<App>,
-         TryData(data): TryData<Value>,
-         ack: AckSender<A>| {
-            let sess = session::session(&socket);
+        move |socket: SocketRef<A>,
+              State(app): State<App>,
+              TryData(data): TryData<Value>,
+              ack: AckSender<A>| {
+            // Sends have their own per-user bucket (`MISSIVE_SEND_RATE`, in `chat`), so they
+            // take only a place in flight here. A refused send takes no ticket: it never
+            // queues, so it cannot hold others up.
+            let admitted = budget.place();
+            let sess = session::session(&socket).filter(|_| admitted.is_ok());
             let ticket = sess.as_ref().map(|sess| sess.sends.ticket());
             async move {
                 // Every ticket waits its turn, even one about to fail: releasing out of turn would
@@ -186,10 +284,11 @@ fn on_send<A: Adapter>(s: &SocketRef<A>) {
                 if let Some(ticket) = &ticket {
                     ticket.wait_turn().await;
                 }
-                let result = match (sess, parse::<SendInput>(data)) {
-                    (None, _) => Err(AppError::Unauthenticated),
-                    (Some(_), Err(e)) => Err(e),
-                    (Some(sess), Ok(input)) => {
+                let result = match (admitted, sess, parse::<SendInput>(data)) {
+                    (Err(e), _, _) => Err(e),
+                    (Ok(_), None, _) => Err(AppError::Unauthenticated),
+                    (Ok(_), Some(_), Err(e)) => Err(e),
+                    (Ok(_permit), Some(sess), Ok(input)) => {
                         messages::send_ordered(&app, sess.user, input, ticket)
                             .await
                             .map(|message| MessageAck { message })
@@ -287,9 +386,17 @@ struct PresenceQuery {
     room_id: Option<RoomId>,
 }
 
+/// Users a `presence:query` may name for the price of one event; each further block costs one
+/// more token, so a socket's look-ups per second stay bounded, not just its queries.
+const PRESENCE_IDS_PER_TOKEN: usize = 25;
+
 async fn presence_query<A: Adapter>(c: Ctx<A>, q: PresenceQuery) -> AppResult<PresenceAck> {
     let subject = match (q.user_ids, q.room_id) {
-        (Some(ids), None) => Subject::Users(ids),
+        (Some(ids), None) => {
+            c.budget
+                .charge((ids.len() / PRESENCE_IDS_PER_TOKEN) as u32)?;
+            Subject::Users(ids)
+        }
         (None, Some(room)) => Subject::Room(room),
         _ => {
             return Err(AppError::invalid(

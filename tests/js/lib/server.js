@@ -113,7 +113,7 @@ async function startServer(opts = {}) {
       await exited;
     }
   }
-  return { url, stop, kill, logs: () => output };
+  return { url, stop, kill, logs: () => output, pid: child.pid };
 }
 
 module.exports = { startServer, testDb, ROOT };
