@@ -110,8 +110,9 @@ describe('Socket.IO transport abuse (default settings)', () => {
 
   it('a packet announcing binary attachments closes its connection before any attachment is held', async () => {
     const ws = await rawSocket(ctx.url);
-    // EIO message (4) + Socket.IO BINARY_EVENT (5) announcing one attachment, no CONNECT first.
-    ws.send('451-["history",{"_placeholder":true,"num":0}]');
+    // EIO message (4) + Socket.IO BINARY_EVENT (5) announcing two attachments, no CONNECT
+    // first; only one follows, so a parser that accepts attachments waits for the other.
+    ws.send('452-["history",{"_placeholder":true,"num":0},{"_placeholder":true,"num":1}]');
     ws.send(Buffer.alloc(60000));
 
     assert.equal(await closedWithin(ws, 2000), true, 'the connection is still open');
@@ -120,7 +121,9 @@ describe('Socket.IO transport abuse (default settings)', () => {
   it('100 connections streaming binary attachments leave the server under 100 MiB', async () => {
     const sockets = await Promise.all(Array.from({ length: 100 }, () => rawSocket(ctx.url).catch(() => null)));
     for (const ws of sockets.filter(Boolean)) {
-      ws.send('4510-["history",{"_placeholder":true,"num":0}]');
+      // 1,000 attachments announced, 20 frames of 65,000 B sent: 1.3 MB held per connection
+      // by a parser that accepts them.
+      ws.send('451000-["history",{"_placeholder":true,"num":0}]');
       for (let i = 0; i < 20; i += 1) ws.send(Buffer.alloc(65000));
     }
     await sleep(500);
