@@ -228,7 +228,10 @@ mod tests {
         assert!(argon2().verify_password(b"wrong horse", &parsed).is_err());
 
         let salt = SaltString::generate(&mut OsRng);
-        let stock = argon2().hash_password(b"battery", &salt).unwrap().to_string();
+        let stock = argon2()
+            .hash_password(b"battery", &salt)
+            .unwrap()
+            .to_string();
         assert!(memory.verify("battery", &stock));
         assert!(!memory.verify("staple", &stock));
         // Twice with the same memory: what the last hash left behind does not matter.

@@ -252,9 +252,7 @@ fn on_auth<A: Adapter>(s: &SocketRef<A>, budget: Arc<Budget>) {
             async move {
                 let result = match (admitted, parse::<AuthPayload>(data)) {
                     (Err(e), _) => Err(e),
-                    (Ok(_permit), Ok(payload)) => {
-                        session::auth_event(&app, &socket, payload).await
-                    }
+                    (Ok(_permit), Ok(payload)) => session::auth_event(&app, &socket, payload).await,
                     (Ok(_), Err(e)) => Err(e),
                 };
                 reply(ack, result);
@@ -420,6 +418,71 @@ async fn profile_update<A: Adapter>(c: Ctx<A>, p: ProfilePayload) -> AppResult<U
     })
 }
 
+/// Decodes `data` as the payload of client event `event` the way its handler does, then runs
+/// the input checks that need no database (names, bodies, ids). For the fuzz targets in `fuzz/`
+/// and the randomized test below: whatever a client sends must come back `Ok` or an error
+/// of the contract, never a panic.
+pub fn decode_payload(event: &str, data: Value) -> AppResult<()> {
+    use crate::domain::{
+        Username, check_body, check_client_id, check_password, parse_display_name, parse_room_name,
+    };
+    let data = Ok(data);
+    match event {
+        "auth" => {
+            parse::<AuthPayload>(data)?;
+        }
+        "message:send" => {
+            let input = parse::<SendInput>(data)?;
+            check_body(&input.body, 4096)?;
+            if let Some(id) = &input.client_id {
+                check_client_id(id)?;
+            }
+        }
+        "message:ack" | "message:read" => {
+            parse::<SeqPayload>(data)?;
+        }
+        "typing" => {
+            parse::<TypingPayload>(data)?;
+        }
+        "history" => {
+            let q = parse::<HistoryQuery>(data)?;
+            crate::domain::rules::history_limit(q.limit)?;
+        }
+        "rooms:list" => {
+            parse::<Value>(data)?;
+        }
+        "room:create" => {
+            let input = parse::<CreateRoom>(data)?;
+            parse_room_name(&input.name)?;
+        }
+        "room:join" | "room:leave" => {
+            parse::<RoomPayload>(data)?;
+        }
+        "room:add" | "room:remove" => {
+            parse::<MemberPayload>(data)?;
+        }
+        "presence:query" => {
+            parse::<PresenceQuery>(data)?;
+        }
+        "profile:update" => {
+            parse_display_name(&parse::<ProfilePayload>(data)?.display_name)?;
+        }
+        // Not events: the REST bodies' string checks, reached through the same door.
+        "register" => {
+            #[derive(Deserialize)]
+            struct Register {
+                username: String,
+                password: String,
+            }
+            let r = parse::<Register>(data)?;
+            Username::parse(&r.username)?;
+            check_password(&r.password)?;
+        }
+        _ => return Err(AppError::invalid("unknown event")),
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::CLIENT_EVENTS;
@@ -439,5 +502,95 @@ mod tests {
             missing.is_empty(),
             "docs/protocol.md does not document {missing:?}"
         );
+    }
+
+    /// A random JSON value of bounded depth, biased towards the fields the payloads have, so
+    /// most values reach past the first type error.
+    fn random_value(rng: &mut impl rand::Rng, depth: u32) -> serde_json::Value {
+        use serde_json::{Value, json};
+        const KEYS: &[&str] = &[
+            "token",
+            "cursors",
+            "room_id",
+            "to",
+            "body",
+            "client_id",
+            "reply_to",
+            "seq",
+            "typing",
+            "before_seq",
+            "after_seq",
+            "limit",
+            "kind",
+            "name",
+            "members",
+            "max_members",
+            "user_id",
+            "user_ids",
+            "display_name",
+            "username",
+            "password",
+        ];
+        const STRINGS: &[&str] = &[
+            "",
+            "1",
+            "-1",
+            "0",
+            "18446744073709551616",
+            "\u{0}",
+            "a\u{0}b",
+            "group",
+            "channel",
+            "direct",
+            "🙂",
+            "\u{202e}x",
+            " ",
+            "9223372036854775807",
+            "1e400",
+            "null",
+        ];
+        match rng.random_range(0..if depth == 0 { 6 } else { 8 }) {
+            0 => Value::Null,
+            1 => json!(rng.random::<bool>()),
+            2 => json!(rng.random::<i64>() >> rng.random_range(0..64)),
+            3 => json!(rng.random::<f64>() * 1e20 - 5e19),
+            4 => json!(STRINGS[rng.random_range(0..STRINGS.len())]),
+            5 => {
+                let len = rng.random_range(0..300);
+                json!(
+                    (0..len)
+                        .map(|_| char::from_u32(rng.random_range(0..0x11_0000)).unwrap_or('x'))
+                        .collect::<String>()
+                )
+            }
+            6 => Value::Array(
+                (0..rng.random_range(0..5))
+                    .map(|_| random_value(rng, depth - 1))
+                    .collect(),
+            ),
+            _ => Value::Object(
+                (0..rng.random_range(0..6))
+                    .map(|_| {
+                        let key = KEYS[rng.random_range(0..KEYS.len())].to_owned();
+                        (key, random_value(rng, depth - 1))
+                    })
+                    .collect(),
+            ),
+        }
+    }
+
+    /// The stable, always-run counterpart of the cargo-fuzz target `client_payloads`.
+    #[test]
+    fn no_payload_of_any_shape_panics_a_decoder_and_every_refusal_is_invalid() {
+        use rand::SeedableRng;
+        let mut rng = rand::rngs::StdRng::seed_from_u64(11);
+        for _ in 0..20_000 {
+            let value = random_value(&mut rng, 3);
+            for event in CLIENT_EVENTS.iter().chain(&["register"]) {
+                if let Err(e) = super::decode_payload(event, value.clone()) {
+                    assert_eq!(e.code(), "invalid", "{event} {value}: {e:?}");
+                }
+            }
+        }
     }
 }

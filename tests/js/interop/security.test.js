@@ -211,17 +211,18 @@ describe('per-socket budgets (default settings)', () => {
     assert.equal(limited + answered, 2000);
   });
 
-  it('presence:query for 500 users costs more than one event: the fifth in a row is rate_limited', async () => {
+  it('presence:query for 500 users costs 21 tokens: ten at once exceed the burst of 100', async () => {
     await sleep(2500);
     const [alice, ...others] = await c.users(ctx.url, 2);
     const socket = await c.connect(ctx.url, { token: alice.token });
     const ids = Array.from({ length: 500 }, (_, i) => others[i % others.length].id);
 
-    const acks = [];
-    for (let i = 0; i < 8; i += 1) acks.push(await c.emitAck(socket, 'presence:query', { user_ids: ids }));
+    // Ten at once: 10 events, but 210 tokens against a burst of 100.
+    const acks = await Promise.all(Array.from({ length: 10 }, () => c.emitAck(socket, 'presence:query', { user_ids: ids })));
 
-    assert.equal(acks[0].ok, true, JSON.stringify(acks[0]));
-    assert.ok(acks.some((a) => a.ok === false && a.error.code === 'rate_limited'), 'never limited');
+    const ok = acks.filter((a) => a.ok === true).length;
+    assert.ok(ok >= 1 && ok <= 6, `${ok} of 10 answered`);
+    assert.ok(acks.every((a) => a.ok === true || a.error.code === 'rate_limited'), JSON.stringify(acks.find((a) => !a.ok)));
   });
 });
 
@@ -235,7 +236,8 @@ describe('writes that fan out system messages share the send rate', () => {
     const results = await Promise.all(Array.from({ length: 100 }, (_, i) => c.api(ctx.url, 'PATCH', `/api/rooms/${room.id}`, alice.token, { name: `n${i}` })));
 
     const ok = results.filter((r) => r.status === 200).length;
-    assert.ok(ok >= 1 && ok <= 45, `${ok} renames stored`);
+    // A burst of 40, plus what refills (20 a second) while 100 requests are served.
+    assert.ok(ok >= 1 && ok <= 60, `${ok} renames stored`);
     c.assertRestError(results.find((r) => r.status === 429), 429, 'rate_limited');
   });
 });
