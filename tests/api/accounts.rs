@@ -386,8 +386,11 @@ async fn concurrent_login_attempts_cannot_outrun_the_address_limit(db: Db) {
 
     // The default MISSIVE_AUTH_RATE is 10 a second with bursts of 30 per address; the
     // registration above took one.
+    let started = std::time::Instant::now();
     let attempts = (0..60).map(|_| app.login(&name, "wrong"));
     let results = futures_util::future::join_all(attempts).await;
+    // What refilled (10 a second) while the 60 were being answered also passes.
+    let allowed = 30 + (started.elapsed().as_secs_f64() * 10.0).ceil() as usize;
 
     let guessed = results
         .iter()
@@ -398,8 +401,8 @@ async fn concurrent_login_attempts_cannot_outrun_the_address_limit(db: Db) {
         .filter(|r| r.code() == "rate_limited")
         .count();
     assert!(
-        (10..=32).contains(&guessed),
-        "{guessed} passwords were checked"
+        (10..=allowed).contains(&guessed),
+        "{guessed} passwords were checked, at most {allowed} allowed"
     );
     assert_eq!(guessed + limited, 60);
     // The failures that were checked now throttle this account from this address.
