@@ -63,7 +63,7 @@ describe('kill -9 durability', () => {
           }
         }
       })());
-      await sleep(300 + Math.floor(Math.random() * 200));
+      await sleep(600 + Math.floor(Math.random() * 400));
       await server.kill('SIGKILL');
       stop = true;
       await Promise.all(senders);
