@@ -155,9 +155,9 @@ pub struct Config {
     )]
     pub event_rate: u32,
 
-    /// How long a new connection may take to get its first response (its first request's
-    /// headers and body). An open connection silent both ways for 60 s is closed regardless
-    /// (Engine.IO's heartbeat keeps a live socket busier than that).
+    /// How long a new connection may take to send its first request's headers. An open
+    /// connection silent both ways for 60 s is closed regardless (Engine.IO's heartbeat keeps
+    /// a live socket busier than that).
     #[arg(long = "missive-http-header-timeout", env = "MISSIVE_HTTP_HEADER_TIMEOUT", default_value = "10s", value_parser = humantime::parse_duration)]
     pub http_header_timeout: Duration,
 

@@ -61,11 +61,13 @@ fn timed_out() -> io::Error {
     io::Error::new(io::ErrorKind::TimedOut, "connection timed out")
 }
 
-/// How long a connection may take to be answered the first time, and stay silent after.
+/// How long a connection may take to send its first request's headers, and stay silent after.
 #[derive(Clone, Copy, Debug)]
 pub struct Timeouts {
-    /// From accept to the first byte the server writes: the first request's headers (and
-    /// body) must arrive within it, whatever the client trickles.
+    /// From accept to the end of the first request's headers (or the server's first byte):
+    /// the headers must arrive within it, however slowly the client trickles them. A slow
+    /// handler (a long poll, a queued login) is not cut short: the clock stops once the
+    /// headers are in; the REST request timeout bounds a body that never comes.
     pub first_response: Duration,
     /// Neither a byte read nor a byte written for this long: the connection is dead weight.
     pub idle: Duration,
@@ -84,7 +86,11 @@ pub struct Conn {
     deadline: Pin<Box<tokio::time::Sleep>>,
     accepted: Instant,
     last_activity: Instant,
-    answered: bool,
+    /// The first request's headers were read, or the server wrote something: from then on
+    /// only the idle timeout applies.
+    started: bool,
+    /// The last four bytes read while looking for the end of the first request's headers.
+    tail: u32,
     _slot: Option<Slot<IpAddr>>,
 }
 
@@ -96,7 +102,7 @@ impl Conn {
             if self.deadline.as_mut().poll(cx).is_pending() {
                 return false;
             }
-            let due = if self.answered {
+            let due = if self.started {
                 self.last_activity + self.timeouts.idle
             } else {
                 self.accepted + self.timeouts.first_response
@@ -125,6 +131,17 @@ impl AsyncRead for Conn {
             Poll::Ready(Ok(())) => {
                 if buf.filled().len() > before {
                     self.last_activity = Instant::now();
+                    if !self.started {
+                        let mut tail = self.tail;
+                        for &b in &buf.filled()[before..] {
+                            tail = (tail << 8) | u32::from(b);
+                            if tail == u32::from_be_bytes(*b"\r\n\r\n") {
+                                self.started = true;
+                                break;
+                            }
+                        }
+                        self.tail = tail;
+                    }
                 }
                 Poll::Ready(Ok(()))
             }
@@ -147,7 +164,7 @@ impl AsyncWrite for Conn {
         match Pin::new(&mut self.tcp).poll_write(cx, buf) {
             Poll::Ready(Ok(n)) => {
                 if n > 0 {
-                    self.answered = true;
+                    self.started = true;
                     self.last_activity = Instant::now();
                 }
                 Poll::Ready(Ok(n))
@@ -218,7 +235,8 @@ impl Listener for KillableListener {
                 deadline: Box::pin(tokio::time::sleep(self.timeouts.first_response)),
                 accepted: now,
                 last_activity: now,
-                answered: false,
+                started: false,
+                tail: 0,
                 _slot: Some(slot),
             };
             return (conn, addr);

@@ -322,9 +322,9 @@ describe('logins and registrations per address (default settings)', () => {
 });
 
 describe('HTTP timeouts and connections per address', () => {
-  const ctx = ownServer({ MISSIVE_HTTP_HEADER_TIMEOUT: '1s', MISSIVE_MAX_CONNS_PER_ADDR: '40' });
+  const ctx = ownServer({ MISSIVE_HTTP_HEADER_TIMEOUT: '1s', MISSIVE_HTTP_REQUEST_TIMEOUT: '1s', MISSIVE_MAX_CONNS_PER_ADDR: '40' });
 
-  it('silent, slow-header and endless-body connections are closed by the first-response timeout', async () => {
+  it('silent and slow-header connections are closed by the header timeout, an endless body by the request timeout', async () => {
     const silent = await tcpConnect(ctx.url);
     const slow = await tcpConnect(ctx.url);
     slow.write('GET /healthz HTTP/1.1\r\nHost: x\r\n');
