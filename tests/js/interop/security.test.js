@@ -235,11 +235,14 @@ describe('writes that fan out system messages share the send rate', () => {
     const [alice, bob] = await c.users(ctx.url, 2);
     const room = await c.createRoom(ctx.url, alice, { kind: 'group', name: 'g', members: [bob.id] });
 
+    const started = Date.now();
     const results = await Promise.all(Array.from({ length: 100 }, (_, i) => c.api(ctx.url, 'PATCH', `/api/rooms/${room.id}`, alice.token, { name: `n${i}` })));
+    const seconds = (Date.now() - started) / 1000;
 
     const ok = results.filter((r) => r.status === 200).length;
-    // A burst of 40, plus what refills (20 a second) while 100 requests are served.
-    assert.ok(ok >= 1 && ok <= 60, `${ok} renames stored`);
+    // A burst of 40, plus what refills (20 a second) while the 100 requests are served.
+    const allowed = 40 + Math.ceil(20 * seconds);
+    assert.ok(ok >= 1 && ok <= allowed, `${ok} renames stored in ${seconds} s, at most ${allowed} allowed`);
     c.assertRestError(results.find((r) => r.status === 429), 429, 'rate_limited');
   });
 });
