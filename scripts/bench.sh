@@ -76,6 +76,7 @@ start_server() {
   local log=$WORK/server-$(date +%s%N).log
   env MISSIVE_ADDR=127.0.0.1:0 DATABASE_URL="$db" MISSIVE_JWT_SECRET="$JWT_SECRET" \
       MISSIVE_SEND_RATE=0 MISSIVE_ACCESS_TTL=2h MISSIVE_STATIC_DIR="$ROOT/static" \
+      MISSIVE_AUTH_RATE=0 MISSIVE_HANDSHAKE_RATE=0 MISSIVE_MAX_CONNS_PER_ADDR=0 MISSIVE_EVENT_RATE=0 \
       RUST_LOG=warn "$@" "${PIN_SERVER[@]}" "$SERVER_BIN" >"$log" 2>&1 </dev/null &
   SERVER_PID=$!
   URL=""
@@ -198,7 +199,7 @@ if [ -n "$(git status --porcelain 2>/dev/null)" ]; then COMMIT="$COMMIT (with un
   echo "| Pinning | server \`${PIN_SERVER[*]:-none}\`, load generator \`${PIN_LOAD[*]:-none}\` |"
   echo "| SQLite | WAL; synchronous=NORMAL unless the setup says FULL; group commit on unless it says off |"
   echo "| Postgres | ${PG_SETTINGS:-not run} |"
-  echo "| Server env | \`MISSIVE_SEND_RATE=0\` (no per-user send limit), \`MISSIVE_ACCESS_TTL=2h\`, \`RUST_LOG=warn\` |"
+  echo "| Server env | \`MISSIVE_SEND_RATE=0\` (no per-user send limit), \`MISSIVE_ACCESS_TTL=2h\`, \`RUST_LOG=warn\`; per-address and per-socket limits off (\`MISSIVE_AUTH_RATE=0 MISSIVE_HANDSHAKE_RATE=0 MISSIVE_MAX_CONNS_PER_ADDR=0 MISSIVE_EVENT_RATE=0\`: all load comes from one address) |"
   echo "| Run time | $((ELAPSED / 60)) min $((ELAPSED % 60)) s |"
   echo
   [ -n "$PG_NOTE" ] && { echo "**$PG_NOTE**"; echo; }

@@ -120,6 +120,19 @@ for db in "${dbs[@]}"; do
   fi
 done
 
+# Fuzzing every client payload's decoding (fuzz/, cargo-fuzz on nightly), briefly. Opt-in with
+# MISSIVE_FUZZ_SECONDS: a cold nightly ASan build of the whole dependency tree takes far longer
+# than the fuzzing itself (see docs/security.md). The stable twin of the target,
+# `no_payload_of_any_shape_panics_a_decoder_…`, runs with the unit tests above every time.
+if [ "${MISSIVE_FUZZ_SECONDS:-0}" -gt 0 ]; then
+  if cargo +nightly fuzz --version >/dev/null 2>&1; then
+    run_step "Fuzzing client payloads for ${MISSIVE_FUZZ_SECONDS}s" scripts/fuzz.sh "$MISSIVE_FUZZ_SECONDS"
+  else
+    [ "$CI" = "true" ] && die "MISSIVE_FUZZ_SECONDS is set but cargo-fuzz on nightly is not installed"
+    skip "cargo-fuzz on a nightly toolchain is not installed: fuzzing skipped"
+  fi
+fi
+
 # One closing line for every suite together: cargo's "test result" lines and node's "# pass/# fail
 # /# skipped". Postgres runs without a Postgres (outside CI) are skipped, never passed: the HTTP
 # suite's harness reports them as ignored; cargo's own harness (unit tests) cannot, so those

@@ -100,7 +100,7 @@ async fn user(config: &Config, cmd: UserCommand) -> anyhow::Result<()> {
             };
             let password = read_password("password")?;
             let store = connect(config).await?;
-            let hash = Hasher::new()?.hash(password).await?;
+            let hash = Hasher::new(1)?.hash(password).await?;
             let user = store.create_user(name.as_str(), &display, &hash).await?;
             store.close().await;
             println!("created user {} (id {})", user.username, user.id.0);
@@ -109,7 +109,7 @@ async fn user(config: &Config, cmd: UserCommand) -> anyhow::Result<()> {
             let name = Username::parse(&username)?;
             let password = read_password("new password")?;
             let store = connect(config).await?;
-            let hash = Hasher::new()?.hash(password).await?;
+            let hash = Hasher::new(1)?.hash(password).await?;
             let found = store.reset_password(name.as_str(), &hash).await?;
             store.close().await;
             if found.is_none() {

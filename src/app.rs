@@ -1,9 +1,12 @@
 //! The application state every HTTP handler and socket handler shares, and the rate limiters.
 
+use std::collections::HashMap;
+use std::hash::Hash;
+use std::net::IpAddr;
 use std::num::NonZeroU32;
 use std::ops::Deref;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use governor::clock::{Clock, DefaultClock};
@@ -33,6 +36,14 @@ pub struct AppInner {
     /// `None` when `MISSIVE_SEND_RATE=0`.
     pub send_limiter: Option<UserLimiter>,
     pub typing_limiter: UserLimiter,
+    /// Logins and registrations per IP address; `None` when `MISSIVE_AUTH_RATE=0`.
+    pub auth_limiter: Option<AddrLimiter>,
+    /// New Engine.IO sessions per IP address; `None` when `MISSIVE_HANDSHAKE_RATE=0`.
+    pub handshake_limiter: Option<AddrLimiter>,
+    /// Guest sockets per IP address.
+    pub guests: Counter<IpAddr>,
+    /// This node's sockets per user, reserved before a socket is bound (see `session`).
+    pub user_sockets: Counter<UserId>,
     /// Set once the Socket.IO layer is built (it needs the app as its state first).
     delivery: OnceLock<Arc<dyn Delivery>>,
     pub presence: PresenceTracker,
@@ -65,15 +76,21 @@ impl App {
         let send_limiter = NonZeroU32::new(config.send_rate)
             .map(|rate| UserLimiter::new(rate, rate.saturating_mul(NonZeroU32::new(2).unwrap())));
         let five = NonZeroU32::new(5).unwrap();
+        let auth_limiter = AddrLimiter::per_second(config.auth_rate, 3);
+        let handshake_limiter = AddrLimiter::per_second(config.handshake_rate, 5);
         Ok(Self(Arc::new(AppInner {
+            hasher: Hasher::new(config.hash_queue)?,
             presence: PresenceTracker::new(config.presence_grace),
             config,
             store,
             tokens,
-            hasher: Hasher::new()?,
             login_throttle: LoginThrottle::default(),
             send_limiter,
             typing_limiter: UserLimiter::new(five, five),
+            auth_limiter,
+            handshake_limiter,
+            guests: Counter::default(),
+            user_sockets: Counter::default(),
             delivery: OnceLock::new(),
             metrics,
             messages: AtomicU64::new(0),
@@ -108,9 +125,22 @@ impl App {
 }
 
 /// A per-user token bucket (governor's GCRA).
-pub struct UserLimiter(DefaultKeyedRateLimiter<UserId>);
+pub type UserLimiter = Limiter<UserId>;
 
-impl UserLimiter {
+/// A per-address token bucket: logins, registrations, new Socket.IO sessions.
+pub type AddrLimiter = Limiter<IpAddr>;
+
+/// A token bucket per key (governor's GCRA).
+pub struct Limiter<K: Hash + Eq + Clone>(DefaultKeyedRateLimiter<K>);
+
+impl<K: Hash + Eq + Clone> Limiter<K> {
+    /// `per_second` with bursts of `burst_factor` times that; `None` when `per_second` is 0.
+    pub fn per_second(per_second: u32, burst_factor: u32) -> Option<Self> {
+        let rate = NonZeroU32::new(per_second)?;
+        let burst = rate.saturating_mul(NonZeroU32::new(burst_factor.max(1)).unwrap());
+        Some(Self::new(rate, burst))
+    }
+
     fn new(per_second: NonZeroU32, burst: NonZeroU32) -> Self {
         Self(governor::RateLimiter::keyed(
             Quota::per_second(per_second).allow_burst(burst),
@@ -124,8 +154,8 @@ impl UserLimiter {
     }
 
     /// `rate_limited` with the wait until the next allowed call.
-    pub fn check(&self, user: UserId) -> AppResult<()> {
-        self.0.check_key(&user).map_err(|not_until| {
+    pub fn check(&self, key: K) -> AppResult<()> {
+        self.0.check_key(&key).map_err(|not_until| {
             let wait: Duration = not_until.wait_time_from(DefaultClock::default().now());
             AppError::RateLimited {
                 retry_after_ms: (wait.as_millis() as u64).max(1),
@@ -206,5 +236,72 @@ mod drain_tests {
             .await
             .expect("the drain ends once the last send is acked")
             .unwrap();
+    }
+}
+
+/// Counts things held per key (sockets per user, guests per address) with a hard cap: a slot
+/// is taken and checked in one step under the lock, so concurrent handshakes cannot all pass a
+/// limit that each saw unreached, and it is given back when its [`Slot`] drops.
+pub struct Counter<K: Hash + Eq + Clone + Send + 'static>(Arc<Mutex<HashMap<K, usize>>>);
+
+impl<K: Hash + Eq + Clone + Send + 'static> Default for Counter<K> {
+    fn default() -> Self {
+        Self(Arc::default())
+    }
+}
+
+impl<K: Hash + Eq + Clone + Send + 'static> Counter<K> {
+    /// A slot for `key` unless it already holds `max` (0 = unlimited).
+    pub fn try_take(&self, key: K, max: usize) -> Option<Slot<K>> {
+        let mut map = self.0.lock().unwrap();
+        let n = map.entry(key.clone()).or_insert(0);
+        if max != 0 && *n >= max {
+            return None;
+        }
+        *n += 1;
+        Some(Slot {
+            map: self.0.clone(),
+            key,
+        })
+    }
+
+    pub fn count(&self, key: &K) -> usize {
+        self.0.lock().unwrap().get(key).copied().unwrap_or(0)
+    }
+}
+
+/// One taken place of a [`Counter`], given back on drop.
+pub struct Slot<K: Hash + Eq + Clone + Send + 'static> {
+    map: Arc<Mutex<HashMap<K, usize>>>,
+    key: K,
+}
+
+impl<K: Hash + Eq + Clone + Send + 'static> Drop for Slot<K> {
+    fn drop(&mut self) {
+        let mut map = self.map.lock().unwrap();
+        if let Some(n) = map.get_mut(&self.key) {
+            *n -= 1;
+            if *n == 0 {
+                map.remove(&self.key);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_counter_refuses_past_its_cap_and_frees_a_place_when_a_slot_drops() {
+        let c = Counter::<u8>::default();
+        let a = c.try_take(1, 2).unwrap();
+        let _b = c.try_take(1, 2).unwrap();
+        assert!(c.try_take(1, 2).is_none());
+        assert!(c.try_take(2, 2).is_some());
+        drop(a);
+        assert_eq!(c.count(&1), 1);
+        assert!(c.try_take(1, 2).is_some());
+        assert!(c.try_take(3, 0).is_some(), "0 means unlimited");
     }
 }

@@ -160,6 +160,66 @@ pub struct Config {
     /// Log format: `text` for people, `json` (one object a line) for log systems.
     #[arg(long = "missive-log-format", env = "MISSIVE_LOG_FORMAT", default_value = "text", value_parser = ["text", "json"])]
     pub log_format: String,
+    /// Logins and registrations per second from one IP address (bursts of three times that);
+    /// 0 = unlimited.
+    #[arg(
+        long = "missive-auth-rate",
+        env = "MISSIVE_AUTH_RATE",
+        default_value_t = 10
+    )]
+    pub auth_rate: u32,
+
+    /// Password hashes waiting for a hashing thread; past it, logins and registrations answer
+    /// `unavailable` at once.
+    #[arg(
+        long = "missive-hash-queue",
+        env = "MISSIVE_HASH_QUEUE",
+        default_value_t = 32
+    )]
+    pub hash_queue: usize,
+
+    /// New Socket.IO (Engine.IO) sessions per second from one IP address (bursts of five times
+    /// that); 0 = unlimited.
+    #[arg(
+        long = "missive-handshake-rate",
+        env = "MISSIVE_HANDSHAKE_RATE",
+        default_value_t = 20
+    )]
+    pub handshake_rate: u32,
+
+    /// Open TCP connections from one IP address; further ones are closed on accept. 0 = unlimited.
+    #[arg(
+        long = "missive-max-conns-per-addr",
+        env = "MISSIVE_MAX_CONNS_PER_ADDR",
+        default_value_t = 256
+    )]
+    pub max_conns_per_addr: usize,
+
+    /// Unauthenticated (guest) sockets from one IP address. 0 = unlimited.
+    #[arg(
+        long = "missive-max-guests-per-addr",
+        env = "MISSIVE_MAX_GUESTS_PER_ADDR",
+        default_value_t = 64
+    )]
+    pub max_guests_per_addr: usize,
+
+    /// Client events per second per socket (bursts of twice that); 0 = unlimited.
+    #[arg(
+        long = "missive-event-rate",
+        env = "MISSIVE_EVENT_RATE",
+        default_value_t = 50
+    )]
+    pub event_rate: u32,
+
+    /// How long a new connection may take to send its first request's headers. An open
+    /// connection silent both ways for 60 s is closed regardless (Engine.IO's heartbeat keeps
+    /// a live socket busier than that).
+    #[arg(long = "missive-http-header-timeout", env = "MISSIVE_HTTP_HEADER_TIMEOUT", default_value = "10s", value_parser = humantime::parse_duration)]
+    pub http_header_timeout: Duration,
+
+    /// Longest time one REST request may take, body included.
+    #[arg(long = "missive-http-request-timeout", env = "MISSIVE_HTTP_REQUEST_TIMEOUT", default_value = "30s", value_parser = humantime::parse_duration)]
+    pub http_request_timeout: Duration,
 }
 
 impl Config {

@@ -87,7 +87,10 @@ pub async fn run(
     let metrics = metrics_handle();
     let app = App::new(config.clone(), store.clone(), tokens, metrics)?;
 
-    let guard = axum::middleware::from_fn(delivery::conn::guard);
+    let guard = (
+        axum::middleware::from_fn(delivery::conn::guard),
+        axum::middleware::from_fn_with_state(app.clone(), realtime::admission::admit),
+    );
     let router = match store.backend {
         Backend::Sqlite => {
             let (layer, io) = realtime::builder(&app).build_layer();
@@ -131,11 +134,14 @@ pub async fn run(
 
     let addr = listener.local_addr()?;
     tracing::info!(%addr, database = ?store.backend, "missive listening");
-    let conns = Connections::default();
-    let listener = KillableListener {
-        tcp: listener,
-        conns: conns.clone(),
+    delivery::conn::raise_fd_limit();
+    let timeouts = delivery::conn::Timeouts {
+        first_response: config.http_header_timeout,
+        idle: delivery::conn::IDLE_TIMEOUT,
     };
+    let conns = Connections::default();
+    let listener =
+        KillableListener::new(listener, conns.clone(), timeouts, config.max_conns_per_addr);
     let service = router.into_make_service_with_connect_info::<ConnInfo>();
     let (signalled, on_signal) = tokio::sync::oneshot::channel();
     // On the signal axum stops accepting, finishes the requests in flight, and returns once
@@ -211,6 +217,12 @@ fn spawn_limiter_cleanup(app: App) {
                 limiter.forget_idle();
             }
             app.typing_limiter.forget_idle();
+            for limiter in [&app.auth_limiter, &app.handshake_limiter]
+                .into_iter()
+                .flatten()
+            {
+                limiter.forget_idle();
+            }
         }
     });
 }

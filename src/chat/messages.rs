@@ -322,6 +322,12 @@ pub async fn receipts(app: &App, user: UserId, room: RoomId, seq: Seq) -> AppRes
     if seq <= rules::read_floor(&member) {
         return Err(AppError::NotFound);
     }
+    // Receipts name members: in a channel, only those who may see its followers get them.
+    if !rules::sees_all_members(&member) {
+        return Err(AppError::forbidden(
+            "only a channel's owner and admins see its receipts",
+        ));
+    }
     let message = app
         .store
         .message_by_seq(room, seq)

@@ -54,6 +54,16 @@ pub trait Delivery: Send + Sync + 'static {
 
 /// `PATCH /api/me` and `profile:update`: new display name, `user:updated` to contacts and to the
 /// user's own other devices.
+/// Charges one write to `user`'s send bucket (`MISSIVE_SEND_RATE`). Every operation that
+/// stores and fans out a system message, creates a room or adds someone draws on the same
+/// bucket as messages, so renames or adds cannot flood a room where sends could not.
+pub(crate) fn charge(app: &App, user: UserId) -> AppResult<()> {
+    match &app.send_limiter {
+        Some(limiter) => limiter.check(user),
+        None => Ok(()),
+    }
+}
+
 pub async fn update_profile(app: &App, user: UserId, display_name: &str) -> AppResult<User> {
     let name = parse_display_name(display_name)?;
     let updated = app

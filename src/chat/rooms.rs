@@ -33,6 +33,7 @@ pub struct CreateRoom {
 const MAX_ROOM_MEMBERS: i64 = 1_000_000;
 
 pub async fn create(app: &App, owner: UserId, input: CreateRoom) -> AppResult<Room> {
+    super::charge(app, owner)?;
     if input.kind == RoomKind::Direct {
         return Err(AppError::invalid(
             "direct rooms are made with POST /api/rooms/direct or message:send with `to`",
@@ -156,6 +157,7 @@ pub async fn get(app: &App, user: UserId, room: RoomId) -> AppResult<Room> {
 }
 
 pub async fn rename(app: &App, actor: UserId, room: RoomId, name: &str) -> AppResult<Room> {
+    super::charge(app, actor)?;
     let name = parse_room_name(name)?;
     let mut w = app.store.begin_write().await?;
     sql::lock_room(&mut w.tx, room).await?;
@@ -184,6 +186,7 @@ pub async fn add_member(
     room: RoomId,
     target: UserId,
 ) -> AppResult<Member> {
+    super::charge(app, actor)?;
     if actor != target {
         crate::chat::privacy::check_group_adds(app, actor, &[target]).await?;
     }
@@ -271,6 +274,7 @@ pub async fn set_role(
     target: UserId,
     role: Role,
 ) -> AppResult<Member> {
+    super::charge(app, actor)?;
     let mut w = app.store.begin_write().await?;
     sql::lock_room(&mut w.tx, room).await?;
     let actor_member = sql::access(&mut w.tx, room, actor)
@@ -308,6 +312,7 @@ pub async fn remove_member(
     room: RoomId,
     target: UserId,
 ) -> AppResult<()> {
+    super::charge(app, actor)?;
     let mut w = app.store.begin_write().await?;
     sql::lock_room(&mut w.tx, room).await?;
     let actor_member = sql::access(&mut w.tx, room, actor)

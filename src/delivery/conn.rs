@@ -11,12 +11,14 @@
 //! client drop the session and reconnect.
 
 use std::collections::{HashMap, HashSet};
+use std::future::Future;
 use std::io;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, LazyLock, Mutex, Weak};
 use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
 
 use axum::extract::connect_info::Connected;
 use axum::extract::{ConnectInfo, Request};
@@ -27,6 +29,8 @@ use axum::serve::{IncomingStream, Listener};
 use futures_util::task::AtomicWaker;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
+
+use crate::app::{Counter, Slot};
 
 /// Flipped once to abort one TCP connection.
 #[derive(Default)]
@@ -53,10 +57,63 @@ fn aborted() -> io::Error {
     io::Error::new(io::ErrorKind::ConnectionAborted, "closed by the server")
 }
 
-/// A TCP stream with a kill switch.
+fn timed_out() -> io::Error {
+    io::Error::new(io::ErrorKind::TimedOut, "connection timed out")
+}
+
+/// How long a connection may take to send its first request's headers, and stay silent after.
+#[derive(Clone, Copy, Debug)]
+pub struct Timeouts {
+    /// From accept to the end of the first request's headers (or the server's first byte):
+    /// the headers must arrive within it, however slowly the client trickles them. A slow
+    /// handler (a long poll, a queued login) is not cut short: the clock stops once the
+    /// headers are in; the REST request timeout bounds a body that never comes.
+    pub first_response: Duration,
+    /// Neither a byte read nor a byte written for this long: the connection is dead weight.
+    pub idle: Duration,
+}
+
+/// Longest silence on an answered connection. Engine.IO pings every 25 s, so a live socket is
+/// never this quiet; a keep-alive connection nobody uses is closed.
+pub const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// A TCP stream with a kill switch and timeouts, holding its place among its address's
+/// connections.
 pub struct Conn {
     tcp: TcpStream,
     switch: Arc<KillSwitch>,
+    timeouts: Timeouts,
+    deadline: Pin<Box<tokio::time::Sleep>>,
+    accepted: Instant,
+    last_activity: Instant,
+    /// The first request's headers were read, or the server wrote something: from then on
+    /// only the idle timeout applies.
+    started: bool,
+    /// The last four bytes read while looking for the end of the first request's headers.
+    tail: u32,
+    _slot: Option<Slot<IpAddr>>,
+}
+
+impl Conn {
+    /// Whether the connection's deadline has passed, registering `cx` for when it will. The
+    /// timer is moved lazily (only when it fires early), so reads and writes just note a time.
+    fn expired(&mut self, cx: &mut Context<'_>) -> bool {
+        loop {
+            if self.deadline.as_mut().poll(cx).is_pending() {
+                return false;
+            }
+            let due = if self.started {
+                self.last_activity + self.timeouts.idle
+            } else {
+                self.accepted + self.timeouts.first_response
+            };
+            if due <= Instant::now() {
+                metrics::counter!("missive_connections_timed_out_total").increment(1);
+                return true;
+            }
+            self.deadline.as_mut().reset(due.into());
+        }
+    }
 }
 
 impl AsyncRead for Conn {
@@ -69,7 +126,28 @@ impl AsyncRead for Conn {
         if self.switch.killed() {
             return Poll::Ready(Err(aborted()));
         }
-        Pin::new(&mut self.tcp).poll_read(cx, buf)
+        let before = buf.filled().len();
+        match Pin::new(&mut self.tcp).poll_read(cx, buf) {
+            Poll::Ready(Ok(())) => {
+                if buf.filled().len() > before {
+                    self.last_activity = Instant::now();
+                    if !self.started {
+                        let mut tail = self.tail;
+                        for &b in &buf.filled()[before..] {
+                            tail = (tail << 8) | u32::from(b);
+                            if tail == u32::from_be_bytes(*b"\r\n\r\n") {
+                                self.started = true;
+                                break;
+                            }
+                        }
+                        self.tail = tail;
+                    }
+                }
+                Poll::Ready(Ok(()))
+            }
+            Poll::Pending if self.expired(cx) => Poll::Ready(Err(timed_out())),
+            other => other,
+        }
     }
 }
 
@@ -83,7 +161,18 @@ impl AsyncWrite for Conn {
         if self.switch.killed() {
             return Poll::Ready(Err(aborted()));
         }
-        Pin::new(&mut self.tcp).poll_write(cx, buf)
+        match Pin::new(&mut self.tcp).poll_write(cx, buf) {
+            Poll::Ready(Ok(n)) => {
+                if n > 0 {
+                    self.started = true;
+                    self.last_activity = Instant::now();
+                }
+                Poll::Ready(Ok(n))
+            }
+            // A peer that stopped reading holds our writes: the idle deadline ends it too.
+            Poll::Pending if self.expired(cx) => Poll::Ready(Err(timed_out())),
+            other => other,
+        }
     }
 
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
@@ -143,10 +232,33 @@ impl Connections {
     }
 }
 
-/// Accepts TCP connections with `TCP_NODELAY` and a kill switch each, tracked in `conns`.
+/// Accepts TCP connections with `TCP_NODELAY`, a kill switch and timeouts each, and at most
+/// `max_per_addr` open at once from one IP address (0 = unlimited): one client cannot use up
+/// the process's file descriptors.
 pub struct KillableListener {
-    pub tcp: TcpListener,
-    pub conns: Connections,
+    tcp: TcpListener,
+    /// Every connection, for a shutdown to close.
+    conns: Connections,
+    timeouts: Timeouts,
+    max_per_addr: usize,
+    open: Counter<IpAddr>,
+}
+
+impl KillableListener {
+    pub fn new(
+        tcp: TcpListener,
+        conns: Connections,
+        timeouts: Timeouts,
+        max_per_addr: usize,
+    ) -> Self {
+        Self {
+            tcp,
+            conns,
+            timeouts,
+            max_per_addr,
+            open: Counter::default(),
+        }
+    }
 }
 
 impl Listener for KillableListener {
@@ -154,22 +266,47 @@ impl Listener for KillableListener {
     type Addr = SocketAddr;
 
     async fn accept(&mut self) -> (Conn, SocketAddr) {
-        let (tcp, addr) = Listener::accept(&mut self.tcp).await;
-        // Small frames (acks, sync batches, live messages) must leave at once: without NODELAY
-        // each write behind an unacknowledged one waits for the peer's delayed ACK (~40 ms).
-        if let Err(e) = tcp.set_nodelay(true) {
-            tracing::debug!(error = %e, "TCP_NODELAY failed");
+        loop {
+            let (tcp, addr) = Listener::accept(&mut self.tcp).await;
+            let Some(slot) = self.open.try_take(addr.ip(), self.max_per_addr) else {
+                // Dropped at once: closed before hyper reads a byte of it.
+                metrics::counter!("missive_connections_refused_total").increment(1);
+                continue;
+            };
+            // Small frames (acks, sync batches, live messages) must leave at once: without
+            // NODELAY each write behind an unacknowledged one waits for the peer's delayed ACK
+            // (~40 ms).
+            if let Err(e) = tcp.set_nodelay(true) {
+                tracing::debug!(error = %e, "TCP_NODELAY failed");
+            }
+            let now = Instant::now();
+            let conn = Conn {
+                tcp,
+                switch: Arc::default(),
+                timeouts: self.timeouts,
+                deadline: Box::pin(tokio::time::sleep(self.timeouts.first_response)),
+                accepted: now,
+                last_activity: now,
+                started: false,
+                tail: 0,
+                _slot: Some(slot),
+            };
+            self.conns.add(&conn.switch);
+            return (conn, addr);
         }
-        let conn = Conn {
-            tcp,
-            switch: Arc::default(),
-        };
-        self.conns.add(&conn.switch);
-        (conn, addr)
     }
 
     fn local_addr(&self) -> io::Result<SocketAddr> {
         self.tcp.local_addr()
+    }
+}
+
+/// Raises the soft limit on open files to the hard limit where the system allows, and logs
+/// the limit in force: it is how many connections the process can hold.
+pub fn raise_fd_limit() {
+    match rlimit::increase_nofile_limit(u64::MAX) {
+        Ok(limit) => tracing::info!(open_files = limit, "open file limit"),
+        Err(e) => tracing::warn!(error = %e, "could not read or raise the open file limit"),
     }
 }
 

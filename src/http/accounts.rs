@@ -7,7 +7,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 
-use super::extract::{AppJson, AppQuery, AuthUser, parse_id};
+use super::extract::{AppJson, AppQuery, AuthUser, Peer, parse_id};
 use super::openapi::Errors;
 use crate::app::App;
 use crate::auth::tokens::{TokenType, random_id};
@@ -63,8 +63,12 @@ struct RegisterBody {
 #[utoipa::path(post, path = "/api/auth/register", tag = "accounts", request_body = RegisterBody, responses((status = 201, description = "registered and logged in", body = Session), Errors))]
 async fn register(
     State(app): State<App>,
+    Peer(addr): Peer,
     AppJson(body): AppJson<RegisterBody>,
 ) -> AppResult<(StatusCode, Json<Session>)> {
+    if let Some(limiter) = &app.auth_limiter {
+        limiter.check(addr)?;
+    }
     let username = Username::parse(&body.username)?;
     check_password(&body.password)?;
     let display_name = match &body.display_name {
@@ -89,15 +93,20 @@ struct LoginBody {
 #[utoipa::path(post, path = "/api/auth/login", tag = "accounts", request_body = LoginBody, responses((status = 200, description = "logged in", body = Session), Errors))]
 async fn login(
     State(app): State<App>,
+    Peer(addr): Peer,
     AppJson(body): AppJson<LoginBody>,
 ) -> AppResult<Json<Session>> {
+    // Every attempt, well-formed or not, costs its address: a hash is what it asks for.
+    if let Some(limiter) = &app.auth_limiter {
+        limiter.check(addr)?;
+    }
     // A name that could never be registered is just another unknown user (and is not tracked
     // by the throttle: no account can match it).
     let Ok(name) = Username::parse(&body.username) else {
         app.hasher.verify(body.password, None).await?;
         return Err(AppError::InvalidCredentials);
     };
-    if let Err(wait) = app.login_throttle.attempt(name.as_str()) {
+    if let Err(wait) = app.login_throttle.check(name.as_str(), addr) {
         return Err(AppError::RateLimited {
             retry_after_ms: wait.as_millis() as u64,
         });
@@ -109,14 +118,18 @@ async fn login(
     let ok = app.hasher.verify(body.password, hash).await?;
     match user {
         Some(user) if ok => {
-            app.login_throttle.record_success(name.as_str());
+            app.login_throttle.record_success(name.as_str(), addr);
             // Said only to whoever knows the password: to others a banned account looks like any.
             if app.store.is_banned(user.id).await? {
                 return Err(AppError::forbidden("this account is banned"));
             }
             Ok(Json(issue_session(&app, user, random_id()).await?))
         }
-        _ => Err(AppError::InvalidCredentials),
+        _ => {
+            // Counted only now that the password was checked: see `auth::throttle`.
+            app.login_throttle.record_failure(name.as_str(), addr);
+            Err(AppError::InvalidCredentials)
+        }
     }
 }
 

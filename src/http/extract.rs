@@ -36,6 +36,21 @@ impl FromRequestParts<App> for AuthUser {
     }
 }
 
+/// The client's IP address (the TCP peer: Missive does not trust forwarding headers).
+pub struct Peer(pub std::net::IpAddr);
+
+impl<S: Send + Sync> FromRequestParts<S> for Peer {
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, AppError> {
+        parts
+            .extensions
+            .get::<axum::extract::ConnectInfo<crate::delivery::conn::ConnInfo>>()
+            .map(|info| Peer(info.0.peer.ip()))
+            .ok_or_else(|| AppError::Internal(anyhow::anyhow!("no peer address on the request")))
+    }
+}
+
 /// `axum::Json` whose rejections are `invalid` / `too_large` in the error shape.
 pub struct AppJson<T>(pub T);
 

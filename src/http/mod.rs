@@ -49,6 +49,7 @@ where
     let static_dir = app.config.static_dir.clone();
     let client_js = ServeFile::new(static_dir.join("vendor/socket.io.min.js"));
     let cors = cors_layer(app.config.cors_origins.as_deref());
+    let rest_timeout = app.config.http_request_timeout;
     Router::new()
         .merge(accounts::router())
         .merge(openapi::router())
@@ -56,10 +57,14 @@ where
         .merge(pushers::router())
         .merge(privacy::router())
         .merge(admin::router())
+        .layer(axum::middleware::from_fn(move |req, next| {
+            limit_duration(rest_timeout, req, next)
+        }))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
         .route("/api/{*rest}", axum::routing::any(api_not_found))
+        .method_not_allowed_fallback(method_not_allowed)
         .fallback_service(ServeDir::new(&static_dir).append_index_html_on_directories(true))
         // Everything above, the fallback included, is behind the Socket.IO layer, which takes
         // `/socket.io/?EIO=…`; the browser bundle is routed after it so the layer never sees it.
@@ -79,6 +84,7 @@ where
             HeaderValue::from_static("no-referrer"),
         ))
         .layer(cors)
+        .layer(axum::middleware::from_fn(refuse_nul))
         .layer(TraceLayer::new_for_http().make_span_with(request_span))
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
@@ -174,8 +180,46 @@ async fn api_not_found() -> AppError {
     AppError::NotFound
 }
 
+/// A known path with a method it does not serve: 405 in the error shape (axum's own is empty).
+async fn method_not_allowed() -> Response {
+    let mut res = AppError::invalid("method not allowed for this path").into_response();
+    *res.status_mut() = StatusCode::METHOD_NOT_ALLOWED;
+    res
+}
+
+/// A NUL byte is never meaningful in a query, and Postgres refuses it in text (a 500 if it got
+/// that far): `invalid`, for every path, before any handler.
+async fn refuse_nul(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    if req
+        .uri()
+        .query()
+        .is_some_and(|q| q.contains("%00") || q.contains('\0'))
+    {
+        return AppError::invalid("the query string contains a NUL byte").into_response();
+    }
+    next.run(req).await
+}
+
+/// A REST request (body included) that takes longer than `limit` is answered 408 in the error
+/// shape and its work dropped: a client trickling a body cannot hold a connection and a
+/// handler forever.
+async fn limit_duration(
+    limit: std::time::Duration,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    match tokio::time::timeout(limit, next.run(req)).await {
+        Ok(res) => res,
+        Err(_) => {
+            let mut res = AppError::invalid("the request took too long").into_response();
+            *res.status_mut() = StatusCode::REQUEST_TIMEOUT;
+            res
+        }
+    }
+}
+
 /// The error shape of every REST failure: the status of its code and `{"error": {...}}`, with
-/// `Retry-After` when rate limited.
+/// `Retry-After` when rate limited or unavailable.
 impl IntoResponse for AppError {
     fn into_response(self) -> Response {
         let status = match &self {
@@ -190,11 +234,19 @@ impl IntoResponse for AppError {
             AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         };
         let mut res = (status, Json(json!({ "error": self.body() }))).into_response();
-        if let AppError::RateLimited { retry_after_ms } = self {
-            let secs = retry_after_ms.div_ceil(1000).max(1);
-            if let Ok(v) = HeaderValue::from_str(&secs.to_string()) {
-                res.headers_mut().insert(header::RETRY_AFTER, v);
+        match self {
+            AppError::RateLimited { retry_after_ms } => {
+                let secs = retry_after_ms.div_ceil(1000).max(1);
+                if let Ok(v) = HeaderValue::from_str(&secs.to_string()) {
+                    res.headers_mut().insert(header::RETRY_AFTER, v);
+                }
             }
+            // Overload (a full hash queue): worth trying again shortly.
+            AppError::Unavailable => {
+                res.headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+            }
+            _ => {}
         }
         res
     }

@@ -7,6 +7,12 @@
 //! `{"ok": true, ...fields}` or `{"ok": false, "error": {...}}`.
 
 use std::future::Future;
+use std::num::NonZeroU32;
+use std::sync::Arc;
+
+use governor::clock::{Clock, DefaultClock};
+use governor::{DefaultDirectRateLimiter, Quota};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -62,45 +68,109 @@ pub const CLIENT_EVENTS: &[&str] = &[
     "report",
 ];
 
-/// What a handler gets: the app, the socket, and its authenticated user.
+/// What a handler gets: the app, the socket, its authenticated user, and its event budget.
 pub struct Ctx<A: Adapter> {
     pub app: App,
     pub socket: SocketRef<A>,
     pub user: UserId,
+    pub budget: Arc<Budget>,
 }
 
-pub fn register<A: Adapter>(s: &SocketRef<A>) {
-    s.on("auth", auth);
-    on_send(s);
-    on(s, "message:ack", message_ack);
-    on(s, "message:read", message_read);
-    on(s, "typing", typing);
-    on(s, "history", history);
-    on(s, "rooms:list", rooms_list);
-    on(s, "room:create", room_create);
-    on(s, "room:join", room_join);
-    on(s, "room:leave", room_leave);
-    on(s, "room:add", room_add);
-    on(s, "room:remove", room_remove);
-    on(s, "presence:query", presence_query);
-    on(s, "profile:update", profile_update);
-    on(s, "message:edit", message_edit);
-    on(s, "message:delete", message_delete);
-    on(s, "message:react", message_react);
-    on(s, "message:hide", message_hide);
-    on(s, "hidden:list", hidden_list);
-    on(s, "message:forward", message_forward);
-    on(s, "search", search);
-    on(s, "block", block);
-    on(s, "unblock", unblock);
-    on(s, "blocks:list", blocks_list);
-    on(s, "privacy:get", privacy_get);
-    on(s, "privacy:set", privacy_set);
-    on(s, "invite:create", invite_create);
-    on(s, "invite:revoke", invite_revoke);
-    on(s, "invite:join", invite_join);
-    on(s, "channels:search", channels_search);
-    on(s, "report", report);
+/// Most events of one socket being handled at once; past it, events are answered
+/// `rate_limited` without being run, so one socket cannot queue unbounded work (or hold the
+/// database pool) however fast it sends.
+pub const MAX_IN_FLIGHT: usize = 256;
+
+/// What one socket may spend: events in flight, and a token bucket every event kind draws on
+/// (`MISSIVE_EVENT_RATE`), with costly events drawing more.
+pub struct Budget {
+    in_flight: Arc<Semaphore>,
+    rate: Option<DefaultDirectRateLimiter>,
+}
+
+impl Budget {
+    pub fn new(per_second: u32) -> Self {
+        let rate = NonZeroU32::new(per_second).map(|rate| {
+            let burst = rate.saturating_mul(NonZeroU32::new(2).unwrap());
+            governor::RateLimiter::direct(Quota::per_second(rate).allow_burst(burst))
+        });
+        Self {
+            in_flight: Arc::new(Semaphore::new(MAX_IN_FLIGHT)),
+            rate,
+        }
+    }
+
+    /// Takes `cost` tokens, or `rate_limited` with the wait.
+    pub fn charge(&self, cost: u32) -> AppResult<()> {
+        let (Some(rate), Some(cost)) = (&self.rate, NonZeroU32::new(cost)) else {
+            return Ok(());
+        };
+        match rate.check_n(cost) {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(not_until)) => Err(AppError::RateLimited {
+                retry_after_ms: (not_until
+                    .wait_time_from(DefaultClock::default().now())
+                    .as_millis() as u64)
+                    .max(1),
+            }),
+            // More than a whole burst: it can never be afforded.
+            Err(_) => Err(AppError::RateLimited {
+                retry_after_ms: 1000,
+            }),
+        }
+    }
+
+    /// One event's admission: a place among those in flight and one token.
+    fn admit(&self) -> AppResult<OwnedSemaphorePermit> {
+        let permit = self.place()?;
+        self.charge(1)?;
+        Ok(permit)
+    }
+
+    /// A place among the events in flight.
+    fn place(&self) -> AppResult<OwnedSemaphorePermit> {
+        self.in_flight
+            .clone()
+            .try_acquire_owned()
+            .map_err(|_| AppError::RateLimited {
+                retry_after_ms: 100,
+            })
+    }
+}
+
+pub fn register<A: Adapter>(s: &SocketRef<A>, app: &App) {
+    let budget = Arc::new(Budget::new(app.config.event_rate));
+    on_auth(s, budget.clone());
+    on_send(s, budget.clone());
+    on(s, &budget, "message:ack", message_ack);
+    on(s, &budget, "message:read", message_read);
+    on(s, &budget, "typing", typing);
+    on(s, &budget, "history", history);
+    on(s, &budget, "rooms:list", rooms_list);
+    on(s, &budget, "room:create", room_create);
+    on(s, &budget, "room:join", room_join);
+    on(s, &budget, "room:leave", room_leave);
+    on(s, &budget, "room:add", room_add);
+    on(s, &budget, "room:remove", room_remove);
+    on(s, &budget, "presence:query", presence_query);
+    on(s, &budget, "profile:update", profile_update);
+    on(s, &budget, "message:edit", message_edit);
+    on(s, &budget, "message:delete", message_delete);
+    on(s, &budget, "message:react", message_react);
+    on(s, &budget, "message:hide", message_hide);
+    on(s, &budget, "hidden:list", hidden_list);
+    on(s, &budget, "message:forward", message_forward);
+    on(s, &budget, "search", search);
+    on(s, &budget, "block", block);
+    on(s, &budget, "unblock", unblock);
+    on(s, &budget, "blocks:list", blocks_list);
+    on(s, &budget, "privacy:get", privacy_get);
+    on(s, &budget, "privacy:set", privacy_set);
+    on(s, &budget, "invite:create", invite_create);
+    on(s, &budget, "invite:revoke", invite_revoke);
+    on(s, &budget, "invite:join", invite_join);
+    on(s, &budget, "channels:search", channels_search);
+    on(s, &budget, "report", report);
 }
 
 /// A successful ack: `{"ok": true}` and the payload's fields.
@@ -173,7 +243,7 @@ fn reply<A: Adapter, T: Serialize>(ack: AckSender<A>, result: AppResult<T>) {
     };
 }
 
-fn on<A, T, R, F, Fut>(s: &SocketRef<A>, event: &'static str, handler: F)
+fn on<A, T, R, F, Fut>(s: &SocketRef<A>, budget: &Arc<Budget>, event: &'static str, handler: F)
 where
     A: Adapter,
     T: DeserializeOwned + Send + 'static,
@@ -185,6 +255,7 @@ where
         CLIENT_EVENTS.contains(&event),
         "{event} is not in CLIENT_EVENTS"
     );
+    let budget = budget.clone();
     s.on(
         event,
         move |socket: SocketRef<A>,
@@ -193,12 +264,26 @@ where
               ack: AckSender<A>| {
             let handler = handler.clone();
             let span = event_span(&socket, event);
+            // Admitted synchronously, as the event arrives, so the bound holds however many
+            // handler tasks are already spawned.
+            let admitted = budget.admit();
+            let budget = budget.clone();
             async move {
-                let result = match (session::session(&socket), parse::<T>(data)) {
-                    (None, _) => Err(AppError::Unauthenticated),
-                    (Some(_), Err(e)) => Err(e),
-                    (Some(Session { user, .. }), Ok(payload)) => {
-                        handler(Ctx { app, socket, user }, payload).await
+                let result = match (admitted, session::session(&socket), parse::<T>(data)) {
+                    (Err(e), _, _) => Err(e),
+                    (_, None, _) => Err(AppError::Unauthenticated),
+                    (_, Some(_), Err(e)) => Err(e),
+                    (Ok(_permit), Some(Session { user, .. }), Ok(payload)) => {
+                        handler(
+                            Ctx {
+                                app,
+                                socket,
+                                user,
+                                budget,
+                            },
+                            payload,
+                        )
+                        .await
                     }
                 };
                 reply(ack, result);
@@ -208,29 +293,40 @@ where
     );
 }
 
-async fn auth<A: Adapter>(
-    socket: SocketRef<A>,
-    State(app): State<App>,
-    TryData(data): TryData<Value>,
-    ack: AckSender<A>,
-) {
-    let result = match parse::<AuthPayload>(data) {
-        Ok(payload) => session::auth_event(&app, &socket, payload).await,
-        Err(e) => Err(e),
-    };
-    reply(ack, result);
+fn on_auth<A: Adapter>(s: &SocketRef<A>, budget: Arc<Budget>) {
+    s.on(
+        "auth",
+        move |socket: SocketRef<A>,
+              State(app): State<App>,
+              TryData(data): TryData<Value>,
+              ack: AckSender<A>| {
+            let admitted = budget.admit();
+            async move {
+                let result = match (admitted, parse::<AuthPayload>(data)) {
+                    (Err(e), _) => Err(e),
+                    (Ok(_permit), Ok(payload)) => session::auth_event(&app, &socket, payload).await,
+                    (Ok(_), Err(e)) => Err(e),
+                };
+                reply(ack, result);
+            }
+        },
+    );
 }
 
 /// `message:send`, registered by hand: its ticket is taken synchronously, in arrival order,
 /// before the handler's task is spawned (see `chat::order`).
-fn on_send<A: Adapter>(s: &SocketRef<A>) {
+fn on_send<A: Adapter>(s: &SocketRef<A>, budget: Arc<Budget>) {
     s.on(
         "message:send",
-        |socket: SocketRef<A>,
-         State(app): State<App>,
-         TryData(data): TryData<Value>,
-         ack: AckSender<A>| {
-            let sess = session::session(&socket);
+        move |socket: SocketRef<A>,
+              State(app): State<App>,
+              TryData(data): TryData<Value>,
+              ack: AckSender<A>| {
+            // Sends have their own per-user bucket (`MISSIVE_SEND_RATE`, in `chat`), so they
+            // take only a place in flight here. A refused send takes no ticket: it never
+            // queues, so it cannot hold others up.
+            let admitted = budget.place();
+            let sess = session::session(&socket).filter(|_| admitted.is_ok());
             let ticket = sess.as_ref().map(|sess| sess.sends.ticket());
             // Held until the ack is queued, so a shutdown closes this socket only after it.
             let in_flight = app.drain.enter();
@@ -241,11 +337,12 @@ fn on_send<A: Adapter>(s: &SocketRef<A>) {
                 if let Some(ticket) = &ticket {
                     ticket.wait_turn().await;
                 }
-                let result = match (sess, parse::<SendInput>(data)) {
+                let result = match (admitted, sess, parse::<SendInput>(data)) {
                     _ if in_flight.is_none() => Err(AppError::Unavailable),
-                    (None, _) => Err(AppError::Unauthenticated),
-                    (Some(_), Err(e)) => Err(e),
-                    (Some(sess), Ok(input)) => {
+                    (Err(e), _, _) => Err(e),
+                    (Ok(_), None, _) => Err(AppError::Unauthenticated),
+                    (Ok(_), Some(_), Err(e)) => Err(e),
+                    (Ok(_permit), Some(sess), Ok(input)) => {
                         messages::send_ordered(&app, sess.user, input, ticket)
                             .await
                             .map(|message| MessageAck { message })
@@ -345,9 +442,17 @@ struct PresenceQuery {
     room_id: Option<RoomId>,
 }
 
+/// Users a `presence:query` may name for the price of one event; each further block costs one
+/// more token, so a socket's look-ups per second stay bounded, not just its queries.
+const PRESENCE_IDS_PER_TOKEN: usize = 25;
+
 async fn presence_query<A: Adapter>(c: Ctx<A>, q: PresenceQuery) -> AppResult<PresenceAck> {
     let subject = match (q.user_ids, q.room_id) {
-        (Some(ids), None) => Subject::Users(ids),
+        (Some(ids), None) => {
+            c.budget
+                .charge((ids.len() / PRESENCE_IDS_PER_TOKEN) as u32)?;
+            Subject::Users(ids)
+        }
         (None, Some(room)) => Subject::Room(room),
         _ => {
             return Err(AppError::invalid(
@@ -543,6 +648,71 @@ async fn report<A: Adapter>(c: Ctx<A>, p: ReportInput) -> AppResult<ReportAck> {
     })
 }
 
+/// Decodes `data` as the payload of client event `event` the way its handler does, then runs
+/// the input checks that need no database (names, bodies, ids). For the fuzz targets in `fuzz/`
+/// and the randomized test below: whatever a client sends must come back `Ok` or an error
+/// of the contract, never a panic.
+pub fn decode_payload(event: &str, data: Value) -> AppResult<()> {
+    use crate::domain::{
+        Username, check_body, check_client_id, check_password, parse_display_name, parse_room_name,
+    };
+    let data = Ok(data);
+    match event {
+        "auth" => {
+            parse::<AuthPayload>(data)?;
+        }
+        "message:send" => {
+            let input = parse::<SendInput>(data)?;
+            check_body(&input.body, 4096)?;
+            if let Some(id) = &input.client_id {
+                check_client_id(id)?;
+            }
+        }
+        "message:ack" | "message:read" => {
+            parse::<SeqPayload>(data)?;
+        }
+        "typing" => {
+            parse::<TypingPayload>(data)?;
+        }
+        "history" => {
+            let q = parse::<HistoryQuery>(data)?;
+            crate::domain::rules::page_limit(q.limit, 50, 200)?;
+        }
+        "rooms:list" => {
+            parse::<Value>(data)?;
+        }
+        "room:create" => {
+            let input = parse::<CreateRoom>(data)?;
+            parse_room_name(&input.name)?;
+        }
+        "room:join" | "room:leave" => {
+            parse::<RoomPayload>(data)?;
+        }
+        "room:add" | "room:remove" => {
+            parse::<MemberPayload>(data)?;
+        }
+        "presence:query" => {
+            parse::<PresenceQuery>(data)?;
+        }
+        "profile:update" => {
+            parse_display_name(&parse::<ProfilePayload>(data)?.display_name)?;
+        }
+        // Not events: the REST bodies' string checks, reached through the same door.
+        "register" => {
+            #[derive(Deserialize)]
+            struct Register {
+                username: String,
+                password: String,
+            }
+            let r = parse::<Register>(data)?;
+            Username::parse(&r.username)?;
+            check_password(&r.password)?;
+        }
+        _ => return Err(AppError::invalid("unknown event")),
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::CLIENT_EVENTS;
@@ -562,5 +732,95 @@ mod tests {
             missing.is_empty(),
             "docs/protocol.md does not document {missing:?}"
         );
+    }
+
+    /// A random JSON value of bounded depth, biased towards the fields the payloads have, so
+    /// most values reach past the first type error.
+    fn random_value(rng: &mut impl rand::Rng, depth: u32) -> serde_json::Value {
+        use serde_json::{Value, json};
+        const KEYS: &[&str] = &[
+            "token",
+            "cursors",
+            "room_id",
+            "to",
+            "body",
+            "client_id",
+            "reply_to",
+            "seq",
+            "typing",
+            "before_seq",
+            "after_seq",
+            "limit",
+            "kind",
+            "name",
+            "members",
+            "max_members",
+            "user_id",
+            "user_ids",
+            "display_name",
+            "username",
+            "password",
+        ];
+        const STRINGS: &[&str] = &[
+            "",
+            "1",
+            "-1",
+            "0",
+            "18446744073709551616",
+            "\u{0}",
+            "a\u{0}b",
+            "group",
+            "channel",
+            "direct",
+            "🙂",
+            "\u{202e}x",
+            " ",
+            "9223372036854775807",
+            "1e400",
+            "null",
+        ];
+        match rng.random_range(0..if depth == 0 { 6 } else { 8 }) {
+            0 => Value::Null,
+            1 => json!(rng.random::<bool>()),
+            2 => json!(rng.random::<i64>() >> rng.random_range(0..64)),
+            3 => json!(rng.random::<f64>() * 1e20 - 5e19),
+            4 => json!(STRINGS[rng.random_range(0..STRINGS.len())]),
+            5 => {
+                let len = rng.random_range(0..300);
+                json!(
+                    (0..len)
+                        .map(|_| char::from_u32(rng.random_range(0..0x11_0000)).unwrap_or('x'))
+                        .collect::<String>()
+                )
+            }
+            6 => Value::Array(
+                (0..rng.random_range(0..5))
+                    .map(|_| random_value(rng, depth - 1))
+                    .collect(),
+            ),
+            _ => Value::Object(
+                (0..rng.random_range(0..6))
+                    .map(|_| {
+                        let key = KEYS[rng.random_range(0..KEYS.len())].to_owned();
+                        (key, random_value(rng, depth - 1))
+                    })
+                    .collect(),
+            ),
+        }
+    }
+
+    /// The stable, always-run counterpart of the cargo-fuzz target `client_payloads`.
+    #[test]
+    fn no_payload_of_any_shape_panics_a_decoder_and_every_refusal_is_invalid() {
+        use rand::SeedableRng;
+        let mut rng = rand::rngs::StdRng::seed_from_u64(11);
+        for _ in 0..20_000 {
+            let value = random_value(&mut rng, 3);
+            for event in CLIENT_EVENTS.iter().chain(&["register"]) {
+                if let Err(e) = super::decode_payload(event, value.clone()) {
+                    assert_eq!(e.code(), "invalid", "{event} {value}: {e:?}");
+                }
+            }
+        }
     }
 }

@@ -5,6 +5,7 @@
 //! client→server event, and the typed acks), `catchup` (offline delivery). Live delivery of
 //! stream entries is `crate::delivery`'s.
 
+pub mod admission;
 pub mod catchup;
 pub mod events;
 pub mod session;
@@ -14,7 +15,7 @@ use std::time::Duration;
 
 use socketioxide::adapter::Adapter;
 use socketioxide::extract::{SocketRef, State, TryData};
-use socketioxide::{SocketIo, SocketIoBuilder};
+use socketioxide::{ParserConfig, SocketIo, SocketIoBuilder};
 
 use crate::app::App;
 use crate::domain::events::{ServerEvent, Stats};
@@ -29,10 +30,24 @@ pub const MAX_PACKET: usize = 64 * 1024;
 /// connection is closed (`delivery::close_socket`) and it catches up when it returns.
 const SEND_BUFFER: usize = 1024;
 
+/// How long a connection may stay without joining a namespace (clients send CONNECT as soon
+/// as the transport opens; socketioxide's default is 45 s of a held session for nothing).
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
 /// The builder both adapters share.
+///
+/// The contract carries only JSON, so binary attachments are refused outright: a packet that
+/// announces any closes its connection before a byte of attachment is buffered (socketioxide
+/// would otherwise hold up to 10 MB per packet, waiting a minute for the rest).
 pub fn builder(app: &App) -> SocketIoBuilder {
+    let parser = ParserConfig::common()
+        .max_incoming_binaries(0)
+        .max_incoming_binary_buf_size(0)
+        .packet_completion_timeout(Duration::from_secs(1));
     SocketIo::builder()
         .with_state(app.clone())
+        .with_parser(parser)
+        .connect_timeout(CONNECT_TIMEOUT)
         .max_buffer_size(SEND_BUFFER)
         .max_payload(MAX_PACKET as u64)
         .ws_max_message_size(MAX_PACKET)
@@ -47,6 +62,7 @@ pub async fn on_connect<A: Adapter>(s: SocketRef<A>, State(app): State<App>) {
 
 pub(crate) async fn on_disconnect<A: Adapter>(s: SocketRef<A>, State(app): State<App>) {
     crate::delivery::socket_gone(&s);
+    session::release(&s);
     if let Some(sess) = session::session(&s) {
         crate::chat::presence::disconnected(&app, sess.user).await;
     }

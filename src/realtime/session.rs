@@ -3,6 +3,7 @@
 //! whose access token expired.
 
 use std::collections::HashMap;
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -12,7 +13,7 @@ use socketioxide::adapter::Adapter;
 use socketioxide::extract::{SocketRef, State, TryData};
 
 use super::catchup;
-use crate::app::App;
+use crate::app::{App, Slot};
 use crate::chat::order::Sequencer;
 use crate::chat::presence;
 use crate::delivery::hub::{room_room, user_room};
@@ -43,9 +44,46 @@ pub struct Session {
     pub sends: Arc<Sequencer>,
 }
 
-/// A socket that connected without a token, and when.
+/// A socket that connected without a token, when, and its place among its address's guests
+/// (given back when the socket authenticates or goes).
 #[derive(Clone)]
-pub struct Guest(pub Instant);
+pub struct Guest(pub Instant, #[allow(dead_code)] Arc<Slot<IpAddr>>);
+
+/// An authenticated socket's place among its user's sockets on this node, given back when it
+/// goes. Kept apart from `Session` (which handlers clone) so that only the socket holds it.
+#[derive(Clone)]
+struct UserSlot(#[allow(dead_code)] Arc<Slot<UserId>>);
+
+/// Gives back the socket's places (see `Guest`, `UserSlot`); called when it disconnects.
+pub fn release<A: Adapter>(s: &SocketRef<A>) {
+    s.extensions.remove::<Guest>();
+    s.extensions.remove::<UserSlot>();
+}
+
+/// The IP address the socket's connection came from.
+fn peer<A: Adapter>(s: &SocketRef<A>) -> Option<IpAddr> {
+    s.req_parts()
+        .extensions
+        .get::<axum::extract::ConnectInfo<crate::delivery::conn::ConnInfo>>()
+        .map(|info| info.0.peer.ip())
+}
+
+/// A place for one more of `user`'s sockets on this node, or `rate_limited`: taken and
+/// checked in one step, so concurrent handshakes with one token cannot all pass; other nodes'
+/// sockets are counted too (best effort: their counts are not reserved).
+async fn reserve_user_socket(app: &App, user: UserId) -> Result<Arc<Slot<UserId>>, AppError> {
+    let too_many = || AppError::RateLimited {
+        retry_after_ms: 1000,
+    };
+    let slot = app
+        .user_sockets
+        .try_take(user, MAX_SOCKETS_PER_USER)
+        .ok_or_else(too_many)?;
+    if app.delivery().socket_count(user).await >= MAX_SOCKETS_PER_USER {
+        return Err(too_many());
+    }
+    Ok(Arc::new(slot))
+}
 
 pub fn session<A: Adapter>(s: &SocketRef<A>) -> Option<Session> {
     s.extensions.get::<Session>()
@@ -71,7 +109,7 @@ pub async fn handshake<A: Adapter>(
     State(app): State<App>,
     TryData(auth): TryData<serde_json::Value>,
 ) -> Result<(), AppErrorCode> {
-    super::events::register(&s);
+    super::events::register(&s, &app);
     s.on_disconnect(super::on_disconnect::<A>);
     // No payload, or one without a token: a guest. A token in a payload that does not parse
     // (a non-string token, malformed cursors) is refused, not quietly made a guest.
@@ -87,16 +125,22 @@ pub async fn handshake<A: Adapter>(
         Err(_) => AuthPayload::default(),
     };
     let Some(token) = auth.token.filter(|t| !t.is_empty()) else {
-        s.extensions.insert(Guest(Instant::now()));
+        let ip = peer(&s).ok_or(AppErrorCode(AppError::Unauthenticated))?;
+        let slot = app
+            .guests
+            .try_take(ip, app.config.max_guests_per_addr)
+            .ok_or(AppErrorCode(AppError::RateLimited {
+                retry_after_ms: GUEST_TIMEOUT.as_millis() as u64,
+            }))?;
+        s.extensions.insert(Guest(Instant::now(), Arc::new(slot)));
         return Ok(());
     };
     let (user, exp) = verify(&app, &token).await.map_err(AppErrorCode)?;
-    if app.delivery().socket_count(user).await >= MAX_SOCKETS_PER_USER {
-        return Err(AppErrorCode(AppError::RateLimited {
-            retry_after_ms: 1000,
-        }));
-    }
+    let slot = reserve_user_socket(&app, user)
+        .await
+        .map_err(AppErrorCode)?;
     let profile = bind(&app, &s, user, exp).await.map_err(AppErrorCode)?;
+    s.extensions.insert(UserSlot(slot));
     s.extensions.insert(Prepared {
         profile,
         cursors: Arc::new(auth.cursors),
@@ -144,12 +188,9 @@ pub async fn auth_event<A: Adapter>(
             user: crate::chat::user(app, user).await?,
         });
     }
-    if app.delivery().socket_count(user).await >= MAX_SOCKETS_PER_USER {
-        return Err(AppError::RateLimited {
-            retry_after_ms: 1000,
-        });
-    }
+    let slot = reserve_user_socket(app, user).await?;
     let profile = bind(app, s, user, exp).await?;
+    s.extensions.insert(UserSlot(slot));
     s.extensions.remove::<Guest>();
     announce(app, s, profile.clone(), Arc::new(payload.cursors)).await;
     Ok(SessionInfo { user: profile })
@@ -225,7 +266,7 @@ pub fn spawn_sweeper<A: Adapter>(io: socketioxide::SocketIo<A>) {
             for s in io.sockets() {
                 let expired = match (session(&s), s.extensions.get::<Guest>()) {
                     (Some(sess), _) => sess.exp.load(Ordering::SeqCst) <= now,
-                    (None, Some(Guest(since))) => since.elapsed() >= GUEST_TIMEOUT,
+                    (None, Some(Guest(since, _))) => since.elapsed() >= GUEST_TIMEOUT,
                     (None, None) => false,
                 };
                 if expired {

@@ -114,7 +114,7 @@ async function startServer(opts = {}) {
       await exited;
     }
   }
-  return { url, stop, kill, logs: () => output };
+  return { url, stop, kill, logs: () => output, pid: child.pid };
 }
 
 /**
