@@ -256,7 +256,8 @@ pub async fn forward(
 }
 
 /// `search` and `GET /api/search`.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct SearchQuery {
     #[serde(default)]
     pub q: String,

@@ -18,8 +18,9 @@ const MAX_PUSHKEY: usize = 1024;
 
 /// `POST /api/pushers`: a Web Push subscription as the browser's `PushSubscription.toJSON()`
 /// gives it (plus `kind`), or a gateway.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct PusherInput {
+    /// `webpush` or `gateway`.
     pub kind: String,
     /// Web Push: the push service endpoint.
     pub endpoint: Option<String>,
@@ -30,7 +31,7 @@ pub struct PusherInput {
     pub app_id: Option<String>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct SubscriptionKeys {
     pub p256dh: String,
     pub auth: String,

@@ -44,7 +44,7 @@ pub async fn search_channels(
 }
 
 /// `POST /api/rooms/{id}/invites` and `invite:create`.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 pub struct InviteOptions {
     /// Seconds from now; none: the link does not expire.
     pub expires_in: Option<i64>,
@@ -133,7 +133,7 @@ pub async fn preview(app: &App, token: &str) -> AppResult<InvitePreview> {
 }
 
 /// What joining by a link did.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 #[serde(untagged)]
 pub enum JoinOutcome {
     /// `{room}`: the caller is a member now.
@@ -190,7 +190,7 @@ pub async fn deny(app: &App, admin: UserId, room: RoomId, target: UserId) -> App
 }
 
 /// `POST /api/reports` and `report`: a message (`room_id` + `seq`) or a user (`user_id`).
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct ReportInput {
     pub user_id: Option<UserId>,
     pub room_id: Option<RoomId>,

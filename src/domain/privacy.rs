@@ -8,7 +8,7 @@ use super::rules::{Audience, GroupAdd};
 use super::{RoomId, Seq, User, UserId, time_ms};
 
 /// `PrivacySettings`: what a user shares; the defaults apply until they change one.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct PrivacySettings {
     pub last_seen: Audience,
     pub read_receipts: bool,
@@ -26,7 +26,7 @@ impl Default for PrivacySettings {
 }
 
 /// `PATCH /api/me/privacy` and `privacy:set`: the fields to change.
-#[derive(Clone, Debug, Default, Deserialize)]
+#[derive(Clone, Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PrivacyChange {
     pub last_seen: Option<Audience>,
@@ -57,14 +57,16 @@ pub struct BlockChange {
 }
 
 /// `Invite`: a group invite link, as its owners and admins see it.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 pub struct Invite {
     pub token: String,
     pub room_id: RoomId,
     pub created_by: UserId,
     #[serde(with = "time_ms")]
+    #[schema(value_type = String, format = DateTime)]
     pub created_at: i64,
     #[serde(with = "time_ms::option")]
+    #[schema(value_type = Option<String>, format = DateTime)]
     pub expires_at: Option<i64>,
     pub max_uses: Option<i64>,
     pub uses: i64,
@@ -72,7 +74,7 @@ pub struct Invite {
 }
 
 /// `InvitePreview`: what anyone holding a live link sees before joining.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 pub struct InvitePreview {
     pub room_id: RoomId,
     pub name: String,
@@ -81,27 +83,29 @@ pub struct InvitePreview {
 }
 
 /// `JoinRequest`: someone asked to join by a link that needs approval.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 pub struct JoinRequest {
     pub room_id: RoomId,
     pub user: User,
     #[serde(with = "time_ms")]
+    #[schema(value_type = String, format = DateTime)]
     pub created_at: i64,
 }
 
 /// `Channel`: an entry of the public channel directory.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 pub struct ChannelEntry {
     pub id: RoomId,
     pub name: String,
     pub description: String,
     pub followers_count: i64,
     #[serde(with = "time_ms")]
+    #[schema(value_type = String, format = DateTime)]
     pub created_at: i64,
 }
 
 /// `Report`: a user's report of a message or a user, as operators see it.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 pub struct Report {
     pub id: String,
     pub reporter_id: UserId,
@@ -113,14 +117,16 @@ pub struct Report {
     pub reason: String,
     pub status: String,
     #[serde(with = "time_ms")]
+    #[schema(value_type = String, format = DateTime)]
     pub created_at: i64,
     #[serde(with = "time_ms::option")]
+    #[schema(value_type = Option<String>, format = DateTime)]
     pub resolved_at: Option<i64>,
     pub resolved_by: Option<UserId>,
 }
 
 /// `AuditEntry`: one moderation action.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 pub struct AuditEntry {
     pub id: String,
     pub actor_id: UserId,
@@ -131,5 +137,6 @@ pub struct AuditEntry {
     pub report_id: Option<String>,
     pub detail: String,
     #[serde(with = "time_ms")]
+    #[schema(value_type = String, format = DateTime)]
     pub created_at: i64,
 }

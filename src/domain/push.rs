@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use super::{RoomId, Seq, UserId};
 
 /// Where a device asks to be notified: a Web Push subscription or an HTTP push gateway.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 pub struct Pusher {
     pub id: i64,
     /// `webpush` or `gateway`.
@@ -18,6 +18,7 @@ pub struct Pusher {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub app_id: Option<String>,
     #[serde(with = "super::time_ms")]
+    #[schema(value_type = String, format = DateTime)]
     pub created_at: i64,
 }
 
@@ -28,7 +29,7 @@ pub struct Unmuted {
 }
 
 /// A room muted by the person, on all their devices; `until` absent means for good.
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct Mute {
     pub room_id: RoomId,
     /// Unix milliseconds; `null` for good. A mute that has expired is not listed.

@@ -208,7 +208,9 @@ pub fn page_limit(limit: Option<i64>, default: i64, max: i64) -> Result<i64, App
 }
 
 /// Who sees a user's online status and last seen (`PrivacySettings::last_seen`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Audience {
     /// Anyone signed in, strangers included.
@@ -237,7 +239,9 @@ impl Audience {
 }
 
 /// Who may add a user to groups (`PrivacySettings::group_add`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum GroupAdd {
     Everyone,

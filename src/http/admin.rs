@@ -8,6 +8,7 @@ use axum::{Json, Router};
 use serde::Deserialize;
 
 use super::extract::{AppQuery, AuthUser, parse_id};
+use super::openapi::Errors;
 use crate::app::App;
 use crate::chat::safety;
 use crate::domain::Seq;
@@ -26,11 +27,14 @@ pub fn router() -> Router<App> {
         .route("/api/admin/audit", get(audit))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 struct ReportQuery {
+    /// `open` or `resolved`; none: all.
     status: Option<String>,
 }
 
+#[utoipa::path(get, path = "/api/admin/reports", tag = "admin", security(("bearer" = [])), params(ReportQuery), responses((status = 200, description = "the reports", body = Vec<Report>), Errors))]
 async fn reports(
     State(app): State<App>,
     AuthUser(user): AuthUser,
@@ -41,6 +45,7 @@ async fn reports(
     ))
 }
 
+#[utoipa::path(post, path = "/api/admin/reports/{id}/resolve", tag = "admin", security(("bearer" = [])), params(("id" = String, Path, description = "report id")), responses((status = 200, description = "the resolved report", body = Report), Errors))]
 async fn resolve(
     State(app): State<App>,
     AuthUser(user): AuthUser,
@@ -49,30 +54,34 @@ async fn resolve(
     Ok(Json(safety::resolve(&app, user, &id).await?))
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, utoipa::ToSchema)]
 struct BanBody {
+    /// Kept in the audit log.
     #[serde(default)]
     reason: String,
 }
 
+#[utoipa::path(post, path = "/api/admin/users/{id}/ban", tag = "admin", security(("bearer" = [])), params(("id" = String, Path, description = "user id")), request_body(content = Option<BanBody>, description = "optional: none (or `null`) bans without a reason"), responses((status = 204, description = "banned: tokens revoked, sockets disconnected"), Errors))]
 async fn ban(
     State(app): State<App>,
     AuthUser(user): AuthUser,
     Path(id): Path<String>,
     body: axum::body::Bytes,
 ) -> AppResult<StatusCode> {
-    // The body is optional: none bans without a reason.
+    // The body is optional: none (or `null`) bans without a reason.
     let reason = if body.is_empty() {
         String::new()
     } else {
-        serde_json::from_slice::<BanBody>(&body)
+        serde_json::from_slice::<Option<BanBody>>(&body)
             .map_err(|e| AppError::invalid(format!("malformed body: {e}")))?
+            .unwrap_or_default()
             .reason
     };
     safety::ban(&app, user, parse_id(&id)?, &reason).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
+#[utoipa::path(delete, path = "/api/admin/users/{id}/ban", tag = "admin", security(("bearer" = [])), params(("id" = String, Path, description = "user id")), responses((status = 204, description = "unbanned"), Errors))]
 async fn unban(
     State(app): State<App>,
     AuthUser(user): AuthUser,
@@ -82,6 +91,7 @@ async fn unban(
     Ok(StatusCode::NO_CONTENT)
 }
 
+#[utoipa::path(delete, path = "/api/admin/rooms/{id}/messages/{seq}", operation_id = "admin_delete_message", tag = "admin", security(("bearer" = [])), params(("id" = String, Path, description = "room id"), ("seq" = i64, Path, description = "message seq")), responses((status = 204, description = "deleted for everyone"), Errors))]
 async fn delete_message(
     State(app): State<App>,
     AuthUser(user): AuthUser,
@@ -95,6 +105,7 @@ async fn delete_message(
     Ok(StatusCode::NO_CONTENT)
 }
 
+#[utoipa::path(get, path = "/api/admin/audit", tag = "admin", security(("bearer" = [])), responses((status = 200, description = "the moderation audit log", body = Vec<AuditEntry>), Errors))]
 async fn audit(
     State(app): State<App>,
     AuthUser(user): AuthUser,

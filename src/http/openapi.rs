@@ -91,6 +91,41 @@ impl Modify for BearerAuth {
         super::rooms::send,
         super::rooms::receipts,
         super::rooms::read,
+        super::rooms::edit_message,
+        super::rooms::delete_message,
+        super::rooms::react,
+        super::rooms::hide,
+        super::rooms::forward,
+        super::rooms::hidden,
+        super::rooms::search,
+        super::pushers::vapid_key,
+        super::pushers::list,
+        super::pushers::add,
+        super::pushers::remove,
+        super::pushers::mute,
+        super::pushers::unmute,
+        super::pushers::mutes,
+        super::privacy::blocks,
+        super::privacy::block,
+        super::privacy::unblock,
+        super::privacy::settings,
+        super::privacy::update_settings,
+        super::privacy::channels,
+        super::privacy::list_invites,
+        super::privacy::create_invite,
+        super::privacy::preview,
+        super::privacy::revoke,
+        super::privacy::join,
+        super::privacy::join_requests,
+        super::privacy::approve,
+        super::privacy::deny,
+        super::privacy::report,
+        super::admin::reports,
+        super::admin::resolve,
+        super::admin::ban,
+        super::admin::unban,
+        super::admin::delete_message,
+        super::admin::audit,
     ),
     components(schemas(ErrorBody, ErrorDetail)),
     modifiers(&BearerAuth)
@@ -208,6 +243,23 @@ mod tests {
                 doc["components"]["schemas"][name].is_object(),
                 "{r} is referenced but not defined"
             );
+        }
+    }
+
+    /// Operation ids are unique (OpenAPI requires it; generated clients name methods by them).
+    #[test]
+    fn every_operation_id_is_unique() {
+        let doc = serde_json::to_value(document()).unwrap();
+        let mut seen = std::collections::HashSet::new();
+        for item in doc["paths"].as_object().unwrap().values() {
+            for op in item.as_object().unwrap().values() {
+                if let Some(id) = op["operationId"].as_str() {
+                    assert!(
+                        seen.insert(id.to_owned()),
+                        "operationId {id} is used twice: give one `operation_id = ...`"
+                    );
+                }
+            }
         }
     }
 

@@ -10,6 +10,7 @@ use axum::{Json, Router};
 use serde::Deserialize;
 
 use super::extract::{AppJson, AppQuery, AuthUser, parse_id};
+use super::openapi::Errors;
 use crate::app::App;
 use crate::chat::privacy;
 use crate::chat::safety::{self, InviteOptions, JoinOutcome, ReportInput};
@@ -39,10 +40,12 @@ pub fn router() -> Router<App> {
         .route("/api/reports", post(report))
 }
 
+#[utoipa::path(get, path = "/api/me/blocks", tag = "privacy", security(("bearer" = [])), responses((status = 200, description = "the users the caller blocks", body = Vec<User>), Errors))]
 async fn blocks(State(app): State<App>, AuthUser(user): AuthUser) -> AppResult<Json<Vec<User>>> {
     Ok(Json(privacy::blocks(&app, user).await?))
 }
 
+#[utoipa::path(put, path = "/api/me/blocks/{user_id}", tag = "privacy", security(("bearer" = [])), params(("user_id" = String, Path, description = "user id")), responses((status = 204, description = "blocked (blocking twice changes nothing)"), Errors))]
 async fn block(
     State(app): State<App>,
     AuthUser(user): AuthUser,
@@ -52,6 +55,7 @@ async fn block(
     Ok(StatusCode::NO_CONTENT)
 }
 
+#[utoipa::path(delete, path = "/api/me/blocks/{user_id}", tag = "privacy", security(("bearer" = [])), params(("user_id" = String, Path, description = "user id")), responses((status = 204, description = "unblocked (or was not blocked)"), Errors))]
 async fn unblock(
     State(app): State<App>,
     AuthUser(user): AuthUser,
@@ -61,6 +65,7 @@ async fn unblock(
     Ok(StatusCode::NO_CONTENT)
 }
 
+#[utoipa::path(get, path = "/api/me/privacy", tag = "privacy", security(("bearer" = [])), responses((status = 200, description = "the caller's privacy settings", body = PrivacySettings), Errors))]
 async fn settings(
     State(app): State<App>,
     AuthUser(user): AuthUser,
@@ -68,6 +73,7 @@ async fn settings(
     Ok(Json(privacy::settings(&app, user).await?))
 }
 
+#[utoipa::path(patch, path = "/api/me/privacy", tag = "privacy", security(("bearer" = [])), request_body = PrivacyChange, responses((status = 200, description = "the settings after the change", body = PrivacySettings), Errors))]
 async fn update_settings(
     State(app): State<App>,
     AuthUser(user): AuthUser,
@@ -76,15 +82,18 @@ async fn update_settings(
     Ok(Json(privacy::update_settings(&app, user, change).await?))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 struct ChannelQuery {
+    /// Part of the name or description, any case; none: all channels.
     q: Option<String>,
     limit: Option<i64>,
 }
 
+#[utoipa::path(get, path = "/api/channels", tag = "privacy", security(("bearer" = [])), params(ChannelQuery), responses((status = 200, description = "public channels, most followed first", body = Vec<ChannelEntry>), Errors))]
 async fn channels(
     State(app): State<App>,
-    AuthUser(_): AuthUser,
+    AuthUser(_caller): AuthUser,
     AppQuery(q): AppQuery<ChannelQuery>,
 ) -> AppResult<Json<Vec<ChannelEntry>>> {
     Ok(Json(
@@ -92,6 +101,7 @@ async fn channels(
     ))
 }
 
+#[utoipa::path(post, path = "/api/rooms/{id}/invites", tag = "privacy", security(("bearer" = [])), params(("id" = String, Path, description = "room id")), request_body = InviteOptions, responses((status = 201, description = "the new invite link", body = Invite), Errors))]
 async fn create_invite(
     State(app): State<App>,
     AuthUser(user): AuthUser,
@@ -103,6 +113,7 @@ async fn create_invite(
     Ok((StatusCode::CREATED, Json(invite)))
 }
 
+#[utoipa::path(get, path = "/api/rooms/{id}/invites", tag = "privacy", security(("bearer" = [])), params(("id" = String, Path, description = "room id")), responses((status = 200, description = "the group's invite links", body = Vec<Invite>), Errors))]
 async fn list_invites(
     State(app): State<App>,
     AuthUser(user): AuthUser,
@@ -111,14 +122,16 @@ async fn list_invites(
     Ok(Json(safety::invites(&app, user, parse_id(&id)?).await?))
 }
 
+#[utoipa::path(get, path = "/api/invites/{token}", tag = "privacy", security(("bearer" = [])), params(("token" = String, Path, description = "the invite link's token")), responses((status = 200, description = "the group the live link leads to", body = InvitePreview), Errors))]
 async fn preview(
     State(app): State<App>,
-    AuthUser(_): AuthUser,
+    AuthUser(_caller): AuthUser,
     Path(token): Path<String>,
 ) -> AppResult<Json<InvitePreview>> {
     Ok(Json(safety::preview(&app, &token).await?))
 }
 
+#[utoipa::path(delete, path = "/api/invites/{token}", tag = "privacy", security(("bearer" = [])), params(("token" = String, Path, description = "the invite link's token")), responses((status = 204, description = "revoked"), Errors))]
 async fn revoke(
     State(app): State<App>,
     AuthUser(user): AuthUser,
@@ -129,6 +142,7 @@ async fn revoke(
 }
 
 /// 200 `{room}` when joined, 202 `{pending: true, room_id}` when an admin must approve.
+#[utoipa::path(post, path = "/api/invites/{token}/join", tag = "privacy", security(("bearer" = [])), params(("token" = String, Path, description = "the invite link's token")), responses((status = 200, description = "joined: `{room}`", body = JoinOutcome), (status = 202, description = "an owner or admin must approve: `{pending: true, room_id}`", body = JoinOutcome), Errors))]
 async fn join(
     State(app): State<App>,
     AuthUser(user): AuthUser,
@@ -142,6 +156,7 @@ async fn join(
     Ok((status, Json(outcome)).into_response())
 }
 
+#[utoipa::path(get, path = "/api/rooms/{id}/join-requests", tag = "privacy", security(("bearer" = [])), params(("id" = String, Path, description = "room id")), responses((status = 200, description = "the pending join requests", body = Vec<JoinRequest>), Errors))]
 async fn join_requests(
     State(app): State<App>,
     AuthUser(user): AuthUser,
@@ -152,6 +167,7 @@ async fn join_requests(
     ))
 }
 
+#[utoipa::path(post, path = "/api/rooms/{id}/join-requests/{user_id}", tag = "privacy", security(("bearer" = [])), params(("id" = String, Path, description = "room id"), ("user_id" = String, Path, description = "user id")), responses((status = 201, description = "approved: the new member", body = Member), Errors))]
 async fn approve(
     State(app): State<App>,
     AuthUser(user): AuthUser,
@@ -163,6 +179,7 @@ async fn approve(
     Ok((StatusCode::CREATED, Json(member)))
 }
 
+#[utoipa::path(delete, path = "/api/rooms/{id}/join-requests/{user_id}", tag = "privacy", security(("bearer" = [])), params(("id" = String, Path, description = "room id"), ("user_id" = String, Path, description = "user id")), responses((status = 204, description = "denied"), Errors))]
 async fn deny(
     State(app): State<App>,
     AuthUser(user): AuthUser,
@@ -172,6 +189,7 @@ async fn deny(
     Ok(StatusCode::NO_CONTENT)
 }
 
+#[utoipa::path(post, path = "/api/reports", tag = "privacy", security(("bearer" = [])), request_body = ReportInput, responses((status = 201, description = "the report, for the operators", body = Report), Errors))]
 async fn report(
     State(app): State<App>,
     AuthUser(user): AuthUser,

@@ -6,10 +6,10 @@ use axum::http::StatusCode;
 use axum::http::request::Parts;
 use axum::routing::{delete, get, put};
 use axum::{Json, Router};
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
 
 use super::extract::{AppJson, AuthUser, parse_id};
+use super::openapi::Errors;
 use crate::app::App;
 use crate::auth::tokens::TokenType;
 use crate::chat::push::{self, PusherInput};
@@ -46,12 +46,23 @@ impl FromRequestParts<App> for AuthLogin {
     }
 }
 
-/// The public VAPID key, for `PushManager.subscribe({applicationServerKey})`.
-async fn vapid_key(State(app): State<App>) -> AppResult<Json<Value>> {
-    let push = app.push.get().ok_or(AppError::Unavailable)?;
-    Ok(Json(json!({ "public_key": push.vapid.public_key })))
+/// `{public_key}` of `GET /api/push/vapid-key`.
+#[derive(Serialize, utoipa::ToSchema)]
+struct VapidKey {
+    /// The server's VAPID public key (an uncompressed P-256 point, base64url).
+    public_key: String,
 }
 
+/// The public VAPID key, for `PushManager.subscribe({applicationServerKey})`.
+#[utoipa::path(get, path = "/api/push/vapid-key", tag = "notifications", responses((status = 200, description = "the key to subscribe with", body = VapidKey), Errors))]
+async fn vapid_key(State(app): State<App>) -> AppResult<Json<VapidKey>> {
+    let push = app.push.get().ok_or(AppError::Unavailable)?;
+    Ok(Json(VapidKey {
+        public_key: push.vapid.public_key.clone(),
+    }))
+}
+
+#[utoipa::path(post, path = "/api/pushers", operation_id = "add_pusher", tag = "notifications", security(("bearer" = [])), request_body = PusherInput, responses((status = 201, description = "the pusher, registered for the caller's login (the same URL again replaces it)", body = Pusher), Errors))]
 async fn add(
     State(app): State<App>,
     AuthLogin(user, family): AuthLogin,
@@ -61,10 +72,20 @@ async fn add(
     Ok((StatusCode::CREATED, Json(pusher)))
 }
 
-async fn list(State(app): State<App>, AuthUser(user): AuthUser) -> AppResult<Json<Value>> {
-    Ok(Json(json!({ "pushers": push::pushers(&app, user).await? })))
+/// `{pushers}` of `GET /api/pushers`.
+#[derive(Serialize, utoipa::ToSchema)]
+struct PusherList {
+    pushers: Vec<Pusher>,
 }
 
+#[utoipa::path(get, path = "/api/pushers", operation_id = "list_pushers", tag = "notifications", security(("bearer" = [])), responses((status = 200, description = "the caller's pushers", body = PusherList), Errors))]
+async fn list(State(app): State<App>, AuthUser(user): AuthUser) -> AppResult<Json<PusherList>> {
+    Ok(Json(PusherList {
+        pushers: push::pushers(&app, user).await?,
+    }))
+}
+
+#[utoipa::path(delete, path = "/api/pushers/{id}", operation_id = "remove_pusher", tag = "notifications", security(("bearer" = [])), params(("id" = i64, Path, description = "pusher id")), responses((status = 204, description = "removed"), Errors))]
 async fn remove(
     State(app): State<App>,
     AuthUser(user): AuthUser,
@@ -75,13 +96,14 @@ async fn remove(
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 struct MuteBody {
     /// Unix milliseconds; absent or null: for good.
     #[serde(default)]
     until: Option<i64>,
 }
 
+#[utoipa::path(put, path = "/api/rooms/{id}/mute", tag = "notifications", security(("bearer" = [])), params(("id" = String, Path, description = "room id")), request_body = MuteBody, responses((status = 200, description = "the mute in force", body = Mute), Errors))]
 async fn mute(
     State(app): State<App>,
     AuthUser(user): AuthUser,
@@ -92,6 +114,7 @@ async fn mute(
     Ok(Json(push::mute(&app, user, room, body.until).await?))
 }
 
+#[utoipa::path(delete, path = "/api/rooms/{id}/mute", tag = "notifications", security(("bearer" = [])), params(("id" = String, Path, description = "room id")), responses((status = 204, description = "unmuted"), Errors))]
 async fn unmute(
     State(app): State<App>,
     AuthUser(user): AuthUser,
@@ -102,6 +125,15 @@ async fn unmute(
     Ok(StatusCode::NO_CONTENT)
 }
 
-async fn mutes(State(app): State<App>, AuthUser(user): AuthUser) -> AppResult<Json<Value>> {
-    Ok(Json(json!({ "mutes": push::mutes(&app, user).await? })))
+/// `{mutes}` of `GET /api/me/mutes`.
+#[derive(Serialize, utoipa::ToSchema)]
+struct MuteList {
+    mutes: Vec<Mute>,
+}
+
+#[utoipa::path(get, path = "/api/me/mutes", tag = "notifications", security(("bearer" = [])), responses((status = 200, description = "the caller's mutes in force", body = MuteList), Errors))]
+async fn mutes(State(app): State<App>, AuthUser(user): AuthUser) -> AppResult<Json<MuteList>> {
+    Ok(Json(MuteList {
+        mutes: push::mutes(&app, user).await?,
+    }))
 }

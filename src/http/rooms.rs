@@ -221,11 +221,12 @@ fn parse_seq(raw: &str) -> AppResult<Seq> {
         .map_err(|_| crate::error::AppError::NotFound)
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 struct EditBody {
     body: String,
 }
 
+#[utoipa::path(patch, path = "/api/rooms/{id}/messages/{seq}", tag = "messages", security(("bearer" = [])), params(("id" = String, Path, description = "room id"), ("seq" = i64, Path, description = "message seq")), request_body = EditBody, responses((status = 200, description = "the message with its new body and `edited_at`", body = Message), Errors))]
 async fn edit_message(
     State(app): State<App>,
     AuthUser(user): AuthUser,
@@ -236,6 +237,7 @@ async fn edit_message(
     Ok(Json(message))
 }
 
+#[utoipa::path(delete, path = "/api/rooms/{id}/messages/{seq}", tag = "messages", security(("bearer" = [])), params(("id" = String, Path, description = "room id"), ("seq" = i64, Path, description = "message seq")), responses((status = 204, description = "deleted for everyone (a tombstone stays)"), Errors))]
 async fn delete_message(
     State(app): State<App>,
     AuthUser(user): AuthUser,
@@ -245,11 +247,13 @@ async fn delete_message(
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 struct ReactBody {
+    /// One emoji; the caller's current one again removes it.
     emoji: String,
 }
 
+#[utoipa::path(put, path = "/api/rooms/{id}/messages/{seq}/reaction", tag = "messages", security(("bearer" = [])), params(("id" = String, Path, description = "room id"), ("seq" = i64, Path, description = "message seq")), request_body = ReactBody, responses((status = 200, description = "the message with its reactions as the caller sees them", body = Message), Errors))]
 async fn react(
     State(app): State<App>,
     AuthUser(user): AuthUser,
@@ -260,6 +264,7 @@ async fn react(
     Ok(Json(message))
 }
 
+#[utoipa::path(post, path = "/api/rooms/{id}/messages/{seq}/hide", tag = "messages", security(("bearer" = [])), params(("id" = String, Path, description = "room id"), ("seq" = i64, Path, description = "message seq")), responses((status = 204, description = "hidden for the caller only"), Errors))]
 async fn hide(
     State(app): State<App>,
     AuthUser(user): AuthUser,
@@ -269,11 +274,13 @@ async fn hide(
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 struct ForwardBody {
+    /// The room to post the copy in.
     room_id: RoomId,
 }
 
+#[utoipa::path(post, path = "/api/rooms/{id}/messages/{seq}/forward", tag = "messages", security(("bearer" = [])), params(("id" = String, Path, description = "room id"), ("seq" = i64, Path, description = "message seq")), request_body = ForwardBody, responses((status = 201, description = "the copy, stored in the target room with `forwarded: true`", body = Message), Errors))]
 async fn forward(
     State(app): State<App>,
     AuthUser(user): AuthUser,
@@ -285,16 +292,19 @@ async fn forward(
     Ok((StatusCode::CREATED, Json(message)))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 struct HiddenQuery {
+    /// Only those after this `Hidden.id` (the last one the device holds).
     after: Option<i64>,
 }
 
-#[derive(serde::Serialize)]
+#[derive(serde::Serialize, utoipa::ToSchema)]
 struct HiddenList {
     hidden: Vec<Hidden>,
 }
 
+#[utoipa::path(get, path = "/api/me/hidden", tag = "messages", security(("bearer" = [])), params(HiddenQuery), responses((status = 200, description = "the messages the caller hid after `after`, by ascending `id` (at most 1000)", body = HiddenList), Errors))]
 async fn hidden(
     State(app): State<App>,
     AuthUser(user): AuthUser,
@@ -304,6 +314,7 @@ async fn hidden(
     Ok(Json(HiddenList { hidden }))
 }
 
+#[utoipa::path(get, path = "/api/search", tag = "messages", security(("bearer" = [])), params(SearchQuery), responses((status = 200, description = "matching messages the caller may read, newest first", body = MessagePage), Errors))]
 async fn search(
     State(app): State<App>,
     AuthUser(user): AuthUser,
