@@ -11,6 +11,7 @@
 # Traffic stays on 127.0.0.1.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+export RUST_BACKTRACE=0
 ROOT=$(pwd)
 BASE=${1:?baseline binary}
 CAND=${2:?candidate binary}
@@ -20,8 +21,12 @@ JWT_SECRET="missive-bench-secret-$(date +%s)-0123456789abcdef"
 
 say() { printf '==> %s\n' "$*" >&2; }
 
-cargo build --release --quiet -p missive-loadgen
-LOADGEN=$ROOT/target/release/loadgen
+# MISSIVE_LOADGEN: a load generator already built (else it is built here, in release mode).
+LOADGEN=${MISSIVE_LOADGEN:-}
+if [ -z "$LOADGEN" ]; then
+  cargo build --release --quiet -p missive-loadgen
+  LOADGEN=$ROOT/target/release/loadgen
+fi
 
 PIN_SERVER=(); PIN_LOAD=()
 if command -v taskset >/dev/null 2>&1 && [ "$(nproc)" -ge 2 ]; then
@@ -40,11 +45,14 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# run BIN DATABASE_URL: one closed-loop dm measurement; prints msgs/s.
+# run BIN DATABASE_URL: one closed-loop dm measurement; prints msgs/s. All the load comes from
+# one address, so the per-address limits are off (as in scripts/bench.sh).
 run() {
   local bin=$1 db=$2 log=$WORK/server.log pool=$WORK/users-$RANDOM.json
   env MISSIVE_ADDR=127.0.0.1:0 DATABASE_URL="$db" MISSIVE_JWT_SECRET="$JWT_SECRET" \
-    MISSIVE_SEND_RATE=0 MISSIVE_ACCESS_TTL=2h RUST_LOG=warn "${PIN_SERVER[@]}" "$bin" >"$log" 2>&1 </dev/null &
+    MISSIVE_SEND_RATE=0 MISSIVE_ACCESS_TTL=2h RUST_LOG=warn \
+    MISSIVE_AUTH_RATE=0 MISSIVE_HANDSHAKE_RATE=0 MISSIVE_MAX_CONNS_PER_ADDR=0 MISSIVE_EVENT_RATE=0 \
+    "${PIN_SERVER[@]}" "$bin" >"$log" 2>&1 </dev/null &
   PID=$!
   local url=""
   for _ in $(seq 1 100); do
