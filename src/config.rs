@@ -195,6 +195,16 @@ pub struct Config {
     )]
     pub max_conns_per_addr: usize,
 
+    /// Bytes that may wait in the process to be sent to one socket (live entries, answers,
+    /// catch-up batches); a packet that would go over closes the socket, which catches up when
+    /// it reconnects. 0 = unlimited.
+    #[arg(
+        long = "missive-max-outbound-bytes",
+        env = "MISSIVE_MAX_OUTBOUND_BYTES",
+        default_value_t = 4 << 20
+    )]
+    pub max_outbound_bytes: u64,
+
     /// Unauthenticated (guest) sockets from one IP address. 0 = unlimited.
     #[arg(
         long = "missive-max-guests-per-addr",

@@ -15,7 +15,7 @@ use std::future::Future;
 use std::io;
 use std::net::{IpAddr, SocketAddr};
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, LazyLock, Mutex, Weak};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
@@ -32,15 +32,23 @@ use tokio::net::{TcpListener, TcpStream};
 
 use crate::app::{Counter, Slot};
 
-/// Flipped once to abort one TCP connection.
+/// Flipped once to abort one TCP connection. It also counts the bytes the kernel has taken
+/// from the connection's writes, which is how `delivery::outbox` knows how much of what was
+/// queued for a socket is still waiting in the process.
 #[derive(Default)]
 pub struct KillSwitch {
     killed: AtomicBool,
     read: AtomicWaker,
     write: AtomicWaker,
+    written: AtomicU64,
 }
 
 impl KillSwitch {
+    /// Bytes written to the connection so far (taken by the kernel).
+    pub fn written(&self) -> u64 {
+        self.written.load(Ordering::Relaxed)
+    }
+
     /// Aborts the connection: pending and future reads and writes fail.
     pub fn kill(&self) {
         self.killed.store(true, Ordering::SeqCst);
@@ -164,6 +172,7 @@ impl AsyncWrite for Conn {
         match Pin::new(&mut self.tcp).poll_write(cx, buf) {
             Poll::Ready(Ok(n)) => {
                 if n > 0 {
+                    self.switch.written.fetch_add(n as u64, Ordering::Relaxed);
                     self.started = true;
                     self.last_activity = Instant::now();
                 }
@@ -360,6 +369,13 @@ pub fn close_session(sid: &str, direct: Option<&ConnInfo>) {
             SESSIONS.lock().unwrap().refused.remove(&sid);
         });
     }
+}
+
+/// The kill switch of the connection engine.io session `sid` runs on: its registered WebSocket
+/// upgrade, else `direct` (a WebSocket opened without long-polling first).
+pub fn switch_of(sid: &str, direct: Option<&ConnInfo>) -> Option<Arc<KillSwitch>> {
+    let upgraded = SESSIONS.lock().unwrap().upgraded.get(sid).cloned();
+    upgraded.or_else(|| direct.map(|info| info.switch.clone()))
 }
 
 /// Forgets the connection of a session that has ended.

@@ -5,10 +5,12 @@
 //! - [`bus`]: on Postgres, the other nodes' commits, announced with each COMMIT.
 //! - [`hub`]: the Socket.IO handle over either adapter, and the chat layer's `Delivery` seam.
 //! - [`conn`]: connections that can be closed for real (a kill switch per TCP connection).
+//! - [`outbox`]: a bound in bytes on what waits in the process for one socket.
 
 pub mod bus;
 pub mod conn;
 pub mod hub;
+pub mod outbox;
 pub mod publisher;
 
 use axum::extract::ConnectInfo;
@@ -31,15 +33,30 @@ pub fn close_socket<A: Adapter>(s: &SocketRef<A>, why: &str) {
     metrics::counter!("missive_forced_closes_total").increment(1);
     metrics::counter!("missive_slow_socket_disconnects_total").increment(1);
     tracing::warn!(sid = %s.id, why, "closing the socket's connection so it catches up");
-    let direct = match s.transport_type() {
+    conn::close_session(&s.id.to_string(), direct_conn(s));
+}
+
+/// The connection a socket opened directly on WebSocket (without long-polling first) runs on.
+fn direct_conn<A: Adapter>(s: &SocketRef<A>) -> Option<&conn::ConnInfo> {
+    match s.transport_type() {
         TransportType::Websocket => s
             .req_parts()
             .extensions
             .get::<ConnectInfo<conn::ConnInfo>>()
             .map(|c| &c.0),
         TransportType::Polling => None,
-    };
-    conn::close_session(&s.id.to_string(), direct);
+    }
+}
+
+/// Charges a packet of `json_len` bytes to the socket's outbound bound; when it is over,
+/// closes the socket and says no (nothing may be queued for it).
+pub fn admit_outbound<A: Adapter>(s: &SocketRef<A>, json_len: usize, limit: u64) -> bool {
+    if outbox::charge(s, json_len, limit) {
+        return true;
+    }
+    metrics::counter!("missive_outbound_overflows_total").increment(1);
+    close_socket(s, "more than the outbound limit waits to be sent to it");
+    false
 }
 
 /// A socket has gone: forget its connection.

@@ -137,7 +137,7 @@ impl<A: Adapter> Publisher<A> {
                 Plan::Skip => unreachable!(),
             };
             out.extend(group.into_iter().filter(|m| m.seq > after));
-            emit(&sockets, out);
+            emit(&sockets, out, self.app.config.max_outbound_bytes);
         }
     }
 
@@ -165,7 +165,7 @@ impl<A: Adapter> Publisher<A> {
                 continue;
             }
             match self.read(room, after, to).await {
-                Some(entries) => emit(&sockets, entries),
+                Some(entries) => emit(&sockets, entries, self.app.config.max_outbound_bytes),
                 None => close_all(&sockets, "announced entries could not be read"),
             }
         }
@@ -213,8 +213,13 @@ fn by_room(entries: Vec<Message>) -> Vec<(RoomId, Vec<Message>)> {
 }
 
 /// Emits `entries` in order to each socket, serialising each entry once. A socket that cannot
-/// take one is closed and gets none of the rest.
-fn emit<A: Adapter>(sockets: &[socketioxide::extract::SocketRef<A>], entries: Vec<Message>) {
+/// take one (its send buffer is full, or it is over `max_outbound_bytes`) is closed and gets
+/// none of the rest.
+fn emit<A: Adapter>(
+    sockets: &[socketioxide::extract::SocketRef<A>],
+    entries: Vec<Message>,
+    max_outbound_bytes: u64,
+) {
     let events: Vec<(&'static str, Box<RawValue>)> = entries
         .into_iter()
         .filter_map(|m| {
@@ -233,6 +238,9 @@ fn emit<A: Adapter>(sockets: &[socketioxide::extract::SocketRef<A>], entries: Ve
             continue;
         }
         for (name, raw) in &events {
+            if !super::admit_outbound(s, raw.get().len(), max_outbound_bytes) {
+                break;
+            }
             match s.emit(*name, raw) {
                 Ok(()) => {}
                 Err(SendError::Socket(SocketError::Closed)) => break,

@@ -16,7 +16,7 @@ use socketioxide::extract::SocketRef;
 use socketioxide::{AckError, SendError, SocketError};
 
 use crate::app::App;
-use crate::delivery::close_socket;
+use crate::delivery::{admit_outbound, close_socket};
 use crate::domain::events::{ServerEvent, SyncBatch, Synced};
 use crate::domain::{RoomId, Seq, UserId, rules};
 use crate::error::{AppError, AppResult};
@@ -78,9 +78,14 @@ async fn catch_up<A: Adapter>(
                 messages: page.messages,
                 has_more: page.has_more,
             });
+            let raw = serde_json::value::to_raw_value(&batch)
+                .map_err(|e| AppError::Internal(e.into()))?;
+            if !admit_outbound(s, raw.get().len(), app.config.max_outbound_bytes) {
+                return Ok(None);
+            }
             let ack = match s
                 .timeout(ACK_TIMEOUT)
-                .emit_with_ack::<_, serde_json::Value>(batch.name(), &batch)
+                .emit_with_ack::<_, serde_json::Value>(batch.name(), &raw)
             {
                 Ok(ack) => ack,
                 Err(SendError::Socket(SocketError::Closed)) => return Ok(None),

@@ -139,6 +139,7 @@ impl Budget {
 }
 
 pub fn register<A: Adapter>(s: &SocketRef<A>, app: &App) {
+    crate::delivery::outbox::open(s);
     let budget = Arc::new(Budget::new(app.config.event_rate));
     on_auth(s, budget.clone());
     on_send(s, budget.clone());
@@ -231,16 +232,37 @@ fn event_span<A: Adapter>(socket: &SocketRef<A>, event: &'static str) -> tracing
     tracing::info_span!("socket_event", socket_id = %socket.id, event, user_id = user)
 }
 
-fn reply<A: Adapter, T: Serialize>(ack: AckSender<A>, result: AppResult<T>) {
+/// Answers an event. The answer counts towards the socket's outbound bound: one that would go
+/// over it closes the socket instead (`delivery::admit_outbound`).
+fn reply<A: Adapter, T: Serialize>(
+    socket: &SocketRef<A>,
+    app: &App,
+    ack: AckSender<A>,
+    result: AppResult<T>,
+) {
     match &result {
         Ok(_) => tracing::debug!("event handled"),
         Err(e) => tracing::debug!(code = e.code(), "event refused"),
     }
-    // Without an ack callback there is nobody to answer: the event was still processed.
-    let _ = match result {
-        Ok(data) => ack.send(&Ack { ok: true, data }),
-        Err(e) => ack.send(&e.ack()),
+    let raw = match result {
+        Ok(data) => serde_json::value::to_raw_value(&Ack { ok: true, data }),
+        Err(e) => serde_json::value::to_raw_value(&e.ack()),
     };
+    let raw = match raw {
+        Ok(raw) => raw,
+        Err(e) => {
+            tracing::error!(error = %e, "serialising an answer failed");
+            let internal = AppError::Internal(anyhow::anyhow!("the answer could not be encoded"));
+            match serde_json::value::to_raw_value(&internal.ack()) {
+                Ok(raw) => raw,
+                Err(_) => return,
+            }
+        }
+    };
+    if crate::delivery::admit_outbound(socket, raw.get().len(), app.config.max_outbound_bytes) {
+        // Without an ack callback there is nobody to answer: the event was still processed.
+        let _ = ack.send(&raw);
+    }
 }
 
 fn on<A, T, R, F, Fut>(s: &SocketRef<A>, budget: &Arc<Budget>, event: &'static str, handler: F)
@@ -276,8 +298,8 @@ where
                     (Ok(_permit), Some(Session { user, .. }), Ok(payload)) => {
                         handler(
                             Ctx {
-                                app,
-                                socket,
+                                app: app.clone(),
+                                socket: socket.clone(),
                                 user,
                                 budget,
                             },
@@ -286,7 +308,7 @@ where
                         .await
                     }
                 };
-                reply(ack, result);
+                reply(&socket, &app, ack, result);
             }
             .instrument(span)
         },
@@ -307,7 +329,7 @@ fn on_auth<A: Adapter>(s: &SocketRef<A>, budget: Arc<Budget>) {
                     (Ok(_permit), Ok(payload)) => session::auth_event(&app, &socket, payload).await,
                     (Ok(_), Err(e)) => Err(e),
                 };
-                reply(ack, result);
+                reply(&socket, &app, ack, result);
             }
         },
     );
@@ -348,7 +370,7 @@ fn on_send<A: Adapter>(s: &SocketRef<A>, budget: Arc<Budget>) {
                             .map(|message| MessageAck { message })
                     }
                 };
-                reply(ack, result);
+                reply(&socket, &app, ack, result);
                 drop(in_flight);
             }
             .instrument(span)

@@ -228,6 +228,53 @@ describe('per-socket budgets (default settings)', () => {
   });
 });
 
+describe('outbound bytes per socket (default settings)', () => {
+  const ctx = ownServer({});
+
+  // 60 rooms:list answers of ~370 KB each (30 groups, each with a last message of 4,096
+  // three-byte characters) to a socket that never reads: 22 MB, far past what the kernel's
+  // buffers take, yet only 60 packets, far under the 1,024-packet send buffer. The packet bound
+  // alone kept all of it in memory; the byte bound (4 MiB) closes the connection.
+  it('a socket that never reads is closed once 4 MiB of answers wait for it, and memory stays flat', { timeout: 60000 }, async () => {
+    const [alice] = await c.users(ctx.url, 1);
+    const body = '€'.repeat(4096);
+    for (let i = 0; i < 30; i++) {
+      const room = await c.createRoom(ctx.url, alice, { name: `room ${i} ${'x'.repeat(80)}` });
+      await c.postMessage(ctx.url, alice, room.id, body);
+    }
+    const before = rssMiB(ctx.server);
+    const ws = await rawSocket(ctx.url);
+    ws.send(`40${JSON.stringify({ token: alice.token })}`);
+    await new Promise((resolve, reject) => {
+      ws.on('message', function onConnect(data) {
+        const text = String(data);
+        if (text.startsWith('40')) { ws.off('message', onConnect); resolve(); }
+        if (text.startsWith('44')) reject(new Error(`connect refused: ${text}`));
+      });
+    });
+    const one = await c.connect(ctx.url, { token: alice.token });
+    const size = Buffer.byteLength(JSON.stringify(await c.emitOk(one, 'rooms:list', {})));
+    assert.ok(size > 300000, `one answer is ${size} bytes`);
+    one.disconnect();
+
+    let answers = 0;
+    ws.on('message', (data) => { if (String(data).startsWith('43')) answers += 1; });
+    ws.pause(); // stops reading: the server's writes back up
+    for (let i = 0; i < 60; i++) ws.send(`42${i}["rooms:list",{}]`);
+    let peak = before;
+    const sampler = setInterval(() => { peak = Math.max(peak, rssMiB(ctx.server)); }, 20);
+    await sleep(4000);
+    clearInterval(sampler);
+    // The close is seen only by reading: what the kernel holds comes first, then the end.
+    ws.resume();
+    const closed = await closedWithin(ws, 15000);
+
+    assert.equal(closed, true, `the connection of the socket that never read is still open (${answers} answers)`);
+    assert.ok(answers < 30, `${answers} of 60 answers were kept for the socket that never read`);
+    assert.ok(peak - before < 40, `RSS grew by ${(peak - before).toFixed(1)} MiB`);
+  });
+});
+
 describe('writes that fan out system messages share the send rate', () => {
   const ctx = ownServer({ MISSIVE_SEND_RATE: '20' });
 
