@@ -15,6 +15,7 @@ import { closeActions, wireActions } from './views/actions.js';
 import { clearSearch, wireSearch } from './views/search.js';
 import { openPanel, closePanel, renderPanel } from './views/panel.js';
 import { groupPicks, renderChips, wireDialogs, openDialog } from './views/dialogs.js';
+import { startSafety, wireSafety } from './views/safety.js';
 
 function boot() {
   wireAuth(startChat);
@@ -22,6 +23,7 @@ function boot() {
   wireDialogs();
   wireActions();
   wireSearch();
+  wireSafety();
   onSessionChange((s, { external }) => {
     if (!s && ui.client) endChat('You have been logged out.');
     else if (s && !ui.client && external) startChat(s.user);
@@ -88,6 +90,7 @@ async function startChat(user) {
     }
   });
   client.addEventListener('logout', (e) => endChat(e.detail.reason));
+  startSafety(client);
   renderMe();
   renderRooms();
   renderStatus();

@@ -11,6 +11,8 @@
 //   'removed'   {room_id}           we are no longer in that room
 //   'error'     {error, context}    something failed; show error.code / error.message
 //   'logout'    {reason}            the session is gone (refresh refused, logged out elsewhere)
+//   'blocks'                        whom the user blocks changed (state/privacy.js)
+//   'privacy'   {privacy}           the user's privacy settings changed (state/privacy.js)
 //
 // Talking to the server is the Missive client library's job (js/missive/, a copy of
 // clients/js/src): `MissiveClient` owns the socket, the handshake with cursors, catch-up acks,
@@ -24,6 +26,7 @@ import { session } from './api.js';
 import { MissiveClient } from './missive/index.js';
 import { messageState } from './state/messages.js';
 import { peopleState } from './state/people.js';
+import { privacyState } from './state/privacy.js';
 import { roomState } from './state/rooms.js';
 
 
@@ -106,6 +109,7 @@ export class ChatClient extends EventTarget {
     on('message:hidden', (h) => this.onHidden(h));
     on('error', ({ error, context }) => this.fail(error, context));
     on('logout', ({ reason }) => this.emit('logout', { reason }));
+    this.startPrivacy(on);
 
     this.onOnline = () => net.resume();
     // The browser knows the network is gone: stop waiting for heartbeats to notice.
@@ -172,4 +176,4 @@ export class ChatClient extends EventTarget {
 }
 
 // The page's state, by concern (state/*.js), on the one object the views read.
-Object.assign(ChatClient.prototype, messageState, roomState, peopleState);
+Object.assign(ChatClient.prototype, messageState, roomState, peopleState, privacyState);

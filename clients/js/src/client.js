@@ -37,6 +37,8 @@ import { RoomStreams } from './streams.js';
 /** @typedef {import('./protocol.js').Synced} Synced */
 /** @typedef {import('./protocol.js').HistoryPage} HistoryPage */
 /** @typedef {import('./protocol.js').Hidden} Hidden */
+/** @typedef {import('./protocol.js').BlockChange} BlockChange */
+/** @typedef {import('./protocol.js').PrivacySettings} PrivacySettings */
 /** @typedef {import('./protocol.js').ClientEvent} ClientEvent */
 /** @typedef {import('./outbox.js').OutboxItem} OutboxItem */
 /** @typedef {import('./storage.js').KeyValueStorage} KeyValueStorage */
@@ -84,6 +86,8 @@ import { RoomStreams } from './streams.js';
  *   'room:removed': {room_id: string},
  *   'user:updated': User,
  *   'message:hidden': Hidden,
+ *   'block:updated': BlockChange,
+ *   'privacy:updated': PrivacySettings,
  *   error: {error: MissiveError, context: string},
  *   logout: {reason: string},
  * }} ClientEvents
@@ -239,6 +243,13 @@ export class MissiveClient extends Emitter {
     });
     socket.on('message:hidden', (/** @type {Hidden} */ h) => {
       if (h && typeof h.room_id === 'string') this.emit('message:hidden', h);
+    });
+    // Privacy and safety (§14): a block or a settings change made on another of the user's devices.
+    socket.on('block:updated', (/** @type {BlockChange} */ b) => {
+      if (b && typeof b.user_id === 'string') this.emit('block:updated', b);
+    });
+    socket.on('privacy:updated', (/** @type {PrivacySettings} */ p) => {
+      if (p && typeof p.last_seen === 'string') this.emit('privacy:updated', p);
     });
     this.setStatus('connecting');
     socket.connect();

@@ -109,6 +109,60 @@
  */
 
 /** @typedef {{messages: Message[], has_more: boolean}} HistoryPage */
+
+// ------------------------------------------------------------------ privacy and safety (§14)
+
+/** @typedef {'everyone' | 'contacts' | 'nobody'} LastSeenAudience who sees a user's presence and last seen */
+/** @typedef {'everyone' | 'contacts'} GroupAddAudience who may add a user to groups */
+
+/**
+ * @typedef {object} PrivacySettings
+ * @property {LastSeenAudience} last_seen default `contacts`
+ * @property {boolean} read_receipts default true; false stops read positions in direct rooms both ways
+ * @property {GroupAddAudience} group_add default `everyone`
+ */
+
+/** @typedef {Partial<PrivacySettings>} PrivacyChange any of the fields (`privacy:set`, `PATCH /api/me/privacy`) */
+
+/**
+ * @typedef {object} Invite A group invite link, as its owners and admins see it.
+ * @property {string} token the link's only secret
+ * @property {Id} room_id
+ * @property {Id} created_by
+ * @property {Time} created_at
+ * @property {Time | null} expires_at
+ * @property {number | null} max_uses
+ * @property {number} uses
+ * @property {boolean} approval joining makes a join request an owner or admin approves
+ */
+
+/** @typedef {{expires_in?: number, max_uses?: number, approval?: boolean}} InviteOptions `expires_in` in seconds */
+/** @typedef {{room_id: Id, name: string, members_count: number, approval: boolean}} InvitePreview */
+/** @typedef {{room_id: Id, user: User, created_at: Time}} JoinRequest */
+/** @typedef {{room: Room} | {pending: true, room_id: Id}} JoinOutcome joined, or waiting for approval */
+/** @typedef {{id: Id, name: string, description: string, followers_count: number, created_at: Time}} Channel a channel directory entry */
+
+/**
+ * @typedef {{user_id: Id, reason: string, room_id?: undefined, seq?: undefined} |
+ *   {room_id: Id, seq: number, reason: string, user_id?: undefined}} ReportPayload a user, or a message
+ */
+
+/**
+ * @typedef {object} Report
+ * @property {Id} id
+ * @property {Id} reporter_id
+ * @property {Id} target_user_id
+ * @property {Id | null} room_id
+ * @property {number | null} seq
+ * @property {string | null} message_body the message as it was when reported (operators only)
+ * @property {string} reason
+ * @property {'open' | 'resolved'} status
+ * @property {Time} created_at
+ * @property {Time | null} resolved_at
+ * @property {Id | null} resolved_by
+ */
+
+/** @typedef {{user_id: Id, blocked: boolean}} BlockChange `block:updated` */
 /** @typedef {{read: Id[], delivered: Id[], pending: Id[]}} Receipts */
 /** @typedef {Record<Id, number>} Cursors `{room_id: seq}` this device holds (§5) */
 
@@ -135,7 +189,7 @@
 /** @typedef {{room_id: Id, seq: number}} SeqPayload */
 /** @typedef {{room_id: Id, typing: boolean}} TypingPayload */
 /** @typedef {{room_id: Id, before_seq?: number, after_seq?: number, limit?: number}} HistoryPayload */
-/** @typedef {{kind: 'group' | 'channel', name: string, members?: Id[], max_members?: number}} CreateRoomPayload */
+/** @typedef {{kind: 'group' | 'channel', name: string, members?: Id[], max_members?: number, description?: string}} CreateRoomPayload */
 /** @typedef {{room_id: Id, user_id: Id}} RoomUserPayload */
 /** @typedef {{user_ids: Id[]} | {room_id: Id}} PresenceQueryPayload */
 /** @typedef {{room_id: Id, seq: number, body: string}} EditPayload */
@@ -168,6 +222,16 @@
  *   'hidden:list': (p: {after?: Id}, ack?: AckFn<{hidden: Hidden[]}>) => void,
  *   'message:forward': (p: ForwardPayload, ack?: AckFn<{message: Message}>) => void,
  *   search: (p: SearchPayload, ack?: AckFn<HistoryPage>) => void,
+ *   block: (p: {user_id: Id}, ack?: AckFn<{}>) => void,
+ *   unblock: (p: {user_id: Id}, ack?: AckFn<{}>) => void,
+ *   'blocks:list': (p: {}, ack?: AckFn<{users: User[]}>) => void,
+ *   'privacy:get': (p: {}, ack?: AckFn<{privacy: PrivacySettings}>) => void,
+ *   'privacy:set': (p: PrivacyChange, ack?: AckFn<{privacy: PrivacySettings}>) => void,
+ *   'invite:create': (p: InviteOptions & {room_id: Id}, ack?: AckFn<{invite: Invite}>) => void,
+ *   'invite:revoke': (p: {token: string}, ack?: AckFn<{}>) => void,
+ *   'invite:join': (p: {token: string}, ack?: AckFn<JoinOutcome>) => void,
+ *   'channels:search': (p: {q?: string, limit?: number}, ack?: AckFn<{channels: Channel[]}>) => void,
+ *   report: (p: ReportPayload, ack?: AckFn<{report: Report}>) => void,
  * }} ClientToServerEvents
  */
 
@@ -204,11 +268,13 @@
  *   'room:removed': (p: {room_id: Id}) => void,
  *   'user:updated': (u: User) => void,
  *   'message:hidden': (h: Hidden) => void,
+ *   'block:updated': (b: BlockChange) => void,
+ *   'privacy:updated': (p: PrivacySettings) => void,
  * }} ServerToClientEvents
  */
 
 /** @typedef {{nodes: number, sockets: number, users_online: number, messages_per_second: number, catch_up_backlog: number}} AdminStats */
-/** @typedef {{stats: (s: AdminStats) => void}} AdminServerToClientEvents */
+/** @typedef {{stats: (s: AdminStats) => void, 'report:new': (r: Report) => void}} AdminServerToClientEvents */
 
 
 export {};

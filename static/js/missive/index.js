@@ -38,6 +38,17 @@ export { isChange, applyChange, applyHidden, parseReaction, newer } from './life
 /** @typedef {import('./protocol.js').SyncBatch} SyncBatch */
 /** @typedef {import('./protocol.js').Receipt} Receipt */
 /** @typedef {import('./protocol.js').Typing} Typing */
+/** @typedef {import('./protocol.js').PrivacySettings} PrivacySettings */
+/** @typedef {import('./protocol.js').PrivacyChange} PrivacyChange */
+/** @typedef {import('./protocol.js').BlockChange} BlockChange */
+/** @typedef {import('./protocol.js').Invite} Invite */
+/** @typedef {import('./protocol.js').InviteOptions} InviteOptions */
+/** @typedef {import('./protocol.js').InvitePreview} InvitePreview */
+/** @typedef {import('./protocol.js').JoinRequest} JoinRequest */
+/** @typedef {import('./protocol.js').JoinOutcome} JoinOutcome */
+/** @typedef {import('./protocol.js').Channel} Channel */
+/** @typedef {import('./protocol.js').ReportPayload} ReportPayload */
+/** @typedef {import('./protocol.js').Report} Report */
 /** @typedef {import('./protocol.js').ClientToServerEvents} ClientToServerEvents */
 /** @typedef {import('./protocol.js').ServerToClientEvents} ServerToClientEvents */
 /** @typedef {import('./protocol.js').AdminServerToClientEvents} AdminServerToClientEvents */

@@ -21,6 +21,16 @@ import { errorOf } from './session.js';
 /** @typedef {import('./protocol.js').Receipts} Receipts */
 /** @typedef {import('./protocol.js').Hidden} Hidden */
 /** @typedef {import('./protocol.js').CreateRoomPayload} CreateRoomPayload */
+/** @typedef {import('./protocol.js').PrivacySettings} PrivacySettings */
+/** @typedef {import('./protocol.js').PrivacyChange} PrivacyChange */
+/** @typedef {import('./protocol.js').Invite} Invite */
+/** @typedef {import('./protocol.js').InviteOptions} InviteOptions */
+/** @typedef {import('./protocol.js').InvitePreview} InvitePreview */
+/** @typedef {import('./protocol.js').JoinRequest} JoinRequest */
+/** @typedef {import('./protocol.js').JoinOutcome} JoinOutcome */
+/** @typedef {import('./protocol.js').Channel} Channel */
+/** @typedef {import('./protocol.js').ReportPayload} ReportPayload */
+/** @typedef {import('./protocol.js').Report} Report */
 /** @typedef {import('./session.js').TokenSession} TokenSession */
 
 const enc = encodeURIComponent;
@@ -242,5 +252,87 @@ export class RestClient {
    */
   search(query) {
     return this.request('GET', `/api/search${qs(query)}`);
+  }
+
+  // ---------------------------------------------------------------- privacy and safety (§14)
+
+  /** Whom the caller blocks, latest first. @returns {Promise<User[]>} */
+  blocks() {
+    return this.request('GET', '/api/me/blocks');
+  }
+
+  /** Blocks a user (the caller's devices get `block:updated`). @param {string} userId @returns {Promise<null>} */
+  block(userId) {
+    return this.request('PUT', `/api/me/blocks/${enc(userId)}`);
+  }
+
+  /** @param {string} userId @returns {Promise<null>} */
+  unblock(userId) {
+    return this.request('DELETE', `/api/me/blocks/${enc(userId)}`);
+  }
+
+  /** @returns {Promise<PrivacySettings>} */
+  privacy() {
+    return this.request('GET', '/api/me/privacy');
+  }
+
+  /** Changes any of the settings (the caller's devices get `privacy:updated`). @param {PrivacyChange} change @returns {Promise<PrivacySettings>} */
+  setPrivacy(change) {
+    return this.request('PATCH', '/api/me/privacy', change);
+  }
+
+  /**
+   * The channel directory: public channels whose name or description contains `q`, most
+   * followed first.
+   * @param {{q?: string, limit?: number}} [query]
+   * @returns {Promise<Channel[]>}
+   */
+  channels(query = {}) {
+    return this.request('GET', `/api/channels${qs(query)}`);
+  }
+
+  /** A group invite link (owners and admins). @param {string} roomId @param {InviteOptions} [opts] @returns {Promise<Invite>} */
+  createInvite(roomId, opts = {}) {
+    return this.request('POST', `/api/rooms/${enc(roomId)}/invites`, opts);
+  }
+
+  /** A group's links that are not revoked, live or expired (owners and admins). @param {string} roomId @returns {Promise<Invite[]>} */
+  invites(roomId) {
+    return this.request('GET', `/api/rooms/${enc(roomId)}/invites`);
+  }
+
+  /** What a live link leads to; `not_found` if it is revoked, expired or used up. @param {string} token @returns {Promise<InvitePreview>} */
+  invitePreview(token) {
+    return this.request('GET', `/api/invites/${enc(token)}`);
+  }
+
+  /** @param {string} token @returns {Promise<null>} */
+  revokeInvite(token) {
+    return this.request('DELETE', `/api/invites/${enc(token)}`);
+  }
+
+  /** Joins by a link: `{room}`, or `{pending: true, room_id}` when an admin must approve. @param {string} token @returns {Promise<JoinOutcome>} */
+  joinByInvite(token) {
+    return this.request('POST', `/api/invites/${enc(token)}/join`);
+  }
+
+  /** Pending join requests of a group (owners and admins). @param {string} roomId @returns {Promise<JoinRequest[]>} */
+  joinRequests(roomId) {
+    return this.request('GET', `/api/rooms/${enc(roomId)}/join-requests`);
+  }
+
+  /** Lets a requester in. @param {string} roomId @param {string} userId @returns {Promise<Member>} */
+  approveJoin(roomId, userId) {
+    return this.request('POST', `/api/rooms/${enc(roomId)}/join-requests/${enc(userId)}`);
+  }
+
+  /** Turns a request down. @param {string} roomId @param {string} userId @returns {Promise<null>} */
+  denyJoin(roomId, userId) {
+    return this.request('DELETE', `/api/rooms/${enc(roomId)}/join-requests/${enc(userId)}`);
+  }
+
+  /** Reports a user (`{user_id, reason}`) or a message (`{room_id, seq, reason}`) to the operators. @param {ReportPayload} body @returns {Promise<Report>} */
+  report(body) {
+    return this.request('POST', '/api/reports', body);
   }
 }

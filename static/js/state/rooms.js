@@ -130,9 +130,10 @@ export const roomState = {
     return room;
   },
 
-  async createRoom(kind, name, memberIds) {
+  async createRoom(kind, name, memberIds, description) {
     const body = { kind, name };
     if (memberIds && memberIds.length) body.members = memberIds;
+    if (description) body.description = description;
     const room = await rest.createRoom(body);
     this.rooms.set(room.id, room);
     await this.fetchRoom(room.id);

@@ -7,6 +7,7 @@ import { $, h, replaceChildren } from '../dom.js';
 import { ui, toast, showError, formError } from '../ui.js';
 import { canDeleteForAll, currentRoom, quoteText } from './conversation.js';
 import { startEdit, startReply } from './composer.js';
+import { canReport, openReport } from './report.js';
 
 export const REACTIONS = ['👍', '❤️', '😂', '😮', '😢', '🙏'];
 
@@ -54,6 +55,7 @@ export function openActions(button, seq) {
   if (text) items.push(item('Forward…', 'menu-forward', () => showForward(m)));
   if (canDeleteForAll(c, room, m)) items.push(item('Delete for everyone…', 'menu-delete-all', () => confirmDelete(m), 'danger'));
   items.push(item('Delete for me', 'menu-delete-me', () => hide(roomId, seq), 'danger'));
+  if (canReport(c, m)) items.push(item('Report…', 'menu-report', () => openReport({ message: m }), 'danger'));
 
   const menu = $('#msg-menu');
   replaceChildren(menu, items);

@@ -5,6 +5,7 @@
 import { $ } from '../dom.js';
 import { ui, toast, showError } from '../ui.js';
 import { currentRoom, quoteText } from './conversation.js';
+import { renderBlockedNote } from './privacy.js';
 
 export function renderComposerState() {
   const c = ui.client;
@@ -12,10 +13,11 @@ export function renderComposerState() {
   const note = $('#composer-note');
   const input = $('#composer-input');
   const readOnly = room && room.kind === 'channel' && room.my_role === 'member';
-  $('#composer').hidden = Boolean(readOnly);
+  const blocked = renderBlockedNote();
+  $('#composer').hidden = Boolean(readOnly || blocked);
   note.hidden = !readOnly;
   note.textContent = readOnly ? 'Only the channel’s admins can post. You are following it.' : '';
-  if (readOnly && document.activeElement === input) $('#messages').focus();
+  if ((readOnly || blocked) && document.activeElement === input) $('#messages').focus();
   if (!c) return;
 }
 

@@ -130,7 +130,8 @@ export function wireDialogs() {
     formError($('#new-group-error'), null);
     button.disabled = true;
     try {
-      const room = await ui.client.createRoom(kind, name, [...groupPicks.keys()]);
+      const description = kind === 'channel' ? $('#new-group-description').value.trim() : '';
+      const room = await ui.client.createRoom(kind, name, [...groupPicks.keys()], description);
       $('#dlg-new-group').close();
       openRoom(room.id);
     } catch (err) {

@@ -6,6 +6,8 @@ import { ui, toast, showError } from '../ui.js';
 import { avatar } from './rooms.js';
 import { currentRoom, renderHeader } from './conversation.js';
 import { wireUserSearch } from './dialogs.js';
+import { contactActions } from './privacy.js';
+import { invitesSection } from './invites.js';
 
 export function openPanel() {
   ui.panelOpen = true;
@@ -75,7 +77,8 @@ export function renderPanel() {
       parts.push(h('div', { class: 'profile-card' },
         h('p', { class: 'profile-name', text: c.displayName(peer.user_id) }),
         h('p', { class: 'hint', text: `@${peer.username}` }),
-        h('p', { class: 'hint', text: c.isOnline(peer.user_id) ? 'Online' : p && p.last_seen_at ? `Last seen ${fullTime(p.last_seen_at)}` : 'Offline' })));
+        h('p', { class: 'hint', text: c.isOnline(peer.user_id) ? 'Online' : p && p.last_seen_at ? `Last seen ${fullTime(p.last_seen_at)}` : 'Offline' }),
+        contactActions(peer)));
     }
   } else {
     // Name (renamable by admins).
@@ -156,6 +159,8 @@ export function renderPanel() {
     }), 'add-member-result');
     parts.push(h('div', { class: 'add-member' }, h('label', { for: 'add-member-search', text: 'Add a member' }), input, results));
   }
+
+  parts.push(invitesSection(room));
 
   if (room.kind !== 'direct') {
     parts.push(h('button', {
