@@ -331,6 +331,7 @@ fn on_send<A: Adapter>(s: &SocketRef<A>, budget: Arc<Budget>) {
             // Held until the ack is queued, so a shutdown closes this socket only after it.
             let in_flight = app.drain.enter();
             let span = event_span(&socket, "message:send");
+            let arrived = std::time::Instant::now();
             async move {
                 // Every ticket waits its turn, even one about to fail: releasing out of turn would
                 // let a later send overtake an earlier one.
@@ -348,6 +349,10 @@ fn on_send<A: Adapter>(s: &SocketRef<A>, budget: Arc<Budget>) {
                             .map(|message| MessageAck { message })
                     }
                 };
+                if result.is_ok() {
+                    metrics::histogram!("missive_send_ack_seconds")
+                        .record(arrived.elapsed().as_secs_f64());
+                }
                 reply(ack, result);
                 drop(in_flight);
             }
