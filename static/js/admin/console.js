@@ -121,7 +121,7 @@ async function openPerson(id, secret) {
     h('p', {}, `Joined ${when(u.created_at)} · in ${u.rooms} room${u.rooms === 1 ? '' : 's'} · `,
       h('strong', { testid: 'person-status' }, u.banned_at ? `banned ${when(u.banned_at)}${u.ban_reason ? ` (${u.ban_reason})` : ''}` : 'active')),
     h('h4', {}, `Devices connected (${u.devices.length})`),
-    u.devices.length ? h('div', { class: 'scroll' }, h('table', { testid: 'devices' },
+    u.devices.length ? h('div', { class: 'scroll', tabindex: '0', role: 'region', 'aria-label': 'Devices' }, h('table', { testid: 'devices' },
       h('thead', {}, h('tr', {}, h('th', { scope: 'col' }, 'Socket'), h('th', { scope: 'col' }, 'Node'), h('th', { scope: 'col' }, 'Transport'), h('th', { scope: 'col' }, 'Since'), h('th', { scope: 'col' }, h('span', { class: 'visually-hidden' }, 'Action')))),
       h('tbody', {}, u.devices.map((d) => h('tr', { testid: 'device-row' },
         h('td', {}, d.sid), h('td', {}, d.node || '?'), h('td', {}, d.transport || '?'), h('td', {}, when(d.connected_at)),
