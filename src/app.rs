@@ -57,6 +57,8 @@ pub struct AppInner {
     pub push: OnceLock<Arc<crate::notify::Push>>,
     /// Socket sends in flight, and whether a shutdown stopped taking new ones.
     pub drain: Drain,
+    /// The operator's console: the latest cluster figures this node computed.
+    pub operator_stats: crate::chat::operator::Latest,
 }
 
 impl Deref for App {
@@ -97,6 +99,7 @@ impl App {
             bus_up: Arc::new(AtomicBool::new(true)),
             push: OnceLock::new(),
             drain: Drain::default(),
+            operator_stats: Default::default(),
         })))
     }
 
@@ -267,6 +270,11 @@ impl<K: Hash + Eq + Clone + Send + 'static> Counter<K> {
 
     pub fn count(&self, key: &K) -> usize {
         self.0.lock().unwrap().get(key).copied().unwrap_or(0)
+    }
+
+    /// How many keys hold a slot (distinct users with a socket, for `missive_users_connected`).
+    pub fn keys(&self) -> usize {
+        self.0.lock().unwrap().len()
     }
 }
 

@@ -100,7 +100,7 @@ pub async fn run(
             app.set_delivery(Arc::new(hub));
             delivery::publisher::spawn(app.clone(), io.clone(), committed, None);
             realtime::session::spawn_sweeper(io.clone());
-            realtime::spawn_admin_stats(app.clone(), io);
+            realtime::spawn_admin_stats(app.clone(), io, listener.local_addr()?.to_string());
             http::router(app.clone(), (guard, layer))
         }
         Backend::Postgres => {
@@ -124,7 +124,7 @@ pub async fn run(
             let announced = delivery::bus::spawn(config.database_url.clone(), app.bus_up.clone());
             delivery::publisher::spawn(app.clone(), io.clone(), committed, Some(announced));
             realtime::session::spawn_sweeper(io.clone());
-            realtime::spawn_admin_stats(app.clone(), io);
+            realtime::spawn_admin_stats(app.clone(), io, listener.local_addr()?.to_string());
             http::router(app.clone(), (guard, layer))
         }
     };

@@ -8,10 +8,12 @@
 //! hide, forward, search), `rooms` (rooms and membership),
 //! `presence` (online and last seen), `order` (a connection's send order), `push` (a device's
 //! pushers and a person's room mutes), `privacy` (blocks, privacy settings, who hears whose
-//! activity), `safety` (invite links, the channel directory, reports and moderation).
+//! activity), `safety` (invite links, the channel directory, reports and moderation), `operator`
+//! (the operator's console: cluster figures, accounts and their devices, rooms).
 
 pub mod lifecycle;
 pub mod messages;
+pub mod operator;
 pub mod order;
 pub mod presence;
 pub mod privacy;
@@ -50,6 +52,10 @@ pub trait Delivery: Send + Sync + 'static {
     fn online<'a>(&'a self, users: &'a [UserId]) -> BoxFuture<'a, HashSet<UserId>>;
     /// Emits `event` to every operator socket on the `/admin` namespace, on every node.
     fn to_admins(&self, event: ServerEvent) -> BoxFuture<'_, ()>;
+    /// Every socket of `user`, on every node, as operators see it.
+    fn devices(&self, user: UserId) -> BoxFuture<'_, Vec<crate::domain::operator::Device>>;
+    /// Closes `user`'s socket `sid`, on whichever node it is; false when there is none.
+    fn disconnect_device<'a>(&'a self, user: UserId, sid: &'a str) -> BoxFuture<'a, bool>;
 }
 
 /// `PATCH /api/me` and `profile:update`: new display name, `user:updated` to contacts and to the

@@ -14,6 +14,7 @@ use socketioxide::adapter::{Emitter, LocalAdapter};
 
 use crate::chat::Delivery;
 use crate::domain::events::ServerEvent;
+use crate::domain::operator::{Device, device_from_rooms};
 use crate::domain::{RoomId, UserId};
 
 /// The Postgres LISTEN/NOTIFY adapter, carrying emits and joins between nodes.
@@ -155,6 +156,40 @@ impl Delivery for Hub {
             if let Err(e) = result {
                 emit_failed(name, e);
             }
+        })
+    }
+
+    fn devices(&self, user: UserId) -> BoxFuture<'_, Vec<Device>> {
+        Box::pin(async move {
+            let result = with_io!(self, io => match io.to(user_room(user)).fetch_sockets().await {
+                Ok(sockets) => Ok(futures_util::future::join_all(sockets.iter().map(|s| async move {
+                    // A socket gone meanwhile, or a node that does not answer: shown bare.
+                    let rooms = s.rooms().await.unwrap_or_default();
+                    device_from_rooms(s.data().id.to_string(), rooms.iter().map(|r| r.as_ref()))
+                }))
+                .await),
+                Err(e) => Err(e.to_string()),
+            });
+            result.unwrap_or_else(|e| {
+                tracing::warn!(error = %e, "fetch_sockets failed");
+                Vec::new()
+            })
+        })
+    }
+
+    fn disconnect_device<'a>(&'a self, user: UserId, sid: &'a str) -> BoxFuture<'a, bool> {
+        Box::pin(async move {
+            let result = with_io!(self, io => match io.to(user_room(user)).fetch_sockets().await {
+                Ok(sockets) => match sockets.into_iter().find(|s| s.data().id.to_string() == sid) {
+                    Some(s) => s.disconnect().await.map(|()| true).map_err(|e| e.to_string()),
+                    None => Ok(false),
+                },
+                Err(e) => Err(e.to_string()),
+            });
+            result.unwrap_or_else(|e| {
+                tracing::warn!(error = %e, "disconnecting a device failed");
+                false
+            })
         })
     }
 

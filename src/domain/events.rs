@@ -3,6 +3,7 @@
 
 use serde::Serialize;
 
+use super::operator::ClusterStats;
 use super::privacy::{BlockChange, PrivacySettings, Report};
 use super::push::{Mute, Unmuted};
 use super::{Hidden, Message, Presence, Room, RoomId, Seq, User, UserId};
@@ -55,7 +56,7 @@ server_events! {
     /// The user hid a message ("delete for me"), to the user's own sockets.
     MessageHidden(Hidden) = "message:hidden",
     /// Once a second on `/admin`.
-    Stats(Stats) = "stats",
+    Stats(ClusterStats) = "stats",
     /// The user muted a room, to the user's own sockets (mutes are shared by their devices).
     RoomMuted(Mute) = "room:muted",
     /// The user unmuted a room, to the user's own sockets.
@@ -106,15 +107,6 @@ pub struct Typing {
 #[derive(Clone, Debug, Serialize)]
 pub struct RoomRemoved {
     pub room_id: RoomId,
-}
-
-#[derive(Clone, Debug, Serialize)]
-pub struct Stats {
-    pub nodes: u32,
-    pub sockets: usize,
-    pub users_online: usize,
-    pub messages_per_second: u64,
-    pub catch_up_backlog: i64,
 }
 
 #[cfg(test)]

@@ -7,6 +7,7 @@
 //! functions over a `Membership`) and `events` (every server→client event and its payload).
 
 pub mod events;
+pub mod operator;
 pub mod privacy;
 pub mod push;
 pub mod rules;
@@ -146,6 +147,14 @@ pub mod time_ms {
 
     pub fn serialize<S: Serializer>(ms: &i64, s: S) -> Result<S::Ok, S::Error> {
         s.serialize_str(&format(*ms))
+    }
+
+    /// Reads back what `serialize` wrote (the nodes' reports stored as JSON).
+    pub fn deserialize<'de, D: serde::Deserializer<'de>>(d: D) -> Result<i64, D::Error> {
+        let text = <String as serde::Deserialize>::deserialize(d)?;
+        DateTime::parse_from_rfc3339(&text)
+            .map(|t| t.timestamp_millis())
+            .map_err(serde::de::Error::custom)
     }
 
     /// For `Option<i64>` fields.

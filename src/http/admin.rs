@@ -1,5 +1,7 @@
 //! `/api/admin/*`: what operators (`MISSIVE_ADMINS`) do about reports: list and resolve them,
-//! ban and unban users, delete any message, read the audit log. Anyone else is `forbidden`.
+//! ban and unban users, delete any message, read the audit log; and the rest of the operator's
+//! console (`static/admin/`): the cluster's figures, accounts and their devices on every node,
+//! logout everywhere, password resets, rooms. Anyone else is `forbidden`.
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -10,9 +12,12 @@ use serde::Deserialize;
 use super::extract::{AppQuery, AuthUser, parse_id};
 use super::openapi::Errors;
 use crate::app::App;
-use crate::chat::safety;
-use crate::domain::Seq;
+use crate::chat::{operator, safety};
+use crate::domain::operator::{
+    AdminRoom, AdminRoomDetail, AdminUser, AdminUserDetail, ClusterStats, TemporaryPassword,
+};
 use crate::domain::privacy::{AuditEntry, Report};
+use crate::domain::{Message, Seq};
 use crate::error::{AppError, AppResult};
 
 pub fn router() -> Router<App> {
@@ -25,6 +30,21 @@ pub fn router() -> Router<App> {
             axum::routing::delete(delete_message),
         )
         .route("/api/admin/audit", get(audit))
+        .route("/api/admin/stats", get(stats))
+        .route("/api/admin/users", get(users))
+        .route("/api/admin/users/{id}", get(user))
+        .route(
+            "/api/admin/users/{id}/devices/{sid}",
+            axum::routing::delete(disconnect_device),
+        )
+        .route("/api/admin/users/{id}/logout", post(logout_everywhere))
+        .route("/api/admin/users/{id}/password", post(reset_password))
+        .route("/api/admin/rooms", get(rooms))
+        .route("/api/admin/rooms/{id}", get(room))
+        .route(
+            "/api/admin/rooms/{id}/messages/{seq}/context",
+            get(message_context),
+        )
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
@@ -111,4 +131,104 @@ async fn audit(
     AuthUser(user): AuthUser,
 ) -> AppResult<Json<Vec<AuditEntry>>> {
     Ok(Json(safety::audit_log(&app, user).await?))
+}
+
+#[utoipa::path(get, path = "/api/admin/stats", operation_id = "admin_stats", tag = "admin", security(("bearer" = [])), responses((status = 200, description = "the cluster's latest figures (the `/admin` `stats` event)", body = ClusterStats), Errors))]
+async fn stats(State(app): State<App>, AuthUser(user): AuthUser) -> AppResult<Json<ClusterStats>> {
+    Ok(Json(operator::stats(&app, user).await?))
+}
+
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+struct SearchQuery {
+    /// Contained in the name (any case); none: the first 50.
+    q: Option<String>,
+}
+
+#[utoipa::path(get, path = "/api/admin/users", operation_id = "admin_users", tag = "admin", security(("bearer" = [])), params(SearchQuery), responses((status = 200, description = "accounts whose username or display name contains `q`, by username (at most 50)", body = Vec<AdminUser>), Errors))]
+async fn users(
+    State(app): State<App>,
+    AuthUser(user): AuthUser,
+    AppQuery(q): AppQuery<SearchQuery>,
+) -> AppResult<Json<Vec<AdminUser>>> {
+    Ok(Json(operator::users(&app, user, q.q.as_deref()).await?))
+}
+
+#[utoipa::path(get, path = "/api/admin/users/{id}", operation_id = "admin_user", tag = "admin", security(("bearer" = [])), params(("id" = String, Path, description = "user id")), responses((status = 200, description = "the account and its sockets on every node", body = AdminUserDetail), Errors))]
+async fn user(
+    State(app): State<App>,
+    AuthUser(user): AuthUser,
+    Path(id): Path<String>,
+) -> AppResult<Json<AdminUserDetail>> {
+    safety::require_operator(&app, user).await?;
+    Ok(Json(operator::user(&app, user, parse_id(&id)?).await?))
+}
+
+#[utoipa::path(delete, path = "/api/admin/users/{id}/devices/{sid}", tag = "admin", security(("bearer" = [])), params(("id" = String, Path, description = "user id"), ("sid" = String, Path, description = "socket id (a device's `sid`)")), responses((status = 204, description = "the socket is closed, on whichever node it was"), Errors))]
+async fn disconnect_device(
+    State(app): State<App>,
+    AuthUser(user): AuthUser,
+    Path((id, sid)): Path<(String, String)>,
+) -> AppResult<StatusCode> {
+    safety::require_operator(&app, user).await?;
+    operator::disconnect_device(&app, user, parse_id(&id)?, &sid).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[utoipa::path(post, path = "/api/admin/users/{id}/logout", tag = "admin", security(("bearer" = [])), params(("id" = String, Path, description = "user id")), responses((status = 204, description = "every token revoked, every socket closed on every node"), Errors))]
+async fn logout_everywhere(
+    State(app): State<App>,
+    AuthUser(user): AuthUser,
+    Path(id): Path<String>,
+) -> AppResult<StatusCode> {
+    safety::require_operator(&app, user).await?;
+    operator::logout_everywhere(&app, user, parse_id(&id)?).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[utoipa::path(post, path = "/api/admin/users/{id}/password", tag = "admin", security(("bearer" = [])), params(("id" = String, Path, description = "user id")), responses((status = 200, description = "a temporary password, shown this once; the account is logged out everywhere", body = TemporaryPassword), Errors))]
+async fn reset_password(
+    State(app): State<App>,
+    AuthUser(user): AuthUser,
+    Path(id): Path<String>,
+) -> AppResult<Json<TemporaryPassword>> {
+    safety::require_operator(&app, user).await?;
+    Ok(Json(
+        operator::reset_password(&app, user, parse_id(&id)?).await?,
+    ))
+}
+
+#[utoipa::path(get, path = "/api/admin/rooms", operation_id = "admin_rooms", tag = "admin", security(("bearer" = [])), params(SearchQuery), responses((status = 200, description = "groups and channels whose name contains `q`, largest first (at most 50)", body = Vec<AdminRoom>), Errors))]
+async fn rooms(
+    State(app): State<App>,
+    AuthUser(user): AuthUser,
+    AppQuery(q): AppQuery<SearchQuery>,
+) -> AppResult<Json<Vec<AdminRoom>>> {
+    Ok(Json(operator::rooms(&app, user, q.q.as_deref()).await?))
+}
+
+#[utoipa::path(get, path = "/api/admin/rooms/{id}", operation_id = "admin_room", tag = "admin", security(("bearer" = [])), params(("id" = String, Path, description = "room id")), responses((status = 200, description = "a group or channel: members, size, message rate", body = AdminRoomDetail), Errors))]
+async fn room(
+    State(app): State<App>,
+    AuthUser(user): AuthUser,
+    Path(id): Path<String>,
+) -> AppResult<Json<AdminRoomDetail>> {
+    safety::require_operator(&app, user).await?;
+    Ok(Json(operator::room(&app, user, parse_id(&id)?).await?))
+}
+
+#[utoipa::path(get, path = "/api/admin/rooms/{id}/messages/{seq}/context", tag = "admin", security(("bearer" = [])), params(("id" = String, Path, description = "room id"), ("seq" = i64, Path, description = "message seq")), responses((status = 200, description = "the message with up to five entries before and after it, ascending", body = Vec<Message>), Errors))]
+async fn message_context(
+    State(app): State<App>,
+    AuthUser(user): AuthUser,
+    Path((id, seq)): Path<(String, String)>,
+) -> AppResult<Json<Vec<Message>>> {
+    safety::require_operator(&app, user).await?;
+    let seq = seq
+        .parse::<i64>()
+        .map(Seq)
+        .map_err(|_| AppError::NotFound)?;
+    Ok(Json(
+        operator::message_context(&app, user, parse_id(&id)?, seq).await?,
+    ))
 }

@@ -353,6 +353,7 @@ fn on_send<A: Adapter>(s: &SocketRef<A>, budget: Arc<Budget>) {
             // Held until the ack is queued, so a shutdown closes this socket only after it.
             let in_flight = app.drain.enter();
             let span = event_span(&socket, "message:send");
+            let arrived = std::time::Instant::now();
             async move {
                 // Every ticket waits its turn, even one about to fail: releasing out of turn would
                 // let a later send overtake an earlier one.
@@ -370,6 +371,10 @@ fn on_send<A: Adapter>(s: &SocketRef<A>, budget: Arc<Budget>) {
                             .map(|message| MessageAck { message })
                     }
                 };
+                if result.is_ok() {
+                    metrics::histogram!("missive_send_ack_seconds")
+                        .record(arrived.elapsed().as_secs_f64());
+                }
                 reply(&socket, &app, ack, result);
                 drop(in_flight);
             }

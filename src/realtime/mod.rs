@@ -18,7 +18,9 @@ use socketioxide::extract::{SocketRef, State, TryData};
 use socketioxide::{ParserConfig, SocketIo, SocketIoBuilder};
 
 use crate::app::App;
-use crate::domain::events::{ServerEvent, Stats};
+use crate::domain::events::ServerEvent;
+use crate::domain::now_ms;
+use crate::domain::operator::{NodeStats, Sampler, parse_exposition};
 use crate::error::AppError;
 use session::{AppErrorCode, AuthPayload};
 
@@ -101,29 +103,51 @@ pub async fn admin_auth(
     Ok(())
 }
 
-/// Emits `stats` to `/admin` every second. Figures are this node's.
-pub fn spawn_admin_stats<A: Adapter>(app: App, io: SocketIo<A>) {
+/// Every second: reads this node's counters (the same `/metrics` exposes), stores its report
+/// in the `nodes` table (its heartbeat) and emits the cluster's figures, from every node's
+/// latest report, to this node's `/admin` sockets (each node emits to its own). It also keeps
+/// each socket's `device:transport:` room current (`session::mark_transport`).
+pub fn spawn_admin_stats<A: Adapter>(app: App, io: SocketIo<A>, addr: String) {
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(Duration::from_secs(1));
-        let mut last = app.messages_total();
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut sampler = Sampler::default();
+        let started_at = now_ms();
         loop {
             tick.tick().await;
             if !crate::delivery::hub::is_open(&io) {
                 return; // the server has stopped
             }
-            let total = app.messages_total();
-            let sockets = io.sockets().len();
-            metrics::gauge!("missive_sockets").set(sockets as f64);
-            let stats = ServerEvent::Stats(Stats {
-                nodes: 1,
-                sockets,
-                users_online: app.presence.online_count(),
-                messages_per_second: total - last,
-                catch_up_backlog: catchup::BACKLOG.load(Ordering::Relaxed).max(0),
-            });
-            last = total;
+            let sockets = io.sockets();
+            for s in &sockets {
+                if session::session(s).is_some() {
+                    session::mark_transport(s);
+                }
+            }
+            let database_up = tokio::time::timeout(Duration::from_secs(1), app.store.ping())
+                .await
+                .is_ok_and(|r| r.is_ok());
+            let bus_up = app.bus_up.load(Ordering::SeqCst);
+            metrics::gauge!("missive_sockets").set(sockets.len() as f64);
+            metrics::gauge!("missive_users_connected").set(app.user_sockets.keys() as f64);
+            metrics::gauge!("missive_catch_up_backlog")
+                .set(catchup::BACKLOG.load(Ordering::Relaxed).max(0) as f64);
+            metrics::gauge!("missive_database_up").set(if database_up { 1.0 } else { 0.0 });
+            drop(sockets);
+            let now = now_ms();
+            let me = NodeStats {
+                id: app.operator_stats.node_id.clone(),
+                addr: addr.clone(),
+                started_at,
+                heartbeat_at: now,
+                stale: false,
+                database_up,
+                bus_up,
+                figures: sampler.sample(parse_exposition(&app.metrics.render()), now),
+            };
+            let stats = ServerEvent::Stats(crate::chat::operator::heartbeat(&app, me).await);
             if let Some(admin) = io.of("/admin") {
-                let _ = admin.emit(stats.name(), &stats).await;
+                let _ = admin.local().emit(stats.name(), &stats).await;
             }
         }
     });

@@ -18,6 +18,7 @@ use crate::chat::order::Sequencer;
 use crate::chat::presence;
 use crate::delivery::hub::{room_room, user_room};
 use crate::domain::events::{ServerEvent, SessionInfo};
+use crate::domain::operator::{node_room, since_room, transport_room};
 use crate::domain::{RoomId, Seq, UserId};
 use crate::error::AppError;
 
@@ -212,6 +213,12 @@ async fn bind<A: Adapter>(
     // the rooms, read twice so that a removal committed between the read and the join (whose
     // leave could not find this socket in the room yet) is undone here.
     s.join(user_room(user));
+    // What operators see of the socket, on any node (`GET /api/admin/users/{id}`).
+    s.join(vec![
+        since_room(crate::domain::now_ms()),
+        node_room(&app.operator_stats.node_id),
+    ]);
+    mark_transport(s);
     let rooms = app.store.room_ids_for(user).await?;
     s.join(rooms.iter().copied().map(room_room).collect::<Vec<_>>());
     let now: std::collections::HashSet<RoomId> =
@@ -230,6 +237,29 @@ async fn bind<A: Adapter>(
         sends: Arc::default(),
     });
     Ok(profile)
+}
+
+/// The transport a socket's `device:transport:` room names.
+#[derive(Clone, Copy, PartialEq)]
+struct MarkedTransport(&'static str);
+
+/// Keeps an authenticated socket's `device:transport:` room in step with its transport (a
+/// socket usually starts on long-polling and upgrades to WebSocket); run at bind and every
+/// second by the stats task.
+pub fn mark_transport<A: Adapter>(s: &SocketRef<A>) {
+    let now = MarkedTransport(match s.transport_type() {
+        socketioxide::TransportType::Polling => "polling",
+        socketioxide::TransportType::Websocket => "websocket",
+    });
+    let old = s.extensions.get::<MarkedTransport>();
+    if old == Some(now) {
+        return;
+    }
+    if let Some(MarkedTransport(old)) = old {
+        s.leave(transport_room(old));
+    }
+    s.join(transport_room(now.0));
+    s.extensions.insert(now);
 }
 
 /// Presence, `session`, then catch-up.

@@ -4,7 +4,8 @@
 //!
 //! Layout: `users` (accounts, refresh tokens, presence), `rooms` (rooms and memberships),
 //! `messages` (the per-room streams and cursors), `writer` (the group-commit write path), `privacy` (blocks, privacy settings, invite links,
-//! the channel directory, reports, bans and the audit log).
+//! the channel directory, reports, bans and the audit log), `operator` (the operator's console: node
+//! heartbeats, account and room look-ups).
 //!
 //! Every write that appends stream entries goes through a [`WriteTx`], whose `commit` is the one
 //! door from the database to live delivery: it announces the new entries to the other nodes
@@ -32,6 +33,7 @@ macro_rules! message_columns {
 }
 
 pub mod messages;
+pub mod operator;
 pub mod ops;
 pub mod privacy;
 pub mod pushers;
@@ -122,6 +124,7 @@ impl WriteTx {
             }
         }
         self.tx.commit().await?;
+        metrics::counter!("missive_messages_stored_total").increment(self.appended.len() as u64);
         if !self.appended.is_empty() {
             // The publisher only stops when the server does.
             let _ = self.committed.send(std::mem::take(&mut self.appended));

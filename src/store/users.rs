@@ -251,20 +251,8 @@ impl Store {
 
     /// Logout everywhere: revokes all refresh tokens and every access token issued until now.
     pub async fn revoke_all_tokens(&self, user: UserId) -> AppResult<()> {
-        let now = now_ms();
         let mut w = self.begin_write().await?;
-        sqlx::query(
-            "update refresh_tokens set revoked_at = $1 where user_id = $2 and revoked_at is null",
-        )
-        .bind(now)
-        .bind(user.0)
-        .execute(&mut *w.tx)
-        .await?;
-        sqlx::query("update users set tokens_valid_after = $1 where id = $2")
-            .bind(now)
-            .bind(user.0)
-            .execute(&mut *w.tx)
-            .await?;
+        revoke_all(&mut w.tx, user, now_ms()).await?;
         w.commit().await?;
         Ok(())
     }
@@ -363,4 +351,25 @@ impl Store {
         }
         Ok(Some(id))
     }
+}
+
+/// Revokes every refresh token of `user` and every access token issued until `now`.
+pub(super) async fn revoke_all(
+    conn: &mut sqlx::AnyConnection,
+    user: UserId,
+    now: i64,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "update refresh_tokens set revoked_at = $1 where user_id = $2 and revoked_at is null",
+    )
+    .bind(now)
+    .bind(user.0)
+    .execute(&mut *conn)
+    .await?;
+    sqlx::query("update users set tokens_valid_after = $1 where id = $2")
+        .bind(now)
+        .bind(user.0)
+        .execute(conn)
+        .await?;
+    Ok(())
 }

@@ -8,6 +8,7 @@
 
 mod accounts;
 mod helpers;
+mod operator;
 mod platform;
 mod privacy;
 mod rooms;
@@ -17,6 +18,7 @@ fn main() -> std::process::ExitCode {
     let args = libtest_mimic::Arguments::from_args();
     let mut trials = Vec::new();
     trials.extend(helpers::trials("accounts", &accounts::tests()));
+    trials.extend(helpers::trials("operator", &operator::tests()));
     trials.extend(helpers::trials("platform", &platform::tests()));
     trials.extend(helpers::trials("privacy", &privacy::tests()));
     trials.extend(helpers::trials("rooms", &rooms::tests()));
