@@ -242,7 +242,6 @@ pub async fn forward(
     if let Some(limiter) = &app.send_limiter {
         limiter.check(user)?;
     }
-    crate::chat::privacy::check_direct_send(app, user, to).await?;
     let new = NewMessage {
         room_id: to,
         sender_id: user,

@@ -3,8 +3,8 @@
 //!
 //! Order of a send: validate → store (the writer checks membership and commits, possibly in a
 //! batch) → answer the sender; the commit itself hands the entry to the publisher, which
-//! delivers it live in `seq` order. A direct message across a block is refused before it is
-//! queued (`chat::privacy`).
+//! delivers it live in `seq` order. A direct message across a block is refused by the writer,
+//! in the transaction that would store it (`store::messages::append_batch`).
 
 use serde::{Deserialize, Serialize};
 
@@ -61,12 +61,12 @@ pub async fn send_ordered(
         (None, Some(to)) => crate::chat::rooms::direct(app, user, to).await?.0,
         _ => return Err(AppError::invalid("give exactly one of room_id and to")),
     };
-    crate::chat::privacy::check_direct_send(app, user, room).await?;
     if input.reply_to.is_some_and(|r| r < Seq(1)) {
         return Err(AppError::invalid("reply_to is not a message of this room"));
     }
-    // Membership, the channel rule and reply_to's range are checked by the writer, for the whole
-    // batch at once and inside the transaction that stores the message (`append_batch`).
+    // Membership, the channel rule, reply_to's range and blocks between the two people of a
+    // direct room are checked by the writer, for the whole batch at once and inside the
+    // transaction that stores the message (`append_batch`).
     let new = NewMessage {
         room_id: room,
         sender_id: user,

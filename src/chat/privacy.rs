@@ -63,15 +63,6 @@ pub async fn update_settings(
     Ok(next)
 }
 
-/// Direct messages stop once either user blocks the other. Asked before a send or forward is
-/// queued; for any room but a direct one it is one query that finds nothing.
-pub async fn check_direct_send(app: &App, sender: UserId, room: RoomId) -> AppResult<()> {
-    if let Some((blocked_by_other, blocking_other)) = app.store.direct_blocks(room, sender).await? {
-        rules::may_message_directly(blocked_by_other, blocking_other)?;
-    }
-    Ok(())
-}
-
 /// May `actor` add each of `targets` to a group? Blocks and the targets' `group_add` settings.
 pub async fn check_group_adds(app: &App, actor: UserId, targets: &[UserId]) -> AppResult<()> {
     let relations = app.store.block_relations(actor).await?;

@@ -13,7 +13,7 @@ use sqlx::{AnyConnection, FromRow};
 use super::rooms::MembershipRow;
 use super::{Backend, Store};
 use crate::domain::{
-    self, Membership, Message, MessageId, MessageKind, RoomId, Seq, UserId, now_ms, rules,
+    self, Membership, Message, MessageId, MessageKind, RoomId, RoomKind, Seq, UserId, now_ms, rules,
 };
 use crate::error::{AppError, AppResult};
 
@@ -165,9 +165,13 @@ pub async fn append_batch(
 ) -> Result<Vec<AppResult<(Message, bool)>>, sqlx::Error> {
     let now = now_ms();
     let access = senders_access(conn, backend, batch).await?;
+    let blocks = direct_blocks(conn, backend, batch, &access).await?;
     let refused: Vec<Option<AppError>> = batch
         .iter()
-        .map(|m| refusal(access.get(&(m.room_id, m.sender_id)), m))
+        .map(|m| {
+            let key = (m.room_id, m.sender_id);
+            refusal(access.get(&key), blocks.get(&key).copied(), m)
+        })
         .collect();
     let existing = stored_client_ids(conn, backend, batch).await?;
     // Which inputs are new, and which repeat an input earlier in this batch.
@@ -292,13 +296,87 @@ pub async fn append_batch(
 }
 
 /// Why `m` may not be stored, given its sender's membership (`None`: not a member).
-fn refusal(member: Option<&Membership>, m: &NewMessage) -> Option<AppError> {
+fn refusal(
+    member: Option<&Membership>,
+    blocks: Option<(bool, bool)>,
+    m: &NewMessage,
+) -> Option<AppError> {
     let Some(member) = member else {
         return Some(AppError::NotFound);
     };
     rules::may_post(member, m.kind)
         .and_then(|()| rules::check_reply_to(member, m.reply_to))
+        .and_then(|()| match blocks {
+            Some((blocked_by_other, blocking_other)) => {
+                rules::may_message_directly(blocked_by_other, blocking_other)
+            }
+            None => Ok(()),
+        })
         .err()
+}
+
+/// For each `(room, sender)` of the batch that is a person's message in a direct room: whether
+/// the other member blocks the sender, and whether the sender blocks them. Checked here, in the
+/// transaction that stores the message, so a block committed before it is never crossed; one
+/// query per batch (none when the batch has no direct message).
+async fn direct_blocks(
+    conn: &mut AnyConnection,
+    backend: Backend,
+    batch: &[&NewMessage],
+    access: &HashMap<(RoomId, UserId), Membership>,
+) -> Result<HashMap<(RoomId, UserId), (bool, bool)>, sqlx::Error> {
+    let keys: Vec<serde_json::Value> = batch
+        .iter()
+        .filter(|m| m.kind != MessageKind::System)
+        .filter(|m| {
+            access
+                .get(&(m.room_id, m.sender_id))
+                .is_some_and(|a| a.kind == RoomKind::Direct)
+        })
+        .map(|m| json!({ "r": m.room_id.0, "u": m.sender_id.0 }))
+        .collect();
+    if keys.is_empty() {
+        return Ok(HashMap::new());
+    }
+    macro_rules! blocks_sql {
+        ($pairs:literal) => {
+            concat!(
+                "select s.room_id, s.user_id,
+                        case when exists (select 1 from blocks b
+                                          where b.blocker_id = o.user_id and b.blocked_id = s.user_id)
+                             then 1 else 0 end,
+                        case when exists (select 1 from blocks b
+                                          where b.blocker_id = s.user_id and b.blocked_id = o.user_id)
+                             then 1 else 0 end ",
+                $pairs,
+                " join memberships o on o.room_id = s.room_id and o.user_id <> s.user_id"
+            )
+        };
+    }
+    let sql = match backend {
+        Backend::Sqlite => blocks_sql!(
+            "from json_each($1) k
+             join memberships s on s.room_id = json_extract(k.value, '$.r')
+                               and s.user_id = json_extract(k.value, '$.u')"
+        ),
+        Backend::Postgres => blocks_sql!(
+            "from json_array_elements($1::json) k
+             join memberships s on s.room_id = (k->>'r')::bigint and s.user_id = (k->>'u')::bigint"
+        ),
+    };
+    let rows: Vec<(i64, i64, i32, i32)> = sqlx::query_as(sql)
+        .bind(serde_json::Value::Array(keys).to_string())
+        .fetch_all(conn)
+        .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(room, user, by_other, by_sender)| {
+            (
+                (RoomId(room), UserId(user)),
+                (by_other != 0, by_sender != 0),
+            )
+        })
+        .collect())
 }
 
 /// The membership of each of the batch's `(room, sender)` pairs that is one.

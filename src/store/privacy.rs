@@ -249,26 +249,6 @@ impl Store {
         Ok((ab > 0, ba > 0))
     }
 
-    /// For a direct room, `(the other member blocks sender, sender blocks the other)`; `None`
-    /// for any other room (or one the sender is not in). One indexed query, asked on every send.
-    pub async fn direct_blocks(
-        &self,
-        room: RoomId,
-        sender: UserId,
-    ) -> AppResult<Option<(bool, bool)>> {
-        let row: Option<(i64, i64)> = sqlx::query_as(
-            "select (select count(*) from blocks b where b.blocker_id = m.user_id and b.blocked_id = $2),
-                    (select count(*) from blocks b where b.blocker_id = $2 and b.blocked_id = m.user_id)
-             from memberships m join rooms r on r.id = m.room_id and r.kind = 'direct'
-             where m.room_id = $1 and m.user_id <> $2",
-        )
-        .bind(room.0)
-        .bind(sender.0)
-        .fetch_optional(&self.pool)
-        .await?;
-        Ok(row.map(|(a, b)| (a > 0, b > 0)))
-    }
-
     /// The other member of a direct room, if `room` is one.
     pub async fn direct_peer(&self, room: RoomId, user: UserId) -> AppResult<Option<UserId>> {
         let id: Option<i64> = sqlx::query_scalar(
