@@ -38,6 +38,7 @@ import { RoomStreams } from './streams.js';
 /** @typedef {import('./protocol.js').Synced} Synced */
 /** @typedef {import('./protocol.js').HistoryPage} HistoryPage */
 /** @typedef {import('./protocol.js').Hidden} Hidden */
+/** @typedef {import('./protocol.js').Mute} Mute */
 /** @typedef {import('./protocol.js').ClientEvent} ClientEvent */
 /** @typedef {import('./outbox.js').OutboxItem} OutboxItem */
 /** @typedef {import('./storage.js').KeyValueStorage} KeyValueStorage */
@@ -85,6 +86,8 @@ import { RoomStreams } from './streams.js';
  *   'room:removed': {room_id: string},
  *   'user:updated': User,
  *   'message:hidden': Hidden,
+ *   'room:muted': Mute,
+ *   'room:unmuted': {room_id: string},
  *   error: {error: MissiveError, context: string},
  *   logout: {reason: string},
  * }} ClientEvents
@@ -240,6 +243,13 @@ export class MissiveClient extends Emitter {
     });
     socket.on('message:hidden', (/** @type {Hidden} */ h) => {
       if (h && typeof h.room_id === 'string') this.emit('message:hidden', h);
+    });
+    // Mutes are the person's: another device of theirs (or a REST call) changed one (§13).
+    socket.on('room:muted', (/** @type {Mute} */ m) => {
+      if (m && typeof m.room_id === 'string') this.emit('room:muted', { room_id: m.room_id, until: typeof m.until === 'number' ? m.until : null });
+    });
+    socket.on('room:unmuted', (/** @type {{room_id: string}} */ p) => {
+      if (p && typeof p.room_id === 'string') this.emit('room:unmuted', { room_id: p.room_id });
     });
     this.setStatus('connecting');
     socket.connect();
