@@ -15,6 +15,7 @@ import { closeActions, wireActions } from './views/actions.js';
 import { clearSearch, wireSearch } from './views/search.js';
 import { openPanel, closePanel, renderPanel } from './views/panel.js';
 import { groupPicks, renderChips, wireDialogs, openDialog } from './views/dialogs.js';
+import { attachNotifications, detachNotifications, wireNotifications } from './views/notifications.js';
 
 function boot() {
   wireAuth(startChat);
@@ -22,6 +23,7 @@ function boot() {
   wireDialogs();
   wireActions();
   wireSearch();
+  wireNotifications();
   onSessionChange((s, { external }) => {
     if (!s && ui.client) endChat('You have been logged out.');
     else if (s && !ui.client && external) startChat(s.user);
@@ -108,6 +110,7 @@ async function startChat(user) {
     }
     // Offline or server down: carry on with what we have; the socket will retry.
   }
+  attachNotifications(client);
   client.start();
 }
 
@@ -116,6 +119,7 @@ function endChat(message) {
   if (!client) return;
   ui.client = null;
   client.stop();
+  detachNotifications(client.me.id);
   closeActions(false);
   endEdit();
   clearSearch();

@@ -12,6 +12,7 @@ import { renderComposerState, startReply, renderReply, saveDraft, restoreDraft, 
 import { closePanel, renderPanel } from './panel.js';
 import { showReceipts } from './dialogs.js';
 import { openActions } from './actions.js';
+import { renderMuteMenu } from './notifications.js';
 
 export function showRoomView(open) {
   $('#no-room').hidden = open;
@@ -97,6 +98,7 @@ export function renderHeader() {
   }
   $('#room-sub').textContent = sub;
   $('#members-toggle').setAttribute('aria-expanded', String(ui.panelOpen));
+  renderMuteMenu();
 }
 
 export function renderTyping() {
