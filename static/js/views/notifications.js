@@ -94,7 +94,9 @@ async function renderPushSwitch(state) {
   const toggle = $('#notifications-toggle');
   toggle.setAttribute('aria-checked', String(s === 'on'));
   toggle.dataset.state = s;
-  toggle.disabled = pushBusy || s === 'unsupported';
+  // Not disabled while busy (that would drop the keyboard focus); clicks then are ignored.
+  toggle.disabled = s === 'unsupported';
+  toggle.setAttribute('aria-busy', String(pushBusy));
   $('#notifications-state').textContent = pushBusy ? '…' : s === 'on' ? 'On' : 'Off';
   const note = $('#notifications-note');
   note.textContent = NOTE[s] || '';
@@ -105,11 +107,12 @@ async function togglePush() {
   const c = ui.client;
   if (!c || pushBusy) return;
   const userId = c.me.id;
-  const wasOn = (await pushState(userId)) === 'on';
   pushBusy = true;
-  renderPushSwitch(wasOn ? 'on' : 'off');
   let state;
+  let wasOn = false;
   try {
+    wasOn = (await pushState(userId)) === 'on';
+    renderPushSwitch(wasOn ? 'on' : 'off');
     state = wasOn ? await disablePush(userId) : await enablePush(userId);
     if (!wasOn && state === 'on') toast('Notifications are on for this browser.', 'info');
   } catch (err) {
