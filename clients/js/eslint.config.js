@@ -1,4 +1,4 @@
-// Lints the library (clients/js) and the web app (static/js, minus the copy of the library and
+// Lints the library (clients/js) and the web app (static/js and its service worker static/sw.js, minus the copy of the library and
 // the vendored Socket.IO bundle). Run from the repository root: `npm run lint` in clients/js.
 import js from '@eslint/js';
 import globals from 'globals';
@@ -10,5 +10,10 @@ export default [
     files: ['**/*.js'],
     languageOptions: { ecmaVersion: 2023, sourceType: 'module', globals: { ...globals.browser, ...globals.node } },
     rules: { 'no-unused-vars': ['error', { argsIgnorePattern: '^_', caughtErrors: 'none' }] },
+  },
+  {
+    // The web app's service worker: a classic script in the worker's own global scope.
+    files: ['static/sw.js'],
+    languageOptions: { sourceType: 'script', globals: { ...globals.serviceworker } },
   },
 ];

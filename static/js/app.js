@@ -16,6 +16,7 @@ import { clearSearch, wireSearch } from './views/search.js';
 import { openPanel, closePanel, renderPanel } from './views/panel.js';
 import { groupPicks, renderChips, wireDialogs, openDialog } from './views/dialogs.js';
 import { startSafety, wireSafety } from './views/safety.js';
+import { attachNotifications, detachNotifications, wireNotifications } from './views/notifications.js';
 
 function boot() {
   wireAuth(startChat);
@@ -24,6 +25,7 @@ function boot() {
   wireActions();
   wireSearch();
   wireSafety();
+  wireNotifications();
   onSessionChange((s, { external }) => {
     if (!s && ui.client) endChat('You have been logged out.');
     else if (s && !ui.client && external) startChat(s.user);
@@ -111,6 +113,7 @@ async function startChat(user) {
     }
     // Offline or server down: carry on with what we have; the socket will retry.
   }
+  attachNotifications(client);
   client.start();
 }
 
@@ -119,6 +122,7 @@ function endChat(message) {
   if (!client) return;
   ui.client = null;
   client.stop();
+  detachNotifications(client.me.id);
   closeActions(false);
   endEdit();
   clearSearch();

@@ -9,6 +9,7 @@
 //   'users'                         a display name became known or changed
 //   'status'    {status}            connecting | syncing | online | reconnecting | offline
 //   'removed'   {room_id}           we are no longer in that room
+//   'mutes'     {room_id?}          a room was muted or unmuted (state/mutes.js)
 //   'error'     {error, context}    something failed; show error.code / error.message
 //   'logout'    {reason}            the session is gone (refresh refused, logged out elsewhere)
 //   'blocks'                        whom the user blocks changed (state/privacy.js)
@@ -28,6 +29,7 @@ import { messageState } from './state/messages.js';
 import { peopleState } from './state/people.js';
 import { privacyState } from './state/privacy.js';
 import { roomState } from './state/rooms.js';
+import { muteState } from './state/mutes.js';
 
 
 /** Runs `fn` holding a lock shared by this origin's tabs (Web Locks), or just runs it. */
@@ -107,6 +109,7 @@ export class ChatClient extends EventTarget {
       }
     });
     on('message:hidden', (h) => this.onHidden(h));
+    this.wireMutes(on);
     on('error', ({ error, context }) => this.fail(error, context));
     on('logout', ({ reason }) => this.emit('logout', { reason }));
     this.startPrivacy(on);
@@ -146,6 +149,7 @@ export class ChatClient extends EventTarget {
       for (const t of m.values()) clearTimeout(t);
     }
     for (const m of this.typing.values()) for (const t of m.values()) clearTimeout(t);
+    clearTimeout(this.muteTimer);
   }
 
   /** Forgets this user's local data (on logout): cursors and outbox. */
@@ -176,4 +180,4 @@ export class ChatClient extends EventTarget {
 }
 
 // The page's state, by concern (state/*.js), on the one object the views read.
-Object.assign(ChatClient.prototype, messageState, roomState, peopleState, privacyState);
+Object.assign(ChatClient.prototype, messageState, roomState, peopleState, privacyState, muteState);

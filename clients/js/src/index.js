@@ -32,6 +32,11 @@ export { isChange, applyChange, applyHidden, parseReaction, newer } from './life
 /** @typedef {import('./protocol.js').Reaction} Reaction */
 /** @typedef {import('./protocol.js').ReactionChange} ReactionChange */
 /** @typedef {import('./protocol.js').Hidden} Hidden */
+/** @typedef {import('./protocol.js').Pusher} Pusher */
+/** @typedef {import('./protocol.js').PusherInput} PusherInput */
+/** @typedef {import('./protocol.js').WebPushSubscription} WebPushSubscription */
+/** @typedef {import('./protocol.js').Mute} Mute */
+/** @typedef {import('./protocol.js').PushNotification} PushNotification */
 /** @typedef {import('./protocol.js').MessageKind} MessageKind */
 /** @typedef {import('./protocol.js').Cursors} Cursors */
 /** @typedef {import('./protocol.js').SyncBatch} SyncBatch */

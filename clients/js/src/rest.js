@@ -30,6 +30,9 @@ import { errorOf } from './session.js';
 /** @typedef {import('./protocol.js').Channel} Channel */
 /** @typedef {import('./protocol.js').ReportPayload} ReportPayload */
 /** @typedef {import('./protocol.js').Report} Report */
+/** @typedef {import('./protocol.js').Pusher} Pusher */
+/** @typedef {import('./protocol.js').PusherInput} PusherInput */
+/** @typedef {import('./protocol.js').Mute} Mute */
 /** @typedef {import('./session.js').TokenSession} TokenSession */
 
 const enc = encodeURIComponent;
@@ -333,5 +336,51 @@ export class RestClient {
   /** Reports a user (`{user_id, reason}`) or a message (`{room_id, seq, reason}`) to the operators. @param {ReportPayload} body @returns {Promise<Report>} */
   report(body) {
     return this.request('POST', '/api/reports', body);
+  }
+
+  // ---------------------------------------------------------------- notifications (§13)
+
+  /** The server's VAPID public key, for `PushManager.subscribe({applicationServerKey})`. @returns {Promise<{public_key: string}>} */
+  vapidKey() {
+    return this.request('GET', '/api/push/vapid-key', undefined, { auth: false });
+  }
+
+  /** The user's pushers, every login's. @returns {Promise<{pushers: Pusher[]}>} */
+  pushers() {
+    return this.request('GET', '/api/pushers');
+  }
+
+  /**
+   * Registers a pusher for this login; the same URL again replaces it.
+   * @param {PusherInput} body e.g. `{kind: 'webpush', ...subscription.toJSON()}`
+   * @returns {Promise<Pusher>}
+   */
+  addPusher(body) {
+    return this.request('POST', '/api/pushers', body);
+  }
+
+  /** @param {number} id @returns {Promise<null>} */
+  removePusher(id) {
+    return this.request('DELETE', `/api/pushers/${enc(String(id))}`);
+  }
+
+  /**
+   * Mutes a room for the user, on all their devices, until `until` (Unix ms, in the future) or
+   * for good (`null` or absent).
+   * @param {string} roomId @param {number | null} [until]
+   * @returns {Promise<Mute>}
+   */
+  mute(roomId, until = null) {
+    return this.request('PUT', `/api/rooms/${enc(roomId)}/mute`, { until });
+  }
+
+  /** @param {string} roomId @returns {Promise<null>} */
+  unmute(roomId) {
+    return this.request('DELETE', `/api/rooms/${enc(roomId)}/mute`);
+  }
+
+  /** The user's mutes in force. @returns {Promise<{mutes: Mute[]}>} */
+  mutes() {
+    return this.request('GET', '/api/me/mutes');
   }
 }

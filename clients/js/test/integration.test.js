@@ -4,6 +4,7 @@
 
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
+import crypto from 'node:crypto';
 import { createRequire } from 'node:module';
 import { io } from 'socket.io-client';
 import { MemoryStorage, MissiveClient, applyChange, isChange } from '../src/index.js';
@@ -254,4 +255,61 @@ test('edits, reactions, deletions, hides, forwards and searches reach both devic
   assert.equal(held.get(sent.seq)?.deleted_by, aliceUser.id);
   alice.close();
   bob.close();
+});
+
+test('a Web Push pusher is registered, listed, replaced by its endpoint and removed; mutes reach the other device live', async () => {
+  const phone = newClient();
+  const creds = { username: `a_${hex()}`, password: 'password-1' };
+  await phone.rest.register(creds);
+  const laptop = newClient();
+  await laptop.rest.login(creds);
+  const bob = newClient();
+  const bobUser = (await bob.rest.register({ username: `b_${hex()}`, password: 'password-1' })).user;
+  const room = await phone.rest.direct(bobUser.id);
+
+  // The key a browser subscribes with: an uncompressed P-256 point, base64url.
+  const { public_key } = await phone.rest.vapidKey();
+  assert.equal(Buffer.from(public_key, 'base64url').length, 65);
+
+  // What `PushSubscription.toJSON()` gives: the endpoint, the browser's P-256 key and auth secret.
+  const ecdh = crypto.createECDH('prime256v1');
+  ecdh.generateKeys();
+  const endpoint = `https://push.example.com/wp/${hex()}`;
+  const keys = { p256dh: ecdh.getPublicKey().toString('base64url'), auth: crypto.randomBytes(16).toString('base64url') };
+  const pusher = await phone.rest.addPusher({ kind: 'webpush', endpoint, keys });
+  assert.equal(pusher.kind, 'webpush');
+  assert.equal(pusher.url, endpoint);
+  assert.equal(/** @type {any} */ (pusher).keys, undefined, 'subscription keys are never returned');
+  const again = await phone.rest.addPusher({ kind: 'webpush', endpoint, keys });
+  const listed = (await laptop.rest.pushers()).pushers;
+  assert.deepEqual(listed.map((p) => p.url), [endpoint], 'the same endpoint again replaces the pusher');
+  assert.equal(listed[0].id, again.id);
+  await assert.rejects(phone.rest.addPusher({ kind: 'webpush', endpoint: 'http://127.0.0.1/wp', keys }), { code: 'invalid' });
+  await phone.rest.removePusher(again.id);
+  assert.deepEqual((await phone.rest.pushers()).pushers, []);
+  await assert.rejects(phone.rest.removePusher(again.id), { code: 'not_found' });
+
+  // A mute from the phone reaches the laptop's socket and is listed; unmuting too.
+  /** @type {any[]} */
+  const events = [];
+  laptop.on('room:muted', (m) => events.push(['muted', m]));
+  laptop.on('room:unmuted', (m) => events.push(['unmuted', m]));
+  laptop.connect();
+  await once(laptop, 'synced');
+  const until8h = Date.now() + 8 * 3600_000;
+  assert.deepEqual(await phone.rest.mute(room.id, until8h), { room_id: room.id, until: until8h });
+  await until(() => events.length === 1, 'room:muted on the other device');
+  assert.deepEqual(events[0], ['muted', { room_id: room.id, until: until8h }]);
+  assert.deepEqual((await laptop.rest.mutes()).mutes, [{ room_id: room.id, until: until8h }]);
+  assert.deepEqual(await phone.rest.mute(room.id), { room_id: room.id, until: null }, 'for good');
+  await until(() => events.length === 2, 'the second room:muted');
+  assert.deepEqual(events[1], ['muted', { room_id: room.id, until: null }]);
+  await phone.rest.unmute(room.id);
+  await until(() => events.length === 3, 'room:unmuted on the other device');
+  assert.deepEqual(events[2], ['unmuted', { room_id: room.id }]);
+  assert.deepEqual((await laptop.rest.mutes()).mutes, []);
+  await assert.rejects(phone.rest.mute(room.id, Date.now() - 1000), { code: 'invalid' }, 'a time in the past');
+  const solo = await phone.rest.createRoom({ kind: 'group', name: 'not for bob' });
+  await assert.rejects(bob.rest.mute(solo.id), { code: 'not_found' }, 'not a member');
+  laptop.close();
 });

@@ -263,3 +263,28 @@ test('a refused refresh logs out: the session is cleared and the client says so'
   assert.equal(reasons.length, 1);
   client.close();
 });
+
+test('room:muted and room:unmuted are passed on with `until` as a number or null; malformed ones are dropped', async () => {
+  const { client, sockets } = setup();
+  /** @type {any[]} */
+  const got = [];
+  client.on('room:muted', (m) => got.push(['muted', m]));
+  client.on('room:unmuted', (m) => got.push(['unmuted', m]));
+  client.connect();
+  await tick(1);
+  const sock = sockets[0];
+  sock.fire('room:muted', { room_id: 'r', until: 1_900_000_000_000 });
+  sock.fire('room:muted', { room_id: 'r', until: null });
+  sock.fire('room:muted', { room_id: 'r' });
+  sock.fire('room:muted', { until: 5 });
+  sock.fire('room:muted', null);
+  sock.fire('room:unmuted', { room_id: 'r' });
+  sock.fire('room:unmuted', {});
+  assert.deepEqual(got, [
+    ['muted', { room_id: 'r', until: 1_900_000_000_000 }],
+    ['muted', { room_id: 'r', until: null }],
+    ['muted', { room_id: 'r', until: null }],
+    ['unmuted', { room_id: 'r' }],
+  ]);
+  client.close();
+});

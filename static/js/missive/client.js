@@ -40,6 +40,7 @@ import { RoomStreams } from './streams.js';
 /** @typedef {import('./protocol.js').Hidden} Hidden */
 /** @typedef {import('./protocol.js').BlockChange} BlockChange */
 /** @typedef {import('./protocol.js').PrivacySettings} PrivacySettings */
+/** @typedef {import('./protocol.js').Mute} Mute */
 /** @typedef {import('./protocol.js').ClientEvent} ClientEvent */
 /** @typedef {import('./outbox.js').OutboxItem} OutboxItem */
 /** @typedef {import('./storage.js').KeyValueStorage} KeyValueStorage */
@@ -89,6 +90,8 @@ import { RoomStreams } from './streams.js';
  *   'message:hidden': Hidden,
  *   'block:updated': BlockChange,
  *   'privacy:updated': PrivacySettings,
+ *   'room:muted': Mute,
+ *   'room:unmuted': {room_id: string},
  *   error: {error: MissiveError, context: string},
  *   logout: {reason: string},
  * }} ClientEvents
@@ -251,6 +254,13 @@ export class MissiveClient extends Emitter {
     });
     socket.on('privacy:updated', (/** @type {PrivacySettings} */ p) => {
       if (p && typeof p.last_seen === 'string') this.emit('privacy:updated', p);
+    });
+    // Mutes are the person's: another device of theirs (or a REST call) changed one (§13).
+    socket.on('room:muted', (/** @type {Mute} */ m) => {
+      if (m && typeof m.room_id === 'string') this.emit('room:muted', { room_id: m.room_id, until: typeof m.until === 'number' ? m.until : null });
+    });
+    socket.on('room:unmuted', (/** @type {{room_id: string}} */ p) => {
+      if (p && typeof p.room_id === 'string') this.emit('room:unmuted', { room_id: p.room_id });
     });
     this.setStatus('connecting');
     socket.connect();

@@ -167,6 +167,46 @@
 /** @typedef {{read: Id[], delivered: Id[], pending: Id[]}} Receipts */
 /** @typedef {Record<Id, number>} Cursors `{room_id: seq}` this device holds (§5) */
 
+// ------------------------------------------------------------------ notifications (§13)
+
+/**
+ * A Web Push subscription as `PushSubscription.toJSON()` gives it.
+ * @typedef {{endpoint: string, keys: {p256dh: string, auth: string}, expirationTime?: number | null}} WebPushSubscription
+ */
+
+/**
+ * The body of `POST /api/pushers`: a Web Push subscription (plus `kind`) or an HTTP push gateway.
+ * @typedef {({kind: 'webpush'} & WebPushSubscription) |
+ *   {kind: 'gateway', url: string, pushkey: string, app_id?: string}} PusherInput
+ */
+
+/**
+ * Where one login is notified when it is not connected (subscription keys are never returned).
+ * @typedef {object} Pusher
+ * @property {number} id
+ * @property {'webpush' | 'gateway'} kind
+ * @property {string} url the push service endpoint (Web Push) or the gateway URL
+ * @property {string} [pushkey]
+ * @property {string} [app_id]
+ * @property {Time} created_at
+ */
+
+/** @typedef {{room_id: Id, until: number | null}} Mute a room muted until `until` (Unix ms), or for good (`null`) */
+
+/**
+ * The `Notification` object a push carries (§13 "What a push carries"): everything with
+ * `MISSIVE_PUSH_CONTENT=full`, no `body` with `sender`, only `room_id`, `seq` and `unread` with
+ * `none`. `room_name` is given for groups only.
+ * @typedef {object} PushNotification
+ * @property {Id} room_id
+ * @property {number} seq the newest message (coalesced ones are counted in `unread`)
+ * @property {number} unread
+ * @property {Id} [sender_id]
+ * @property {string} [sender_name]
+ * @property {string} [room_name]
+ * @property {string} [body] at most 500 characters
+ */
+
 // ------------------------------------------------------------------ acks
 
 /**
@@ -271,6 +311,8 @@
  *   'message:hidden': (h: Hidden) => void,
  *   'block:updated': (b: BlockChange) => void,
  *   'privacy:updated': (p: PrivacySettings) => void,
+ *   'room:muted': (m: Mute) => void,
+ *   'room:unmuted': (p: {room_id: Id}) => void,
  * }} ServerToClientEvents
  */
 

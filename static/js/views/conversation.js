@@ -13,6 +13,7 @@ import { closePanel, renderPanel } from './panel.js';
 import { showReceipts } from './dialogs.js';
 import { openActions } from './actions.js';
 import { renderChatMenu } from './privacy.js';
+import { renderMuteMenu } from './notifications.js';
 
 export function showRoomView(open) {
   $('#no-room').hidden = open;
@@ -99,6 +100,7 @@ export function renderHeader() {
   $('#room-sub').textContent = sub;
   $('#members-toggle').setAttribute('aria-expanded', String(ui.panelOpen));
   renderChatMenu();
+  renderMuteMenu();
 }
 
 export function renderTyping() {

@@ -5,6 +5,7 @@ import { patch, v } from '../view.js';
 import { ui } from '../ui.js';
 import { openRoom, quoteText, renderHeader, systemText } from './conversation.js';
 import { renderComposerState } from './composer.js';
+import { muteLabel } from './notifications.js';
 
 export function renderMe() {
   const c = ui.client;
@@ -60,6 +61,7 @@ export function renderRooms() {
       v('span', { class: 'room-item-main' },
         v('span', { class: 'room-item-top' },
           v('span', { class: 'room-item-name', testid: 'room-name', text: title }),
+          c.isMuted(room.id) ? v('img', { class: 'muted-icon', testid: 'muted-icon', src: '/img/bell-off.svg', alt: 'Muted', title: muteLabel(c, room.id), width: '16', height: '16' }) : null,
           room.kind !== 'direct' ? v('span', { class: 'kind-tag', text: room.kind }) : null,
           v('span', { class: 'room-item-time', text: shortTime(room.last_message?.created_at) })),
         v('span', { class: 'room-item-bottom' },

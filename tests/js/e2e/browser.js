@@ -16,16 +16,40 @@ const SCREENSHOTS = process.env.MISSIVE_SCREENSHOTS_DIR
   ? path.resolve(ROOT, process.env.MISSIVE_SCREENSHOTS_DIR)
   : path.join(require('node:os').tmpdir(), 'missive-screenshots');
 
-async function launch() {
+const ARGS = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+  '--disable-background-networking', '--disable-component-update', '--disable-sync'];
+
+function checkChromium() {
   if (!fs.existsSync(CHROMIUM)) {
     throw new Error(`Chromium not found at ${CHROMIUM} (apt-get install chromium, or set CHROMIUM_PATH)`);
   }
-  return chromium.launch({
-    executablePath: CHROMIUM,
-    headless: true,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-      '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+}
+
+async function launch() {
+  checkChromium();
+  return chromium.launch({ executablePath: CHROMIUM, headless: true, args: ARGS });
+}
+
+/**
+ * Opens a user in a browser with a profile on disk (`launchPersistentContext`): the contexts of
+ * `launch()` are off the record, and Chromium refuses push subscriptions there. `args` are
+ * extra switches (e.g. lib/gcm.js's). The user gets `close()`.
+ */
+async function openPersistentUser(url, { viewport = { width: 1280, height: 800 }, args = [] } = {}) {
+  checkChromium();
+  const dir = fs.mkdtempSync(path.join(require('node:os').tmpdir(), 'missive-profile-'));
+  const context = await chromium.launchPersistentContext(dir, {
+    executablePath: CHROMIUM, headless: true, viewport, baseURL: url, args: [...ARGS, ...args],
   });
+  const page = context.pages()[0] || await context.newPage();
+  const user = { context, page, url, errors: [], dialogs: [] };
+  attach(user, page);
+  await page.goto('/');
+  user.close = async () => {
+    await context.close();
+    fs.rmSync(dir, { recursive: true, force: true });
+  };
+  return user;
 }
 
 /**
@@ -190,6 +214,6 @@ function assertClean(user) {
 }
 
 module.exports = {
-  launch, openUser, reopen, register, login, waitConnected, startDirect, createGroup, openRoom,
+  launch, openUser, openPersistentUser, attach, reopen, register, login, waitConnected, startDirect, createGroup, openRoom,
   assertRoomOpen, send, message, bodies, tickState, waitTick, screenshot, checkA11y, assertClean, tid, exact,
 };
