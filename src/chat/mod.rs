@@ -8,8 +8,10 @@
 //! hide, forward, search), `rooms` (rooms and membership),
 //! `presence` (online and last seen), `order` (a connection's send order), `push` (a device's
 //! pushers and a person's room mutes), `privacy` (blocks, privacy settings, who hears whose
-//! activity), `safety` (invite links, the channel directory, reports and moderation).
+//! activity), `safety` (invite links, the channel directory, reports and moderation),
+//! `attachments` (uploads, download links and access, profile and room pictures).
 
+pub mod attachments;
 pub mod lifecycle;
 pub mod messages;
 pub mod order;
