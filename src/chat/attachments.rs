@@ -58,7 +58,7 @@ where
     let result = {
         let refs: Vec<&str> = hashes.iter().map(String::as_str).collect();
         let _guard = app.media.lock(&refs).await;
-        match app.media.put(&prepared).await {
+        match app.media.put(prepared).await {
             Ok(()) => app.store.insert_attachment(&new, quota).await,
             Err(e) => Err(e),
         }

@@ -41,7 +41,7 @@ use crate::store::Store;
 const HEAD: usize = 8 * 1024;
 
 /// Part size of multipart puts (S3 wants at least 5 MiB per part but the last).
-const PART: usize = 8 * 1024 * 1024;
+const PART: usize = 5 * 1024 * 1024;
 
 /// Lock stripes for `collect` against uploads of the same hash.
 const STRIPES: usize = 64;
@@ -82,6 +82,9 @@ pub struct Reading {
 
 pub struct Media {
     store: Arc<dyn ObjectStore>,
+    /// The objects folder when the store is the local disk: a received file is renamed into
+    /// place there instead of copied.
+    local_root: Option<PathBuf>,
     tmp: PathBuf,
     links: links::LinkKey,
     stripes: Vec<Mutex<()>>,
@@ -108,6 +111,7 @@ impl Media {
         let dir = config.media_dir();
         let tmp = dir.join("tmp");
         std::fs::create_dir_all(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
+        let mut local_root = None;
         let (store, location): (Arc<dyn ObjectStore>, String) = match config.media_url.as_deref() {
             Some(url) if url.starts_with("s3://") => {
                 let mut b = object_store::aws::AmazonS3Builder::from_env()
@@ -145,12 +149,14 @@ impl Media {
                     .with_context(|| format!("creating {}", objects.display()))?;
                 let local = object_store::local::LocalFileSystem::new_with_prefix(&objects)
                     .context("opening the local media store")?;
+                local_root = Some(objects.clone());
                 (Arc::new(local), objects.display().to_string())
             }
         };
         let workers = std::thread::available_parallelism().map_or(2, |n| n.get());
         Ok(Self {
             store,
+            local_root,
             tmp,
             links: links::LinkKey::derive(secret),
             stripes: (0..STRIPES).map(|_| Mutex::new(())).collect(),
@@ -288,18 +294,36 @@ impl Media {
 
     /// Stores the prepared upload's objects, unless already there (the same bytes twice are
     /// one object). Hold `lock` for its hashes until the row naming them is committed.
-    pub async fn put(&self, p: &Prepared) -> AppResult<()> {
+    pub async fn put(&self, p: Prepared) -> AppResult<()> {
         if !self.exists(&p.sha256).await? {
-            match &p.body {
-                Body::Bytes(bytes) => self.put_bytes(&p.sha256, bytes.clone()).await?,
-                Body::File(path) => self.put_file(&p.sha256, path, p.size).await?,
+            match p.body {
+                Body::Bytes(bytes) => self.put_bytes(&p.sha256, bytes).await?,
+                Body::File(path) => match &self.local_root {
+                    Some(root) => Self::rename_into(root, &p.sha256, path).await?,
+                    None => self.put_file(&p.sha256, &path, p.size).await?,
+                },
             }
         }
-        if let Some((sha, bytes)) = &p.thumbnail
-            && !self.exists(sha).await?
+        if let Some((sha, bytes)) = p.thumbnail
+            && !self.exists(&sha).await?
         {
-            self.put_bytes(sha, bytes.clone()).await?;
+            self.put_bytes(&sha, bytes).await?;
         }
+        Ok(())
+    }
+
+    /// Moves a received file into the local store under its key: no copy, whatever its size.
+    async fn rename_into(root: &FsPath, sha256: &str, path: tempfile::TempPath) -> AppResult<()> {
+        let dest = root.join(key(sha256).as_ref());
+        tokio::task::spawn_blocking(move || -> std::io::Result<()> {
+            if let Some(dir) = dest.parent() {
+                std::fs::create_dir_all(dir)?;
+            }
+            path.persist(&dest).map_err(|e| e.error)
+        })
+        .await
+        .map_err(|e| AppError::Internal(anyhow::anyhow!("storing an upload: {e}")))?
+        .context("storing an upload")?;
         Ok(())
     }
 
