@@ -43,7 +43,7 @@ trap cleanup EXIT
 
 DATABASE_URL=$DATABASE_URL MISSIVE_ADDR=127.0.0.1:0 MISSIVE_SEND_RATE=0 RUST_LOG=warn \
   MISSIVE_JWT_SECRET=$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n') \
-  MISSIVE_STATIC_DIR=static "$BIN" >"$WORK/out.log" 2>"$WORK/err.log" &
+  MISSIVE_STATIC_DIR=static MISSIVE_MEDIA_DIR="$WORK/media" "$BIN" >"$WORK/out.log" 2>"$WORK/err.log" &
 SERVER_PID=$!
 URL=
 for _ in $(seq 1 100); do

@@ -5,7 +5,8 @@
 # end-to-end suite in headless Chromium.
 #
 # It installs and starts what it needs: the npm packages (from the lock file), Debian's chromium
-# (when root and apt are available) and the local PostgreSQL cluster if it is stopped.
+# (when root and apt are available), s3s-fs (an S3 server, from crates.io, cached) and the local
+# PostgreSQL cluster if it is stopped.
 # Outside CI a missing Postgres or Chromium is a loud, explained skip; with CI=true it fails.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -60,6 +61,16 @@ if [ ! -x "$CHROMIUM" ]; then
   fi
 fi
 export MISSIVE_CHROMIUM=$CHROMIUM
+
+# --- S3 server for the attachment tests -----------------------------------------------------
+# s3s-fs (crates.io): a real S3 server over HTTP, SigV4-checked, keeping objects on disk. The
+# Rust attachment tests start one per test when the binary is there.
+if S3S_BIN=$(scripts/install-s3s.sh | tail -1) && [ -x "$S3S_BIN" ]; then
+  export MISSIVE_S3S_BIN=$S3S_BIN
+else
+  [ "$CI" = "true" ] && die "s3s-fs could not be installed (scripts/install-s3s.sh); CI must run the S3 attachment tests"
+  skip "s3s-fs could not be installed: the S3 runs of the attachment tests are skipped. Run scripts/install-s3s.sh to see why."
+fi
 
 # --- Node packages --------------------------------------------------------------------------
 say "Installing the JS test packages (npm ci)"

@@ -30,6 +30,8 @@ pub struct App(Arc<AppInner>);
 pub struct AppInner {
     pub config: Config,
     pub store: Store,
+    /// Where attachment bytes live (local disk or S3).
+    pub media: Arc<crate::media::Media>,
     pub tokens: Tokens,
     pub hasher: Hasher,
     pub login_throttle: LoginThrottle,
@@ -74,6 +76,7 @@ impl App {
         store: Store,
         tokens: Tokens,
         metrics: PrometheusHandle,
+        media: Arc<crate::media::Media>,
     ) -> anyhow::Result<Self> {
         let send_limiter = NonZeroU32::new(config.send_rate)
             .map(|rate| UserLimiter::new(rate, rate.saturating_mul(NonZeroU32::new(2).unwrap())));
@@ -85,6 +88,7 @@ impl App {
             presence: PresenceTracker::new(config.presence_grace),
             config,
             store,
+            media,
             tokens,
             login_throttle: LoginThrottle::default(),
             send_limiter,

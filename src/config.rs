@@ -230,6 +230,65 @@ pub struct Config {
     /// Longest time one REST request may take, body included.
     #[arg(long = "missive-http-request-timeout", env = "MISSIVE_HTTP_REQUEST_TIMEOUT", default_value = "30s", value_parser = humantime::parse_duration)]
     pub http_request_timeout: Duration,
+
+    /// Largest upload (`POST /api/attachments`), in bytes; enforced while the body streams in.
+    #[arg(
+        long = "missive-max-upload",
+        env = "MISSIVE_MAX_UPLOAD",
+        default_value_t = 25 * 1024 * 1024
+    )]
+    pub max_upload: u64,
+
+    /// Longest time one upload may take, body included (instead of MISSIVE_HTTP_REQUEST_TIMEOUT).
+    #[arg(long = "missive-upload-timeout", env = "MISSIVE_UPLOAD_TIMEOUT", default_value = "10m", value_parser = humantime::parse_duration)]
+    pub upload_timeout: Duration,
+
+    /// How long an upload may wait for a message, profile or room to take it before it is
+    /// removed.
+    #[arg(long = "missive-upload-ttl", env = "MISSIVE_UPLOAD_TTL", default_value = "1d", value_parser = humantime::parse_duration)]
+    pub upload_ttl: Duration,
+
+    /// Bytes of distinct files each user may have uploaded; 0 = unlimited.
+    #[arg(
+        long = "missive-media-quota",
+        env = "MISSIVE_MEDIA_QUOTA",
+        default_value_t = 1024 * 1024 * 1024
+    )]
+    pub media_quota: u64,
+
+    /// Folder of the media store on local disk (and of uploads being received, whatever the
+    /// store). Unset: `<db>.media` beside the SQLite file, else `media`.
+    #[arg(long = "missive-media-dir", env = "MISSIVE_MEDIA_DIR")]
+    pub media_dir: Option<PathBuf>,
+
+    /// `s3://bucket` (or `s3://bucket/prefix`) to keep media in S3-compatible object storage
+    /// instead of on local disk.
+    #[arg(long = "missive-media-url", env = "MISSIVE_MEDIA_URL")]
+    pub media_url: Option<String>,
+
+    /// The S3 endpoint, for S3-compatible services other than AWS (`http://` is allowed).
+    #[arg(long = "missive-s3-endpoint", env = "MISSIVE_S3_ENDPOINT")]
+    pub s3_endpoint: Option<String>,
+
+    /// The S3 region.
+    #[arg(
+        long = "missive-s3-region",
+        env = "MISSIVE_S3_REGION",
+        default_value = "us-east-1"
+    )]
+    pub s3_region: String,
+
+    /// The S3 access key id (else the usual `AWS_*` variables and instance credentials).
+    #[arg(long = "missive-s3-access-key-id", env = "MISSIVE_S3_ACCESS_KEY_ID")]
+    pub s3_access_key_id: Option<String>,
+
+    /// The S3 secret access key.
+    #[arg(
+        long = "missive-s3-secret-access-key",
+        env = "MISSIVE_S3_SECRET_ACCESS_KEY",
+        hide_env_values = true
+    )]
+    pub s3_secret_access_key: Option<String>,
 }
 
 impl Config {
@@ -257,6 +316,22 @@ impl Config {
             return None;
         }
         Some(PathBuf::from(path))
+    }
+
+    /// The local media folder: `MISSIVE_MEDIA_DIR`, else `<db>.media` beside the SQLite file,
+    /// else `media`.
+    pub fn media_dir(&self) -> PathBuf {
+        if let Some(dir) = &self.media_dir {
+            return dir.clone();
+        }
+        match self.sqlite_path() {
+            Some(db) => {
+                let mut name = db.file_name().unwrap_or_default().to_os_string();
+                name.push(".media");
+                db.with_file_name(name)
+            }
+            None => PathBuf::from("media"),
+        }
     }
 
     /// The HS256 key. Refuses a short key, and Postgres without an explicit key (every node of
@@ -357,6 +432,9 @@ mod tests {
         assert_eq!(c.push_ttl, Duration::from_secs(86400));
         assert_eq!(c.push_timeout, Duration::from_secs(10));
         assert_eq!(c.sqlite_path(), Some(PathBuf::from("missive.db")));
+        assert_eq!(c.max_upload, 25 * 1024 * 1024);
+        assert_eq!(c.media_dir(), PathBuf::from("missive.db.media"));
+        assert!(c.media_url.is_none());
     }
 
     /// The environment is process-wide (and mutating it is `unsafe`), so this test runs itself

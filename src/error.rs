@@ -22,6 +22,9 @@ pub enum AppError {
     Conflict(String),
     #[error("payload too large")]
     TooLarge,
+    /// An upload would take its uploader past `MISSIVE_MEDIA_QUOTA`.
+    #[error("your storage quota is used up")]
+    QuotaExceeded,
     #[error("too many requests")]
     RateLimited { retry_after_ms: u64 },
     #[error("service unavailable")]
@@ -52,6 +55,7 @@ impl AppError {
             Self::NotFound => "not_found",
             Self::Conflict(_) => "conflict",
             Self::TooLarge => "too_large",
+            Self::QuotaExceeded => "quota_exceeded",
             Self::RateLimited { .. } => "rate_limited",
             Self::Unavailable => "unavailable",
             Self::Internal(_) => "internal",

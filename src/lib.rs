@@ -15,6 +15,8 @@
 //!   falls behind), the bus between nodes, and the Socket.IO hub behind `chat::Delivery`.
 //! - [`notify`]: notifications for people with no device connected — the notifier reading the
 //!   streams past its own cursor, Web Push (VAPID, RFC 8291) and push gateways.
+//! - [`media`]: attachment bytes — streamed in under a limit, sniffed, images re-encoded
+//!   without metadata, stored by SHA-256 on local disk or S3, signed download links.
 //! - [`auth`]: passwords, JWTs, the login throttle, access-token checks.
 //! - [`domain`]: typed ids and seqs, validated inputs, the rules of who may do what, the wire
 //!   objects and every server→client event of `docs/protocol.md`.
@@ -49,6 +51,8 @@ pub mod domain;
 pub mod error;
 /// The REST API and static files.
 pub mod http;
+/// Attachment bytes: receiving, images, the object store, signed links.
+pub mod media;
 /// Notifications for devices that are not connected: Web Push and push gateways.
 pub mod notify;
 /// Socket.IO.
@@ -85,7 +89,11 @@ pub async fn run(
     let tokens = Tokens::new(&secret, config.access_ttl, config.refresh_ttl);
     let (store, committed) = Store::connect(&config).await?;
     let metrics = metrics_handle();
-    let app = App::new(config.clone(), store.clone(), tokens, metrics)?;
+    let media = Arc::new(media::Media::from_config(&config, &secret)?);
+    media.check().await?;
+    tracing::info!(store = %media.location, "media store ready");
+    media::spawn_sweeper(media.clone(), store.clone(), config.upload_ttl);
+    let app = App::new(config.clone(), store.clone(), tokens, metrics, media)?;
 
     let guard = (
         axum::middleware::from_fn(delivery::conn::guard),

@@ -103,8 +103,9 @@ pub async fn delete(app: &App, user: UserId, room: RoomId, seq: Seq) -> AppResul
     let entry = w
         .append(&change(room, user, MessageKind::Delete, seq, String::new()))
         .await?;
-    sql::set_deleted(&mut w.tx, room, seq, &entry).await?;
+    let objects = sql::set_deleted(&mut w.tx, room, seq, &entry).await?;
     w.commit().await?;
+    app.media.collect(&app.store, objects).await;
     Ok(())
 }
 
@@ -132,7 +133,7 @@ pub async fn moderate_delete(app: &App, operator: UserId, room: RoomId, seq: Seq
             String::new(),
         ))
         .await?;
-    sql::set_deleted(&mut w.tx, room, seq, &entry).await?;
+    let objects = sql::set_deleted(&mut w.tx, room, seq, &entry).await?;
     crate::store::privacy::audit(
         &mut w.tx,
         operator,
@@ -146,6 +147,7 @@ pub async fn moderate_delete(app: &App, operator: UserId, room: RoomId, seq: Seq
     )
     .await?;
     w.commit().await?;
+    app.media.collect(&app.store, objects).await;
     Ok(())
 }
 
@@ -237,6 +239,11 @@ pub async fn forward(
     if original.kind != MessageKind::Text || original.deleted_at.is_some() {
         return Err(AppError::invalid(
             "only text messages that exist can be forwarded",
+        ));
+    }
+    if !original.attachments.is_empty() {
+        return Err(AppError::invalid(
+            "messages with attachments cannot be forwarded",
         ));
     }
     if let Some(limiter) = &app.send_limiter {

@@ -11,9 +11,10 @@ use serde::{Deserialize, Serialize};
 use crate::app::App;
 use crate::chat::order::Ticket;
 use crate::domain::events::{Receipt, ServerEvent};
+use crate::domain::media::check_attachment_ids;
 use crate::domain::{
-    Membership, Message, MessageKind, Reaction, RoomId, RoomKind, Seq, UserId, check_body,
-    check_client_id, rules,
+    Attachment, AttachmentId, Membership, Message, MessageKind, Reaction, RoomId, RoomKind, Seq,
+    UserId, check_body, check_client_id, rules,
 };
 use crate::error::{AppError, AppResult};
 use crate::store::messages::{NewMessage, Page};
@@ -24,9 +25,14 @@ use crate::store::messages::{NewMessage, Page};
 pub struct SendInput {
     pub room_id: Option<RoomId>,
     pub to: Option<UserId>,
+    /// May be empty (or absent) when `attachments` are given.
+    #[serde(default)]
     pub body: String,
     pub client_id: Option<String>,
     pub reply_to: Option<Seq>,
+    /// The sender's own unsent uploads to carry (at most 10); the body may then be empty.
+    #[serde(default)]
+    pub attachments: Vec<AttachmentId>,
 }
 
 /// Loads the caller's membership, or `not_found` when the caller may not see the room.
@@ -49,7 +55,10 @@ pub async fn send_ordered(
     input: SendInput,
     ticket: Option<Ticket>,
 ) -> AppResult<Message> {
-    check_body(&input.body, app.config.max_message_chars)?;
+    check_attachment_ids(&input.attachments)?;
+    if input.attachments.is_empty() || !input.body.is_empty() {
+        check_body(&input.body, app.config.max_message_chars)?;
+    }
     if let Some(client_id) = &input.client_id {
         check_client_id(client_id)?;
     }
@@ -64,6 +73,37 @@ pub async fn send_ordered(
     if input.reply_to.is_some_and(|r| r < Seq(1)) {
         return Err(AppError::invalid("reply_to is not a message of this room"));
     }
+    // The attachments' descriptions travel with the message; the writer claims the uploads in
+    // the transaction that stores it, so one upload is never carried by two messages.
+    let attachments = if input.attachments.is_empty() {
+        Vec::new()
+    } else {
+        let found = app
+            .store
+            .unused_attachments(user, &input.attachments)
+            .await?;
+        if found.len() != input.attachments.len() && input.client_id.is_none() {
+            return Err(AppError::invalid(
+                "attachments must be your own uploads not yet sent",
+            ));
+        }
+        // With a client_id this may be a retry of a stored send, whose uploads are taken: the
+        // writer answers it with the stored message, or refuses the claim.
+        input
+            .attachments
+            .iter()
+            .map(|&id| {
+                found
+                    .iter()
+                    .find(|a| a.id == id)
+                    .cloned()
+                    .unwrap_or(Attachment {
+                        id,
+                        ..Attachment::default()
+                    })
+            })
+            .collect()
+    };
     // Membership, the channel rule, reply_to's range and blocks between the two people of a
     // direct room are checked by the writer, for the whole batch at once and inside the
     // transaction that stores the message (`append_batch`).
@@ -74,6 +114,7 @@ pub async fn send_ordered(
         body: input.body,
         client_id: input.client_id,
         reply_to: input.reply_to,
+        attachments,
         ..NewMessage::default()
     };
     let pending = app.store.writer().submit(new).await?;

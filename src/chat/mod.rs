@@ -9,8 +9,10 @@
 //! `presence` (online and last seen), `order` (a connection's send order), `push` (a device's
 //! pushers and a person's room mutes), `privacy` (blocks, privacy settings, who hears whose
 //! activity), `safety` (invite links, the channel directory, reports and moderation), `operator`
-//! (the operator's console: cluster figures, accounts and their devices, rooms).
+//! (the operator's console: cluster figures, accounts and their devices, rooms), `attachments`
+//! (uploads, download links and access, profile and room pictures).
 
+pub mod attachments;
 pub mod lifecycle;
 pub mod messages;
 pub mod operator;

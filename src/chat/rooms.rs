@@ -389,7 +389,7 @@ async fn member(app: &App, room: RoomId, user: UserId, viewer: UserId) -> AppRes
 }
 
 /// `room:updated` (the shared form, without anyone's own view) to the room's members.
-async fn announce_room(app: &App, room: RoomId) {
+pub(crate) async fn announce_room(app: &App, room: RoomId) {
     match app.store.room_shared(room).await {
         Ok(Some(shared)) => {
             app.delivery()

@@ -7,6 +7,7 @@
 //! functions over a `Membership`) and `events` (every server→client event and its payload).
 
 pub mod events;
+pub mod media;
 pub mod operator;
 pub mod privacy;
 pub mod push;
@@ -92,6 +93,10 @@ id_type!(
 id_type!(
     /// A stored message's id.
     MessageId
+);
+id_type!(
+    /// An uploaded attachment's id.
+    AttachmentId
 );
 
 /// A position in a room's stream: entries are numbered 1, 2, 3 … with no gap, in commit order;
@@ -328,6 +333,35 @@ pub struct User {
     #[serde(with = "time_ms")]
     #[schema(value_type = String, format = DateTime)]
     pub created_at: i64,
+    /// The profile picture (an image attachment), if set.
+    pub avatar: Option<Box<Attachment>>,
+}
+
+/// `docs/protocol.md` `Attachment`: an uploaded file as messages, profiles and rooms carry it.
+/// The bytes are fetched with `GET /api/attachments/{id}` (see `docs/protocol.md`,
+/// "Attachments"); this is only what describes them.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Attachment {
+    pub id: AttachmentId,
+    /// The file name the uploader gave (metadata only).
+    pub name: String,
+    /// Sniffed from the bytes, never taken from the client.
+    pub content_type: String,
+    /// Bytes, as stored (an image re-encoded without its metadata).
+    pub size: i64,
+    /// Hex SHA-256 of the stored bytes: the download's `ETag`.
+    pub sha256: String,
+    /// Images only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub width: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub height: Option<u32>,
+    /// Images only: a tiny placeholder to paint before the image arrives (blurhash).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub blurhash: Option<String>,
+    /// Whether `GET /api/attachments/{id}/thumbnail` has a small version (images only).
+    #[serde(default)]
+    pub thumbnail: bool,
 }
 
 /// `docs/protocol.md` `Presence`.
@@ -382,6 +416,9 @@ pub struct Message {
     /// Hidden by the reader ("delete for me"); only in what that reader is sent.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub hidden: bool,
+    /// Files sent with the message (its `body` is then an optional caption).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub attachments: Vec<Attachment>,
 }
 
 /// A message hidden by its reader ("delete for me"), numbered so that a device can ask for the
@@ -514,6 +551,10 @@ pub struct Room {
     pub members_count: i64,
     pub last_seq: Seq,
     pub last_message: Option<Message>,
+    /// Set by the owner and admins (groups and channels); empty when none.
+    pub description: String,
+    /// The group's or channel's picture (an image attachment), if set.
+    pub picture: Option<Box<Attachment>>,
     #[serde(flatten, skip_serializing_if = "Option::is_none")]
     pub me: Option<MyView>,
     /// Only in `GET /api/rooms/{id}`.

@@ -1,10 +1,12 @@
-//! The HTTP surface: the REST API (`accounts`, `rooms`, `pushers`, `privacy`, `admin`), health and
+//! The HTTP surface: the REST API (`accounts`, `rooms`, `pushers`, `privacy`, `admin`,
+//! `attachments`), health and
 //! metrics (here), the web
 //! client and the Socket.IO browser bundle, and the layers every response passes through
 //! (body limit, security headers, CORS, request ids and tracing spans).
 
 pub mod accounts;
 pub mod admin;
+pub mod attachments;
 pub mod extract;
 pub mod openapi;
 pub mod privacy;
@@ -57,9 +59,11 @@ where
         .merge(pushers::router())
         .merge(privacy::router())
         .merge(admin::router())
+        .merge(attachments::router())
         .layer(axum::middleware::from_fn(move |req, next| {
             limit_duration(rest_timeout, req, next)
         }))
+        .merge(attachments::upload_router(app.config.upload_timeout))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
@@ -228,7 +232,7 @@ impl IntoResponse for AppError {
             AppError::Forbidden(_) => StatusCode::FORBIDDEN,
             AppError::NotFound => StatusCode::NOT_FOUND,
             AppError::Conflict(_) => StatusCode::CONFLICT,
-            AppError::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            AppError::TooLarge | AppError::QuotaExceeded => StatusCode::PAYLOAD_TOO_LARGE,
             AppError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             AppError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,

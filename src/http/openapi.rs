@@ -22,8 +22,8 @@ pub struct ErrorBody {
 #[allow(dead_code)]
 pub struct ErrorDetail {
     /// One of the contract's codes: `invalid`, `unauthenticated`, `invalid_credentials`,
-    /// `forbidden`, `not_found`, `conflict`, `too_large`, `rate_limited`, `unavailable`,
-    /// `internal`.
+    /// `forbidden`, `not_found`, `conflict`, `too_large`, `quota_exceeded`, `rate_limited`,
+    /// `unavailable`, `internal`.
     code: String,
     message: String,
     /// Only with `rate_limited`.
@@ -135,6 +135,14 @@ impl Modify for BearerAuth {
         super::admin::rooms,
         super::admin::room,
         super::admin::message_context,
+        super::attachments::upload,
+        super::attachments::links,
+        super::attachments::download,
+        super::attachments::thumbnail,
+        super::attachments::set_avatar,
+        super::attachments::clear_avatar,
+        super::rooms::set_picture,
+        super::rooms::clear_picture,
     ),
     components(schemas(ErrorBody, ErrorDetail)),
     modifiers(&BearerAuth)

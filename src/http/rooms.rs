@@ -10,10 +10,11 @@ use serde::Deserialize;
 use super::extract::{AppJson, AppQuery, AuthUser, parse_id};
 use super::openapi::Errors;
 use crate::app::App;
+use crate::chat::attachments;
 use crate::chat::lifecycle::{self, SearchQuery};
 use crate::chat::messages::{self, HistoryQuery, MessagePage, Receipts, SendInput};
 use crate::chat::rooms::{self, CreateRoom};
-use crate::domain::{Hidden, Member, Message, Role, Room, RoomId, Seq, UserId};
+use crate::domain::{AttachmentId, Hidden, Member, Message, Role, Room, RoomId, Seq, UserId};
 use crate::error::AppResult;
 
 pub fn router() -> Router<App> {
@@ -21,6 +22,10 @@ pub fn router() -> Router<App> {
         .route("/api/rooms", get(list).post(create))
         .route("/api/rooms/direct", post(direct))
         .route("/api/rooms/{id}", get(show).patch(rename))
+        .route(
+            "/api/rooms/{id}/picture",
+            put(set_picture).delete(clear_picture),
+        )
         .route("/api/rooms/{id}/members", post(add_member))
         .route(
             "/api/rooms/{id}/members/{user_id}",
@@ -88,18 +93,72 @@ async fn show(
 
 #[derive(Deserialize, utoipa::ToSchema)]
 struct RenameBody {
-    name: String,
+    name: Option<String>,
+    /// At most 500 characters; `""` clears it.
+    description: Option<String>,
 }
 
-#[utoipa::path(patch, path = "/api/rooms/{id}", tag = "rooms", security(("bearer" = [])), params(("id" = String, Path, description = "room id")), request_body = RenameBody, responses((status = 200, description = "the renamed room", body = Room), Errors))]
+#[utoipa::path(patch, path = "/api/rooms/{id}", tag = "rooms", security(("bearer" = [])), params(("id" = String, Path, description = "room id")), request_body = RenameBody, responses((status = 200, description = "the renamed or described room", body = Room), Errors))]
 async fn rename(
     State(app): State<App>,
     AuthUser(user): AuthUser,
     Path(id): Path<String>,
     AppJson(body): AppJson<RenameBody>,
 ) -> AppResult<Json<Room>> {
+    let room: RoomId = parse_id(&id)?;
+    if body.name.is_none() && body.description.is_none() {
+        return Err(crate::error::AppError::invalid(
+            "give name, description or both",
+        ));
+    }
+    let mut view = None;
+    if let Some(name) = &body.name {
+        view = Some(rooms::rename(&app, user, room, name).await?);
+    }
+    if body.description.is_some() {
+        let look = attachments::RoomLook {
+            description: body.description,
+            picture: None,
+        };
+        view = Some(attachments::restyle_room(&app, user, room, look).await?);
+    }
+    Ok(Json(view.expect("one of the two ran")))
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+struct PictureBody {
+    /// One of the caller's unused image uploads.
+    attachment_id: AttachmentId,
+}
+
+#[utoipa::path(put, path = "/api/rooms/{id}/picture", tag = "attachments", security(("bearer" = [])), params(("id" = String, Path, description = "room id")), request_body = PictureBody, responses((status = 200, description = "the room with its new picture", body = Room), Errors))]
+async fn set_picture(
+    State(app): State<App>,
+    AuthUser(user): AuthUser,
+    Path(id): Path<String>,
+    AppJson(body): AppJson<PictureBody>,
+) -> AppResult<Json<Room>> {
+    let look = attachments::RoomLook {
+        description: None,
+        picture: Some(Some(body.attachment_id)),
+    };
     Ok(Json(
-        rooms::rename(&app, user, parse_id(&id)?, &body.name).await?,
+        attachments::restyle_room(&app, user, parse_id(&id)?, look).await?,
+    ))
+}
+
+#[utoipa::path(delete, path = "/api/rooms/{id}/picture", tag = "attachments", security(("bearer" = [])), params(("id" = String, Path, description = "room id")), responses((status = 200, description = "the room without a picture", body = Room), Errors))]
+async fn clear_picture(
+    State(app): State<App>,
+    AuthUser(user): AuthUser,
+    Path(id): Path<String>,
+) -> AppResult<Json<Room>> {
+    let look = attachments::RoomLook {
+        description: None,
+        picture: Some(None),
+    };
+    Ok(Json(
+        attachments::restyle_room(&app, user, parse_id(&id)?, look).await?,
     ))
 }
 
@@ -160,9 +219,14 @@ async fn history(
 
 #[derive(Deserialize, utoipa::ToSchema)]
 struct SendBody {
+    /// May be empty (or absent) when `attachments` are given: it is then an optional caption.
+    #[serde(default)]
     body: String,
     client_id: Option<String>,
     reply_to: Option<Seq>,
+    /// Ids of the caller's own uploads not yet sent (at most 10).
+    #[serde(default)]
+    attachments: Vec<AttachmentId>,
 }
 
 #[utoipa::path(post, path = "/api/rooms/{id}/messages", tag = "messages", security(("bearer" = [])), params(("id" = String, Path, description = "room id")), request_body = SendBody, responses((status = 201, description = "the stored message", body = Message), Errors))]
@@ -179,6 +243,7 @@ async fn send(
         body: b.body,
         client_id: b.client_id,
         reply_to: b.reply_to,
+        attachments: b.attachments,
     };
     Ok((
         StatusCode::CREATED,

@@ -69,16 +69,18 @@ pub async fn set_edited(
 }
 
 /// Makes a message a tombstone: its body, the bodies of the edits that carried earlier versions
-/// of it, its search words and its reactions are erased, not hidden.
+/// of it, its search words, its reactions and its attachments are erased, not hidden. Returns
+/// the hashes of the media objects its attachments named, for `media::Media::collect` once
+/// committed.
 pub async fn set_deleted(
     conn: &mut AnyConnection,
     room: RoomId,
     seq: Seq,
     change: &Message,
-) -> Result<(), sqlx::Error> {
+) -> Result<Vec<String>, sqlx::Error> {
     sqlx::query(
         "update messages set body = '', search_text = null, deleted_at = $1, deleted_by = $2,
-                             changed_seq = $3
+                             changed_seq = $3, attachments = null
          where room_id = $4 and seq = $5",
     )
     .bind(change.created_at)
@@ -98,9 +100,9 @@ pub async fn set_deleted(
     sqlx::query("delete from reactions where room_id = $1 and seq = $2")
         .bind(room.0)
         .bind(seq.0)
-        .execute(conn)
+        .execute(&mut *conn)
         .await?;
-    Ok(())
+    super::attachments::release_message(conn, room, seq).await
 }
 
 /// `user`'s reaction to a message, if any.

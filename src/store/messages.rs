@@ -13,7 +13,8 @@ use sqlx::{AnyConnection, FromRow};
 use super::rooms::MembershipRow;
 use super::{Backend, Store};
 use crate::domain::{
-    self, Membership, Message, MessageId, MessageKind, RoomId, RoomKind, Seq, UserId, now_ms, rules,
+    self, Attachment, AttachmentId, Membership, Message, MessageId, MessageKind, RoomId, RoomKind,
+    Seq, UserId, now_ms, rules,
 };
 use crate::error::{AppError, AppResult};
 
@@ -34,6 +35,18 @@ pub(super) struct MessageRow {
     deleted_at: Option<i64>,
     deleted_by: Option<i64>,
     forwarded: i64,
+    attachments: Option<String>,
+}
+
+/// The `messages.attachments` snapshot read back (none when absent or unreadable).
+pub(super) fn attachments_of(json: Option<&str>) -> Vec<Attachment> {
+    json.and_then(|j| serde_json::from_str(j).ok())
+        .unwrap_or_default()
+}
+
+/// The `messages.attachments` snapshot to store (`None` for none).
+fn attachments_json(attachments: &[Attachment]) -> Option<String> {
+    (!attachments.is_empty()).then(|| serde_json::to_string(attachments).unwrap_or_default())
 }
 
 impl From<MessageRow> for Message {
@@ -56,6 +69,7 @@ impl From<MessageRow> for Message {
             forwarded: r.forwarded != 0,
             reactions: Vec::new(),
             hidden: false,
+            attachments: attachments_of(r.attachments.as_deref()),
         }
     }
 }
@@ -73,6 +87,9 @@ pub struct NewMessage {
     pub target_seq: Option<Seq>,
     /// Posted by forwarding another message.
     pub forwarded: bool,
+    /// The sender's uploads it carries (validated by the chat layer, claimed by the writer
+    /// inside the transaction that stores the message).
+    pub attachments: Vec<Attachment>,
 }
 
 impl NewMessage {
@@ -105,8 +122,8 @@ pub async fn append(conn: &mut AnyConnection, m: &NewMessage) -> Result<Message,
     .await?;
     let id: i64 = sqlx::query_scalar(
         "insert into messages (room_id, seq, sender_id, kind, body, client_id, reply_to, created_at,
-                               target_seq, forwarded, search_text)
-         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) returning id",
+                               target_seq, forwarded, search_text, attachments)
+         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) returning id",
     )
     .bind(m.room_id.0)
     .bind(seq)
@@ -119,6 +136,7 @@ pub async fn append(conn: &mut AnyConnection, m: &NewMessage) -> Result<Message,
     .bind(m.target_seq.map(|s| s.0))
     .bind(i64::from(m.forwarded))
     .bind(m.search_text())
+    .bind(attachments_json(&m.attachments))
     .fetch_one(&mut *conn)
     .await?;
     // Writing a message means having read the room; changing one (an edit, a reaction) does not.
@@ -144,6 +162,7 @@ pub async fn append(conn: &mut AnyConnection, m: &NewMessage) -> Result<Message,
         created_at: now,
         target_seq: m.target_seq,
         forwarded: m.forwarded,
+        attachments: m.attachments.clone(),
         ..Message::default()
     })
 }
@@ -166,7 +185,7 @@ pub async fn append_batch(
     let now = now_ms();
     let access = senders_access(conn, backend, batch).await?;
     let blocks = direct_blocks(conn, backend, batch, &access).await?;
-    let refused: Vec<Option<AppError>> = batch
+    let mut refused: Vec<Option<AppError>> = batch
         .iter()
         .map(|m| {
             let key = (m.room_id, m.sender_id);
@@ -190,6 +209,17 @@ pub async fn append_batch(
                 repeat_of[i] = Some(first);
                 continue;
             }
+        }
+        if !m.attachments.is_empty() {
+            let ids: Vec<AttachmentId> = m.attachments.iter().map(|a| a.id).collect();
+            if !super::attachments::claim(conn, m.room_id, m.sender_id, &ids).await? {
+                refused[i] = Some(AppError::invalid(
+                    "attachments must be your own uploads not yet sent",
+                ));
+                continue;
+            }
+        }
+        if let Some(cid) = m.client_id.as_deref() {
             first_of.insert((m.sender_id, cid), i);
         }
         match per_room.iter_mut().find(|(r, _)| *r == m.room_id) {
@@ -245,14 +275,20 @@ pub async fn append_batch(
                 reply_to: m.reply_to,
                 created_at: now,
                 forwarded: m.forwarded,
+                attachments: m.attachments.clone(),
                 ..Message::default()
             },
             true,
         ));
+        if !m.attachments.is_empty() {
+            let ids: Vec<AttachmentId> = m.attachments.iter().map(|a| a.id).collect();
+            super::attachments::bind_to_message(conn, m.room_id, Seq(*seq), &ids).await?;
+        }
         rows.push(json!({
             "room_id": m.room_id.0, "seq": *seq, "sender_id": m.sender_id.0, "kind": m.kind.as_str(),
             "body": m.body, "client_id": m.client_id, "reply_to": m.reply_to.map(|s| s.0), "created_at": now,
             "forwarded": i64::from(m.forwarded), "search_text": m.search_text(),
+            "attachments": attachments_json(&m.attachments),
         }));
         *seq += 1;
     }
@@ -419,21 +455,22 @@ async fn insert_rows(
     let sql = match backend {
         Backend::Sqlite => {
             "insert into messages (room_id, seq, sender_id, kind, body, client_id, reply_to, created_at,
-                                   forwarded, search_text)
+                                   forwarded, search_text, attachments)
              select json_extract(value, '$.room_id'), json_extract(value, '$.seq'),
                     json_extract(value, '$.sender_id'), json_extract(value, '$.kind'),
                     json_extract(value, '$.body'), json_extract(value, '$.client_id'),
                     json_extract(value, '$.reply_to'), json_extract(value, '$.created_at'),
-                    json_extract(value, '$.forwarded'), json_extract(value, '$.search_text')
+                    json_extract(value, '$.forwarded'), json_extract(value, '$.search_text'),
+                    json_extract(value, '$.attachments')
              from json_each($1)
              returning id, room_id, seq"
         }
         Backend::Postgres => {
             "insert into messages (room_id, seq, sender_id, kind, body, client_id, reply_to, created_at,
-                                   forwarded, search_text)
+                                   forwarded, search_text, attachments)
              select (e->>'room_id')::bigint, (e->>'seq')::bigint, (e->>'sender_id')::bigint, e->>'kind',
                     e->>'body', e->>'client_id', (e->>'reply_to')::bigint, (e->>'created_at')::bigint,
-                    (e->>'forwarded')::integer, e->>'search_text'
+                    (e->>'forwarded')::integer, e->>'search_text', e->>'attachments'
              from json_array_elements($1::json) as e
              returning id, room_id, seq"
         }

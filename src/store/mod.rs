@@ -27,11 +27,12 @@ macro_rules! message_columns {
     () => {
         "select m.id, m.room_id, m.seq, m.sender_id, m.kind, m.body, m.client_id, m.reply_to,
                 m.created_at, m.target_seq, m.changed_seq, m.edited_at, m.deleted_at, m.deleted_by,
-                m.forwarded
+                m.forwarded, m.attachments
          "
     };
 }
 
+pub mod attachments;
 pub mod messages;
 pub mod operator;
 pub mod ops;

@@ -14,12 +14,15 @@ use crate::domain::rules::{Audience, GroupAdd};
 use crate::domain::{RoomId, Seq, User, UserId, now_ms};
 use crate::error::AppResult;
 
-fn user_of((id, username, display_name, created_at): (i64, String, String, i64)) -> User {
+fn user_of(
+    (id, username, display_name, created_at, avatar): (i64, String, String, i64, Option<String>),
+) -> User {
     User {
         id: UserId(id),
         username,
         display_name,
         created_at,
+        avatar: super::users::picture_of(avatar.as_deref()),
     }
 }
 
@@ -213,8 +216,8 @@ impl Store {
 
     /// The users `user` blocks, most recent first.
     pub async fn blocked_users(&self, user: UserId) -> AppResult<Vec<User>> {
-        let rows: Vec<(i64, String, String, i64)> = sqlx::query_as(
-            "select u.id, u.username, u.display_name, u.created_at
+        let rows: Vec<(i64, String, String, i64, Option<String>)> = sqlx::query_as(
+            "select u.id, u.username, u.display_name, u.created_at, u.avatar
              from blocks b join users u on u.id = b.blocked_id
              where b.blocker_id = $1 order by b.created_at desc, u.id",
         )
@@ -486,8 +489,8 @@ impl Store {
     }
 
     pub async fn join_requests(&self, room: RoomId) -> AppResult<Vec<JoinRequest>> {
-        let rows: Vec<(i64, String, String, i64, i64)> = sqlx::query_as(
-            "select u.id, u.username, u.display_name, u.created_at, j.created_at
+        let rows: Vec<(i64, String, String, i64, i64, Option<String>)> = sqlx::query_as(
+            "select u.id, u.username, u.display_name, u.created_at, j.created_at, u.avatar
              from join_requests j join users u on u.id = j.user_id
              where j.room_id = $1 order by j.created_at, u.id",
         )
@@ -496,11 +499,13 @@ impl Store {
         .await?;
         Ok(rows
             .into_iter()
-            .map(|(id, username, display_name, joined, at)| JoinRequest {
-                room_id: room,
-                user: user_of((id, username, display_name, joined)),
-                created_at: at,
-            })
+            .map(
+                |(id, username, display_name, joined, at, avatar)| JoinRequest {
+                    room_id: room,
+                    user: user_of((id, username, display_name, joined, avatar)),
+                    created_at: at,
+                },
+            )
             .collect())
     }
 

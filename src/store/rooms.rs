@@ -25,7 +25,8 @@ macro_rules! room_columns {
                 lm.client_id as lm_client_id, lm.reply_to as lm_reply_to, lm.created_at as lm_created_at,
                 lm.changed_seq as lm_changed_seq, lm.edited_at as lm_edited_at,
                 lm.deleted_at as lm_deleted_at, lm.deleted_by as lm_deleted_by,
-                lm.forwarded as lm_forwarded
+                lm.forwarded as lm_forwarded, lm.attachments as lm_attachments,
+                r.description, r.picture
          "
     };
 }
@@ -58,6 +59,9 @@ struct RoomRow {
     lm_deleted_at: Option<i64>,
     lm_deleted_by: Option<i64>,
     lm_forwarded: Option<i64>,
+    lm_attachments: Option<String>,
+    description: String,
+    picture: Option<String>,
 }
 
 impl From<RoomRow> for Room {
@@ -78,6 +82,7 @@ impl From<RoomRow> for Room {
                 deleted_at: r.lm_deleted_at,
                 deleted_by: r.lm_deleted_by.map(UserId),
                 forwarded: r.lm_forwarded.unwrap_or(0) != 0,
+                attachments: super::messages::attachments_of(r.lm_attachments.as_deref()),
                 ..Message::default()
             }),
             _ => None,
@@ -98,6 +103,8 @@ impl From<RoomRow> for Room {
             members_count: r.members_count,
             last_seq: Seq(r.last_seq),
             last_message,
+            description: r.description,
+            picture: super::users::picture_of(r.picture.as_deref()),
             me,
             members: None,
         }
@@ -467,6 +474,20 @@ pub async fn set_role(
             .execute(conn)
             .await?;
     }
+    Ok(())
+}
+
+/// Sets a room's description (the directory searches it).
+pub async fn set_description(
+    conn: &mut AnyConnection,
+    room: RoomId,
+    description: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("update rooms set description = $1 where id = $2")
+        .bind(description)
+        .bind(room.0)
+        .execute(conn)
+        .await?;
     Ok(())
 }
 

@@ -7,11 +7,17 @@ use crate::domain::{User, UserId, now_ms};
 use crate::error::{AppError, AppResult};
 
 #[derive(FromRow)]
-struct UserRow {
+pub(super) struct UserRow {
     id: i64,
     username: String,
     display_name: String,
     created_at: i64,
+    avatar: Option<String>,
+}
+
+/// An attachment snapshot column (`users.avatar`, `rooms.picture`) read back.
+pub(super) fn picture_of(json: Option<&str>) -> Option<Box<crate::domain::Attachment>> {
+    json.and_then(|j| serde_json::from_str(j).ok())
 }
 
 impl From<UserRow> for User {
@@ -21,6 +27,7 @@ impl From<UserRow> for User {
             username: r.username,
             display_name: r.display_name,
             created_at: r.created_at,
+            avatar: picture_of(r.avatar.as_deref()),
         }
     }
 }
@@ -46,7 +53,7 @@ impl Store {
         let row: UserRow = sqlx::query_as(
             "insert into users (username, display_name, password_hash, created_at)
              values ($1, $2, $3, $4)
-             returning id, username, display_name, created_at",
+             returning id, username, display_name, created_at, avatar",
         )
         .bind(username)
         .bind(display_name)
@@ -67,29 +74,32 @@ impl Store {
 
     /// The user and their password hash, for login.
     pub async fn credentials(&self, username: &str) -> AppResult<Option<(User, String)>> {
-        let row: Option<(i64, String, String, i64, String)> = sqlx::query_as(
-            "select id, username, display_name, created_at, password_hash from users where username = $1",
+        let row: Option<(i64, String, String, i64, String, Option<String>)> = sqlx::query_as(
+            "select id, username, display_name, created_at, password_hash, avatar from users where username = $1",
         )
         .bind(username)
         .fetch_optional(&self.pool)
         .await?;
-        Ok(row.map(|(id, username, display_name, created_at, hash)| {
-            (
-                User {
-                    id: UserId(id),
-                    username,
-                    display_name,
-                    created_at,
-                },
-                hash,
-            )
-        }))
+        Ok(
+            row.map(|(id, username, display_name, created_at, hash, avatar)| {
+                (
+                    User {
+                        id: UserId(id),
+                        username,
+                        display_name,
+                        created_at,
+                        avatar: picture_of(avatar.as_deref()),
+                    },
+                    hash,
+                )
+            }),
+        )
     }
 
     /// The user with this id, if there is one.
     pub async fn user(&self, id: UserId) -> AppResult<Option<User>> {
         let row: Option<UserRow> = sqlx::query_as(
-            "select id, username, display_name, created_at from users where id = $1",
+            "select id, username, display_name, created_at, avatar from users where id = $1",
         )
         .bind(id.0)
         .fetch_optional(&self.pool)
@@ -126,7 +136,7 @@ impl Store {
         let mut w = self.begin_write().await?;
         let row: Option<UserRow> = sqlx::query_as(
             "update users set display_name = $1 where id = $2
-             returning id, username, display_name, created_at",
+             returning id, username, display_name, created_at, avatar",
         )
         .bind(display_name)
         .bind(id.0)
@@ -146,7 +156,7 @@ impl Store {
             })
             .collect();
         let rows: Vec<UserRow> = sqlx::query_as(
-            "select id, username, display_name, created_at from users
+            "select id, username, display_name, created_at, avatar from users
              where username like $1 escape '\\'
              order by username limit $2",
         )
@@ -284,20 +294,22 @@ pub struct Account {
 impl Store {
     /// Every account, in id order (the operator's list).
     pub async fn accounts(&self) -> AppResult<Vec<Account>> {
-        let rows: Vec<(i64, String, String, i64, Option<i64>)> = sqlx::query_as(
-            "select id, username, display_name, created_at, banned_at from users order by id",
+        type AccountRow = (i64, String, String, i64, Option<i64>, Option<String>);
+        let rows: Vec<AccountRow> = sqlx::query_as(
+            "select id, username, display_name, created_at, banned_at, avatar from users order by id",
         )
         .fetch_all(&self.pool)
         .await?;
         Ok(rows
             .into_iter()
             .map(
-                |(id, username, display_name, created_at, banned_at)| Account {
+                |(id, username, display_name, created_at, banned_at, avatar)| Account {
                     user: User {
                         id: UserId(id),
                         username,
                         display_name,
                         created_at,
+                        avatar: picture_of(avatar.as_deref()),
                     },
                     banned_at,
                 },

@@ -29,7 +29,7 @@ pub struct TestApp {
     pub client: reqwest::Client,
     stop: Option<oneshot::Sender<()>>,
     server: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
-    _dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
     pg_db: Option<String>,
 }
 
@@ -106,9 +106,9 @@ pub fn trials(module: &str, tests: &[(&'static str, TestFn)]) -> Vec<Trial> {
     out
 }
 
-/// Runs one test on a two-worker runtime, as `#[tokio::test(flavor = "multi_thread")]` did. A
+/// Runs one test on a two-worker runtime (public for suites that make their own trials), as `#[tokio::test(flavor = "multi_thread")]` did. A
 /// Postgres run without a Postgres is ignored, loudly, or fails under `CI=true`.
-fn run_trial(name: &str, db: Db, body: TestFn) -> Result<Completion, Failed> {
+pub fn run_trial(name: &str, db: Db, body: TestFn) -> Result<Completion, Failed> {
     if let Db::Postgres = db
         && let Err(why) = postgres_reachable()
     {
@@ -186,6 +186,8 @@ async fn spawn_app_inner(db: Db, vars: &[(&str, &str)], fixture: Option<&str>) -
         concat!(env!("CARGO_MANIFEST_DIR"), "/static").into(),
         "--missive-send-rate".into(),
         "0".into(),
+        "--missive-media-dir".into(),
+        dir.path().join("media").display().to_string(),
     ];
     for (k, v) in vars {
         args.push(format!("--{k}"));
@@ -218,7 +220,7 @@ async fn spawn_app_inner(db: Db, vars: &[(&str, &str)], fixture: Option<&str>) -
         client,
         stop: Some(stop),
         server: Some(server),
-        _dir: dir,
+        dir,
         pg_db,
     }
 }
@@ -247,6 +249,11 @@ pub fn unique_name(prefix: &str) -> String {
 }
 
 impl TestApp {
+    /// The server's local media folder (`MISSIVE_MEDIA_DIR`).
+    pub fn media_dir(&self) -> std::path::PathBuf {
+        self.dir.path().join("media")
+    }
+
     pub async fn request(
         &self,
         method: Method,

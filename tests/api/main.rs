@@ -7,6 +7,7 @@
 //! passing without having run. `cargo test --test api -- postgres::` runs only the Postgres half.
 
 mod accounts;
+mod attachments;
 mod helpers;
 mod operator;
 mod platform;
@@ -19,6 +20,7 @@ fn main() -> std::process::ExitCode {
     let mut trials = Vec::new();
     trials.extend(helpers::trials("accounts", &accounts::tests()));
     trials.extend(helpers::trials("operator", &operator::tests()));
+    trials.extend(attachments::trials());
     trials.extend(helpers::trials("platform", &platform::tests()));
     trials.extend(helpers::trials("privacy", &privacy::tests()));
     trials.extend(helpers::trials("rooms", &rooms::tests()));

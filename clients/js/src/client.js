@@ -609,12 +609,19 @@ export class MissiveClient extends Emitter {
    * Queues a message and sends it as soon as it can. Resolves nothing: follow it with the
    * `outbox` and `messages` events (or `sendAndWait`).
    * @param {{room_id: string} | {to: string}} target
-   * @param {string} body
-   * @param {{reply_to?: number | null, client_id?: string}} [opts]
+   * @param {string} body may be empty when `opts.attachments` are given (a caption)
+   * @param {{reply_to?: number | null, client_id?: string, attachments?: string[]}} [opts]
+   *   `attachments`: ids of the user's uploads (`rest.uploadAttachment`), at most 10
    * @returns {OutboxItem}
    */
   send(target, body, opts = {}) {
-    const item = this.outbox.add({ ...target, body, reply_to: opts.reply_to, client_id: opts.client_id });
+    const item = this.outbox.add({
+      ...target,
+      body,
+      reply_to: opts.reply_to,
+      client_id: opts.client_id,
+      attachments: opts.attachments,
+    });
     this.emit('outbox', { room_id: item.room_id, client_id: item.client_id });
     this.flush();
     return item;
@@ -625,7 +632,7 @@ export class MissiveClient extends Emitter {
    * item then stays in the outbox, failed, for `retry` or `discard`).
    * @param {{room_id: string} | {to: string}} target
    * @param {string} body
-   * @param {{reply_to?: number | null, client_id?: string}} [opts]
+   * @param {{reply_to?: number | null, client_id?: string, attachments?: string[]}} [opts]
    * @returns {Promise<Message>}
    */
   sendAndWait(target, body, opts = {}) {
@@ -690,6 +697,7 @@ export class MissiveClient extends Emitter {
           ? { room_id: item.room_id, body: item.body, client_id: item.client_id }
           : { to: /** @type {string} */ (item.to), body: item.body, client_id: item.client_id };
         if (item.reply_to !== null && item.reply_to !== undefined) payload.reply_to = item.reply_to;
+        if (item.attachments && item.attachments.length) payload.attachments = item.attachments;
         // The server closes a connection whose packet exceeds 64 KiB (§9): such a message would
         // drop the socket on every attempt and hold up everything behind it.
         if (packetBytes(payload) > MAX_PACKET_BYTES) {

@@ -2,12 +2,14 @@
 /**
  * @module @missive/client
  * The Missive client library: `MissiveClient` (Socket.IO: catch-up, live delivery, gaps, dedupe,
- * outbox), `RestClient` (REST), `TokenSession` (tokens), storages, and the protocol's types
+ * outbox), `RestClient` (REST, uploads), `AttachmentLinks` (signed media URLs), `TokenSession`
+ * (tokens), storages, and the protocol's types
  * (`import('@missive/client').Message`, `ClientToServerEvents`, …).
  */
 
 export { MissiveClient } from './client.js';
 export { RestClient } from './rest.js';
+export { AttachmentLinks } from './attachments.js';
 export { TokenSession, refreshMargin } from './session.js';
 export { MissiveError, describeError } from './errors.js';
 export { MemoryStorage } from './storage.js';
@@ -22,6 +24,8 @@ export { isChange, applyChange, applyHidden, parseReaction, newer } from './life
 /** @typedef {import('./protocol.js').User} User */
 /** @typedef {import('./protocol.js').Presence} Presence */
 /** @typedef {import('./protocol.js').Message} Message */
+/** @typedef {import('./protocol.js').Attachment} Attachment */
+/** @typedef {import('./protocol.js').AttachmentLink} AttachmentLink */
 /** @typedef {import('./protocol.js').Room} Room */
 /** @typedef {import('./protocol.js').RoomInfo} RoomInfo */
 /** @typedef {import('./protocol.js').RoomWithMembers} RoomWithMembers */

@@ -21,6 +21,7 @@ import { readJSON, writeJSON } from './storage.js';
  * @property {string} [to] a user id: a direct message, creating the room on first use
  * @property {string} body
  * @property {number | null} reply_to
+ * @property {string[]} [attachments] ids of the sender's uploads it carries
  * @property {string} created_at
  * @property {'queued' | 'failed'} state
  * @property {{code: string, message: string} | null} error
@@ -59,7 +60,7 @@ export class Outbox {
   }
 
   /**
-   * @param {{room_id?: string, to?: string, body: string, reply_to?: number | null, client_id?: string}} msg
+   * @param {{room_id?: string, to?: string, body: string, reply_to?: number | null, client_id?: string, attachments?: string[]}} msg
    * @returns {OutboxItem}
    */
   add(msg) {
@@ -75,6 +76,7 @@ export class Outbox {
     };
     if (msg.room_id) item.room_id = msg.room_id;
     else if (msg.to) item.to = msg.to;
+    if (msg.attachments && msg.attachments.length) item.attachments = [...msg.attachments];
     this.items.push(item);
     this.save();
     return item;

@@ -15,13 +15,41 @@
 
 /**
  * @typedef {'invalid' | 'unauthenticated' | 'invalid_credentials' | 'forbidden' | 'not_found' |
- *   'conflict' | 'too_large' | 'rate_limited' | 'unavailable' | 'internal'} ErrorCode
+ *   'conflict' | 'too_large' | 'quota_exceeded' | 'rate_limited' | 'unavailable' | 'internal'} ErrorCode
  * The protocol's error codes (§1).
  */
 
 /** @typedef {{code: ErrorCode | string, message: string, retry_after_ms?: number}} ErrorBody */
 
-/** @typedef {{id: Id, username: string, display_name: string, created_at: Time}} User */
+/**
+ * @typedef {object} User
+ * @property {Id} id
+ * @property {string} username
+ * @property {string} display_name
+ * @property {Time} created_at
+ * @property {Attachment | null} [avatar] the profile picture ("Attachments")
+ */
+
+/**
+ * An uploaded file as messages, profiles and rooms carry it ("Attachments"). Its bytes are
+ * fetched with a signed link (`RestClient.attachmentLinks`, `AttachmentLinks`).
+ * @typedef {object} Attachment
+ * @property {Id} id
+ * @property {string} name the uploader's file name (metadata only)
+ * @property {string} content_type sniffed from the bytes by the server
+ * @property {number} size bytes, as stored
+ * @property {string} sha256 hex; the download's ETag
+ * @property {number} [width] images only
+ * @property {number} [height]
+ * @property {string} [blurhash] images only: a placeholder to paint before the image loads
+ * @property {boolean} thumbnail whether a thumbnail link exists
+ */
+
+/**
+ * A signed download link (`POST /api/attachments/links`): paths relative to the server.
+ * @typedef {{id: Id, url: string, thumbnail_url: string | null}} AttachmentLink
+ */
+/** @typedef {{links: AttachmentLink[], expires_at: number}} AttachmentLinks Unix seconds */
 /** @typedef {{user_id: Id, online: boolean, last_seen_at: Time | null}} Presence */
 /** @typedef {'direct' | 'group' | 'channel'} RoomKind */
 /** @typedef {'owner' | 'admin' | 'member'} Role */
@@ -46,6 +74,7 @@
  * @property {true} [forwarded]
  * @property {Reaction[]} [reactions] as the reader sees them
  * @property {true} [hidden] deleted for the reader only ("delete for me")
+ * @property {Attachment[]} [attachments] files sent with the message; `body` is then a caption
  */
 
 /**
@@ -77,6 +106,8 @@
  * @property {number} members_count
  * @property {number} last_seq
  * @property {Message | null} [last_message]
+ * @property {string} [description] groups and channels; empty when none
+ * @property {Attachment | null} [picture] the group's or channel's picture
  */
 
 /**
@@ -223,7 +254,7 @@
 
 /** @typedef {{token: string, cursors?: Cursors}} AuthPayload */
 /**
- * @typedef {{body: string, client_id?: string, reply_to?: number} &
+ * @typedef {{body: string, client_id?: string, reply_to?: number, attachments?: Id[]} &
  *   ({room_id: Id, to?: undefined} | {to: Id, room_id?: undefined})} SendPayload
  */
 /** @typedef {{room_id: Id, seq: number}} SeqPayload */

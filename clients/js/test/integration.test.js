@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
 import { createRequire } from 'node:module';
 import { io } from 'socket.io-client';
-import { MemoryStorage, MissiveClient, applyChange, isChange } from '../src/index.js';
+import { AttachmentLinks, MemoryStorage, MissiveClient, MissiveError, applyChange, isChange } from '../src/index.js';
 
 const require = createRequire(import.meta.url);
 // The interop suite's launcher (a path in a variable: tsc checks this package, not that file).
@@ -312,4 +312,53 @@ test('a Web Push pusher is registered, listed, replaced by its endpoint and remo
   const solo = await phone.rest.createRoom({ kind: 'group', name: 'not for bob' });
   await assert.rejects(bob.rest.mute(solo.id), { code: 'not_found' }, 'not a member');
   laptop.close();
+});
+
+test('attachments: an upload reports progress, travels with a send, and its signed link serves it to the room only', async () => {
+  const alice = newClient();
+  await alice.rest.register({ username: `a_${hex()}`, password: 'password-1' });
+  const bob = newClient();
+  const bobUser = (await bob.rest.register({ username: `b_${hex()}`, password: 'password-1' })).user;
+  const stranger = newClient();
+  await stranger.rest.register({ username: `s_${hex()}`, password: 'password-1' });
+  const room = await alice.rest.direct(bobUser.id);
+  alice.connect();
+  bob.connect();
+  await Promise.all([once(alice, 'synced'), once(bob, 'synced')]);
+  const got = collect(bob);
+
+  const bytes = new TextEncoder().encode('a report, in plain text\n'.repeat(40));
+  /** @type {{loaded: number, total: number}[]} */
+  const progress = [];
+  const file = await alice.rest.uploadAttachment(new Blob([bytes]), { name: 'report.txt', onProgress: (p) => progress.push(p) });
+  assert.equal(file.name, 'report.txt');
+  assert.equal(file.size, bytes.length);
+  assert.deepEqual(progress.at(-1), { loaded: bytes.length, total: bytes.length });
+
+  const sent = await alice.sendAndWait({ room_id: room.id }, '', { attachments: [file.id] });
+  assert.deepEqual(sent.attachments, [file]);
+  await until(() => got.some((m) => m.seq === sent.seq), 'live delivery to bob');
+  assert.deepEqual(got.find((m) => m.seq === sent.seq)?.attachments, [file]);
+
+  const links = new AttachmentLinks({ rest: bob.rest });
+  const [url, thumb] = await Promise.all([links.url(file.id), links.url(file.id, { thumbnail: true })]);
+  assert.ok(url && url.startsWith(server.url), String(url));
+  assert.equal(thumb, null, 'a text file has no thumbnail');
+  const res = await fetch(/** @type {string} */ (url));
+  assert.equal(res.status, 200);
+  assert.deepEqual(new Uint8Array(await res.arrayBuffer()), bytes);
+  assert.equal(await new AttachmentLinks({ rest: stranger.rest }).url(file.id), null);
+
+  // A picture: a 1×1 PNG as the profile picture, seen by whoever sees the user.
+  const png = Uint8Array.from(atob('iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg=='), (ch) => ch.charCodeAt(0));
+  const picture = await alice.rest.uploadAttachment(png, { name: 'me.png' });
+  assert.equal(picture.content_type, 'image/png');
+  const me = await alice.rest.setAvatar(picture.id);
+  assert.equal(me.avatar?.id, picture.id);
+  assert.equal((await bob.rest.user(me.id)).avatar?.id, picture.id);
+  assert.equal((await alice.rest.clearAvatar()).avatar, null);
+
+  await assert.rejects(alice.rest.uploadAttachment(new Uint8Array(0)), (e) => e instanceof MissiveError && e.code === 'invalid');
+  alice.close();
+  bob.close();
 });

@@ -5,7 +5,7 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { MemoryStorage, MissiveClient, Outbox, RoomStreams, TokenSession } from '../src/index.js';
+import { AttachmentLinks, MemoryStorage, MissiveClient, Outbox, RoomStreams, TokenSession } from '../src/index.js';
 import { FakeSocket } from './fake-socket.js';
 
 const tick = (ms = 0) => new Promise((r) => setTimeout(r, ms));
@@ -287,4 +287,33 @@ test('room:muted and room:unmuted are passed on with `until` as a number or null
     ['unmuted', { room_id: 'r' }],
   ]);
   client.close();
+});
+
+test('attachment links are asked for in one batch per tick, cached until shortly before they expire', async () => {
+  /** @type {string[][]} */
+  const asked = [];
+  let now = 1_000_000_000_000;
+  const rest = {
+    baseUrl: 'https://chat.example',
+    /** @param {string[]} ids */
+    attachmentLinks: async (ids) => {
+      asked.push(ids);
+      return {
+        expires_at: Math.floor(now / 1000) + 3600,
+        links: ids.filter((id) => id !== 'secret').map((id) => ({ id, url: `/api/attachments/${id}?sig=x`, thumbnail_url: id === 'img' ? `/api/attachments/${id}/thumbnail?sig=x` : null })),
+      };
+    },
+  };
+  const links = new AttachmentLinks({ rest, now: () => now });
+  const [a, img, thumb, secret] = await Promise.all([links.url('a'), links.url('img'), links.url('img', { thumbnail: true }), links.url('secret')]);
+  assert.deepEqual(asked, [['a', 'img', 'secret']], 'one request for everything asked in the same tick');
+  assert.equal(a, 'https://chat.example/api/attachments/a?sig=x');
+  assert.equal(img, 'https://chat.example/api/attachments/img?sig=x');
+  assert.equal(thumb, 'https://chat.example/api/attachments/img/thumbnail?sig=x');
+  assert.equal(secret, null, 'an attachment the user may not read');
+  await links.url('a');
+  assert.equal(asked.length, 1, 'cached');
+  now += 3600_000;
+  await links.url('a');
+  assert.deepEqual(asked[1], ['a'], 'asked again once the link is about to expire');
 });

@@ -34,6 +34,13 @@ import { errorOf } from './session.js';
 /** @typedef {import('./protocol.js').Pusher} Pusher */
 /** @typedef {import('./protocol.js').PusherInput} PusherInput */
 /** @typedef {import('./protocol.js').Mute} Mute */
+/** @typedef {import('./protocol.js').Attachment} Attachment */
+/** @typedef {import('./protocol.js').AttachmentLinks} AttachmentLinks */
+/**
+ * What `uploadAttachment` sends: a browser `File` or `Blob`, or bytes.
+ * @typedef {Blob | ArrayBuffer | Uint8Array} UploadBody
+ */
+/** @typedef {{loaded: number, total: number}} UploadProgress */
 /** @typedef {import('./session.js').TokenSession} TokenSession */
 
 const enc = encodeURIComponent;
@@ -384,4 +391,142 @@ export class RestClient {
   mutes() {
     return this.request('GET', '/api/me/mutes');
   }
+
+  // ---------------------------------------------------------------- attachments
+
+  /**
+   * Uploads a file; send it within a day with `MissiveClient.send(…, {attachments: [id]})` (or
+   * `postMessage`), or use it as a picture. The server sniffs the type from the bytes and keeps
+   * the name as metadata. In a browser the upload goes through `XMLHttpRequest` so that
+   * `onProgress` follows it; elsewhere (Node) through `fetch`, and `onProgress` is called once
+   * at the end. Rejects with `too_large` past `MISSIVE_MAX_UPLOAD`, `quota_exceeded` past the
+   * user's quota, `network` when the server cannot be reached, `aborted` when `signal` aborts.
+   * @param {UploadBody} file
+   * @param {{name?: string, onProgress?: (p: UploadProgress) => void, signal?: AbortSignal}} [opts]
+   * @returns {Promise<Attachment>}
+   */
+  async uploadAttachment(file, opts = {}) {
+    const fileName = opts.name ?? (typeof File !== 'undefined' && file instanceof File ? file.name : undefined);
+    const path = `/api/attachments${qs({ name: fileName })}`;
+    const total = file instanceof Blob ? file.size : file.byteLength;
+    const useXhr = typeof XMLHttpRequest !== 'undefined' && this.fetch === defaultFetch;
+    for (let attempt = 0; ; attempt++) {
+      const token = (await this.session.fresh()).access_token;
+      const { status, body } = useXhr
+        ? await xhrUpload(this.baseUrl + path, token, file, opts)
+        : await this.fetchUpload(path, token, file, opts);
+      if (status === 401 && attempt === 0) {
+        await this.session.refresh();
+        continue;
+      }
+      if (status < 200 || status >= 300) throw MissiveError.fromBody(body && body.error, status);
+      if (opts.onProgress && !useXhr) opts.onProgress({ loaded: total, total });
+      return body;
+    }
+  }
+
+  /**
+   * @param {string} path @param {string} token @param {UploadBody} file
+   * @param {{signal?: AbortSignal}} opts
+   * @returns {Promise<{status: number, body: any}>}
+   */
+  async fetchUpload(path, token, file, opts) {
+    /** @type {Response} */
+    let res;
+    try {
+      res = await this.fetch(this.baseUrl + path, {
+        method: 'POST',
+        headers: { Accept: 'application/json', 'Content-Type': 'application/octet-stream', Authorization: `Bearer ${token}` },
+        body: /** @type {BodyInit} */ (file instanceof ArrayBuffer ? new Uint8Array(file) : file),
+        signal: opts.signal,
+      });
+    } catch (e) {
+      if (opts.signal && opts.signal.aborted) throw new MissiveError('aborted', 'The upload was cancelled.');
+      throw new MissiveError('network', `Cannot reach the server. Check your connection. (${String(e)})`);
+    }
+    const text = await res.text();
+    let body = null;
+    try {
+      body = text ? JSON.parse(text) : null;
+    } catch {
+      body = null;
+    }
+    return { status: res.status, body };
+  }
+
+  /**
+   * Signed download links to the attachments among `ids` the caller may read (the others are
+   * left out), for `<img src>` and downloads: paths relative to the server, valid until
+   * `expires_at` (Unix seconds, at least an hour away). `AttachmentLinks` caches them.
+   * @param {string[]} ids at most 100
+   * @returns {Promise<AttachmentLinks>}
+   */
+  attachmentLinks(ids) {
+    return this.request('POST', '/api/attachments/links', { ids });
+  }
+
+  /** Sets the caller's profile picture: one of their image uploads. @param {string} attachmentId @returns {Promise<User>} */
+  async setAvatar(attachmentId) {
+    const u = await this.request('PUT', '/api/me/avatar', { attachment_id: attachmentId });
+    this.session.updateUser(u);
+    return u;
+  }
+
+  /** Removes the caller's profile picture. @returns {Promise<User>} */
+  async clearAvatar() {
+    const u = await this.request('DELETE', '/api/me/avatar');
+    this.session.updateUser(u);
+    return u;
+  }
+
+  /** Sets a group's or channel's picture (owner or admin). @param {string} roomId @param {string} attachmentId @returns {Promise<Room>} */
+  setRoomPicture(roomId, attachmentId) {
+    return this.request('PUT', `/api/rooms/${enc(roomId)}/picture`, { attachment_id: attachmentId });
+  }
+
+  /** Removes a group's or channel's picture (owner or admin). @param {string} roomId @returns {Promise<Room>} */
+  clearRoomPicture(roomId) {
+    return this.request('DELETE', `/api/rooms/${enc(roomId)}/picture`);
+  }
+
+  /** Sets a group's or channel's description, at most 500 characters; `''` clears it (owner or admin). @param {string} roomId @param {string} description @returns {Promise<Room>} */
+  setRoomDescription(roomId, description) {
+    return this.request('PATCH', `/api/rooms/${enc(roomId)}`, { description });
+  }
+}
+
+/** The global fetch, to tell it from one given to the constructor (tests, Node). */
+const defaultFetch = globalThis.fetch;
+
+/**
+ * A browser upload with progress events.
+ * @param {string} url @param {string} token @param {UploadBody} file
+ * @param {{onProgress?: (p: UploadProgress) => void, signal?: AbortSignal}} opts
+ * @returns {Promise<{status: number, body: any}>}
+ */
+function xhrUpload(url, token, file, opts) {
+  return new Promise((resolve, reject) => {
+    const xhr = new XMLHttpRequest();
+    xhr.open('POST', url);
+    xhr.setRequestHeader('Authorization', `Bearer ${token}`);
+    xhr.setRequestHeader('Accept', 'application/json');
+    xhr.setRequestHeader('Content-Type', 'application/octet-stream');
+    if (opts.onProgress) {
+      const report = opts.onProgress;
+      xhr.upload.onprogress = (e) => report({ loaded: e.loaded, total: e.lengthComputable ? e.total : 0 });
+    }
+    xhr.onload = () => {
+      let body = null;
+      try {
+        body = xhr.responseText ? JSON.parse(xhr.responseText) : null;
+      } catch {
+        body = null;
+      }
+      resolve({ status: xhr.status, body });
+    };
+    xhr.onerror = () => reject(new MissiveError('network', 'Cannot reach the server. Check your connection.'));
+    xhr.onabort = () => reject(new MissiveError('aborted', 'The upload was cancelled.'));
+    if (opts.signal) opts.signal.addEventListener('abort', () => xhr.abort(), { once: true });
+    xhr.send(file instanceof Blob ? file : new Blob([/** @type {BlobPart} */ (file)]));
+  });
 }
