@@ -212,10 +212,16 @@ pub(crate) async fn admit(
     let mut w = app.store.begin_write().await?;
     // Holds the room's row lock (Postgres) so concurrent adds cannot pass max_members together.
     sql::lock_room(&mut w.tx, room).await?;
-    let (kind, max) = sql::room_meta(&mut w.tx, room)
+    let sql::RoomMeta {
+        kind,
+        max_members: max,
+        closed_at,
+    } = sql::room_meta(&mut w.tx, room)
         .await?
         .ok_or(AppError::NotFound)?;
     let actor_member = sql::access(&mut w.tx, room, actor).await?;
+    // Only channels are ever closed, and channels are public: this tells no stranger anything.
+    rules::may_join(closed_at.is_some())?;
     match &by_link {
         None => rules::may_add(actor_member.as_ref(), kind, actor == target)?,
         Some(_) if kind != RoomKind::Group => return Err(AppError::NotFound),
@@ -389,7 +395,7 @@ async fn member(app: &App, room: RoomId, user: UserId, viewer: UserId) -> AppRes
 }
 
 /// `room:updated` (the shared form, without anyone's own view) to the room's members.
-async fn announce_room(app: &App, room: RoomId) {
+pub(crate) async fn announce_room(app: &App, room: RoomId) {
     match app.store.room_shared(room).await {
         Ok(Some(shared)) => {
             app.delivery()
