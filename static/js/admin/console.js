@@ -230,6 +230,7 @@ function closeControls(r) {
           const done = await act(() => api('POST', `/api/admin/rooms/${r.id}/${verb}`, { reason: /** @type {HTMLInputElement} */ (reason).value }));
           if (done) {
             showRoom(done);
+            /** @type {HTMLFormElement} */ ($('rooms-form')).requestSubmit();
             document.querySelector(`[data-testid="room-${closing ? 'reopen' : 'close'}"]`)?.focus();
           }
         } }, closing ? 'Close the channel' : 'Reopen the channel'),
