@@ -76,6 +76,7 @@ pub async fn edit(
     }
     let mut w = app.store.begin_write().await?;
     let (member, message) = target(&mut w, room, seq, user).await?;
+    rules::may_post(&member, MessageKind::Edit)?;
     rules::may_edit(&message, user, now_ms(), millis(app.config.edit_window))?;
     let entry = w
         .append(&change(room, user, MessageKind::Edit, seq, body.clone()))
@@ -167,6 +168,7 @@ pub async fn react(
     }
     let mut w = app.store.begin_write().await?;
     let (member, message) = target(&mut w, room, seq, user).await?;
+    rules::may_post(&member, MessageKind::Reaction)?;
     rules::may_react(&message)?;
     let previous = sql::reaction_of(&mut w.tx, room, seq, user).await?;
     let next = rules::next_reaction(previous.as_deref(), emoji);

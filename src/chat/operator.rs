@@ -1,9 +1,11 @@
 //! The operator's console (`/api/admin/...` besides reports, bans, deletes and the audit log,
 //! which are `safety`'s): the cluster's figures, accounts and their devices on every node,
-//! logout everywhere, password resets, and rooms. Every function checks the caller is an
-//! operator (`safety::require_operator`) before anything else.
+//! logout everywhere, password resets, rooms, and closing and reopening channels. Every
+//! function checks the caller is an operator (`safety::require_operator`) before anything else.
 
 use std::sync::Mutex;
+
+use serde_json::json;
 
 use crate::app::App;
 use crate::auth::tokens::random_id;
@@ -12,7 +14,7 @@ use crate::domain::operator::{
     AdminRoomDetail, AdminUser, AdminUserDetail, ClusterStats, FORGET_AFTER_MS, NodeStats,
     TemporaryPassword, cluster,
 };
-use crate::domain::{Message, RoomId, Seq, UserId, now_ms};
+use crate::domain::{Message, RoomId, RoomKind, Seq, UserId, now_ms, rules};
 use crate::error::{AppError, AppResult};
 
 /// Most accounts or rooms one search returns.
@@ -177,6 +179,68 @@ pub async fn room(app: &App, operator: UserId, id: RoomId) -> AppResult<AdminRoo
         messages_last_hour: app.store.messages_since(id, now - 3_600_000).await?,
         members: app.store.admin_members(id, MEMBERS_LIMIT).await?,
     })
+}
+
+/// An operator's reason for an action: at most 500 characters after trimming, no control
+/// character but newlines; empty when none is given.
+pub fn parse_reason(raw: &str) -> AppResult<String> {
+    let r = raw.trim();
+    if r.chars().count() > 500 || r.chars().any(|c| c.is_control() && c != '\n') {
+        return Err(AppError::invalid(
+            "reason must be at most 500 characters, no control characters",
+        ));
+    }
+    Ok(r.to_owned())
+}
+
+/// `POST /api/admin/rooms/{id}/close` (`close`) and `…/reopen`: a channel made read-only, or
+/// writable again. In one transaction, under the room's lock (so no send, follow or edit
+/// slips past it): the room's `closed_at`, a `system` entry `room_closed` / `room_reopened`
+/// (followers see it live and in catch-up, in seq order; it carries the reason, if any) and the
+/// audit record. Then `room:updated`, with `closed_at`, to the followers' devices.
+pub async fn close_room(
+    app: &App,
+    operator: UserId,
+    id: RoomId,
+    close: bool,
+    reason: &str,
+) -> AppResult<AdminRoomDetail> {
+    require_operator(app, operator).await?;
+    let reason = parse_reason(reason)?;
+    let mut w = app.store.begin_write().await?;
+    crate::store::rooms::lock_room(&mut w.tx, id).await?;
+    let meta = crate::store::rooms::room_meta(&mut w.tx, id)
+        .await?
+        // Direct rooms are not the console's, as in `GET /api/admin/rooms/{id}`.
+        .filter(|m| m.kind != RoomKind::Direct)
+        .ok_or(AppError::NotFound)?;
+    rules::may_close(meta.kind, meta.closed_at.is_some(), close)?;
+    crate::store::rooms::set_closed(&mut w.tx, id, close.then(now_ms)).await?;
+    let (event, action) = if close {
+        ("room_closed", "close_room")
+    } else {
+        ("room_reopened", "reopen_room")
+    };
+    let mut body = json!({"event": event, "user_id": operator});
+    if !reason.is_empty() {
+        body["reason"] = json!(reason);
+    }
+    let entry = crate::chat::messages::append_system(&mut w, id, operator, body).await?;
+    crate::store::privacy::audit(
+        &mut w.tx,
+        operator,
+        crate::store::privacy::AuditRecord {
+            action,
+            room: Some(id),
+            seq: Some(entry.seq),
+            detail: &reason,
+            ..Default::default()
+        },
+    )
+    .await?;
+    w.commit().await?;
+    crate::chat::rooms::announce_room(app, id).await;
+    room(app, operator, id).await
 }
 
 /// `GET /api/admin/rooms/{id}/messages/{seq}/context`: a reported message with the five

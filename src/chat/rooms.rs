@@ -212,10 +212,16 @@ pub(crate) async fn admit(
     let mut w = app.store.begin_write().await?;
     // Holds the room's row lock (Postgres) so concurrent adds cannot pass max_members together.
     sql::lock_room(&mut w.tx, room).await?;
-    let (kind, max) = sql::room_meta(&mut w.tx, room)
+    let sql::RoomMeta {
+        kind,
+        max_members: max,
+        closed_at,
+    } = sql::room_meta(&mut w.tx, room)
         .await?
         .ok_or(AppError::NotFound)?;
     let actor_member = sql::access(&mut w.tx, room, actor).await?;
+    // Only channels are ever closed, and channels are public: this tells no stranger anything.
+    rules::may_join(closed_at.is_some())?;
     match &by_link {
         None => rules::may_add(actor_member.as_ref(), kind, actor == target)?,
         Some(_) if kind != RoomKind::Group => return Err(AppError::NotFound),

@@ -190,6 +190,7 @@ mod tests {
             read_seq: Seq(0),
             last_seq: Seq(20),
             joined_seq: Seq(joined),
+            closed: false,
         }
     }
 

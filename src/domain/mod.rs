@@ -526,6 +526,8 @@ pub struct Membership {
     pub last_seq: Seq,
     /// The room's stream end when this member joined (see [`rules::read_floor`]).
     pub joined_seq: Seq,
+    /// An operator closed the room (see [`rules::may_post`] and [`rules::may_join`]).
+    pub closed: bool,
 }
 
 /// The caller's own view of a room: role, cursors and unread count.
@@ -550,6 +552,10 @@ pub struct Room {
     pub max_members: Option<i64>,
     pub members_count: i64,
     pub last_seq: Seq,
+    /// When an operator closed the channel (`null` while open): read-only from then on.
+    #[serde(with = "time_ms::option")]
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub closed_at: Option<i64>,
     pub last_message: Option<Message>,
     /// Set by the owner and admins (groups and channels); empty when none.
     pub description: String,

@@ -322,6 +322,10 @@ pub struct AdminRoom {
     #[serde(with = "time_ms")]
     #[schema(value_type = String, format = DateTime)]
     pub last_activity_at: i64,
+    /// When an operator closed the channel; `null` while open.
+    #[serde(with = "time_ms::option")]
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub closed_at: Option<i64>,
 }
 
 /// A room's member, for operators.

@@ -130,6 +130,8 @@ pub struct Report {
 pub struct AuditEntry {
     pub id: String,
     pub actor_id: UserId,
+    /// `ban`, `unban`, `delete_message`, `resolve_report`, `disconnect_device`,
+    /// `logout_everywhere`, `reset_password`, `close_room`, `reopen_room`.
     pub action: String,
     pub target_user_id: Option<UserId>,
     pub room_id: Option<RoomId>,

@@ -19,7 +19,19 @@ pub fn read_floor(m: &Membership) -> Seq {
 }
 
 /// May this member append an entry of `kind`? In a channel only the owner and admins write.
+/// Nobody writes into a closed channel: no message, edit or reaction. Deletes stay possible
+/// (its owner, admins and operators still clean up), and so do the system entries of leaving.
 pub fn may_post(m: &Membership, kind: MessageKind) -> Result<(), AppError> {
+    if m.closed
+        && matches!(
+            kind,
+            MessageKind::Text | MessageKind::Edit | MessageKind::Reaction
+        )
+    {
+        return Err(AppError::forbidden(
+            "this channel was closed by an operator: nothing more can be posted",
+        ));
+    }
     if m.kind == RoomKind::Channel && !m.role.is_admin() && kind == MessageKind::Text {
         return Err(AppError::forbidden(
             "only the channel's owner and admins post",
@@ -42,6 +54,11 @@ pub fn check_reply_to(m: &Membership, reply_to: Option<Seq>) -> Result<(), AppEr
 pub fn may_rename(m: &Membership) -> Result<(), AppError> {
     if m.kind == RoomKind::Direct {
         return Err(AppError::forbidden("a direct room has no name"));
+    }
+    if m.closed {
+        return Err(AppError::forbidden(
+            "this channel was closed by an operator: it cannot be renamed",
+        ));
     }
     if !m.role.is_admin() {
         return Err(AppError::forbidden("only the owner and admins rename"));
@@ -67,6 +84,31 @@ pub fn may_add(
         return Err(AppError::forbidden("only the owner and admins add members"));
     }
     Ok(())
+}
+
+/// May anyone join a room (follow it, be added, come in by a link or an approved request)?
+/// Not once an operator closed it: its followers keep reading, nobody new arrives.
+pub fn may_join(closed: bool) -> Result<(), AppError> {
+    if closed {
+        return Err(AppError::forbidden(
+            "this channel was closed by an operator: it takes no new followers",
+        ));
+    }
+    Ok(())
+}
+
+/// May an operator close (`close`) or reopen (`!close`) a room of `kind` that is `closed` now?
+/// Only channels are closed (a group belongs to its members; an operator bans or deletes
+/// there); closing a closed channel, or reopening an open one, is a `conflict`.
+pub fn may_close(kind: RoomKind, closed: bool, close: bool) -> Result<(), AppError> {
+    if kind != RoomKind::Channel {
+        return Err(AppError::invalid("only channels can be closed"));
+    }
+    match (closed, close) {
+        (true, true) => Err(AppError::conflict("the channel is already closed")),
+        (false, false) => Err(AppError::conflict("the channel is not closed")),
+        _ => Ok(()),
+    }
 }
 
 /// Only a group's or channel's owner changes roles, never its own, and only to admin or member.
@@ -411,6 +453,14 @@ mod tests {
             read_seq: Seq(2),
             last_seq: Seq(10),
             joined_seq: Seq(4),
+            closed: false,
+        }
+    }
+
+    fn closed(kind: RoomKind, role: Role) -> Membership {
+        Membership {
+            closed: true,
+            ..m(kind, role)
         }
     }
 
@@ -443,6 +493,67 @@ mod tests {
                 code(may_post(&m(kind, role), entry)),
                 want,
                 "{kind:?} {role:?} {entry:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn nobody_writes_into_a_closed_channel_but_deletes_and_leaving_remain() {
+        use MessageKind::{Delete, Edit, Reaction, System, Text};
+        let table = [
+            (Role::Owner, Text, "forbidden"),
+            (Role::Admin, Text, "forbidden"),
+            (Role::Member, Text, "forbidden"),
+            (Role::Owner, Edit, "forbidden"),
+            (Role::Member, Reaction, "forbidden"),
+            (Role::Admin, Reaction, "forbidden"),
+            (Role::Owner, Delete, "ok"),
+            (Role::Admin, Delete, "ok"),
+            (Role::Owner, System, "ok"),
+            (Role::Member, System, "ok"),
+        ];
+        for (role, entry, want) in table {
+            assert_eq!(
+                code(may_post(&closed(Channel, role), entry)),
+                want,
+                "{role:?} {entry:?}"
+            );
+            // The same entries in the open channel: only the follower's text is refused.
+            let open = if role == Role::Member && entry == Text {
+                "forbidden"
+            } else {
+                "ok"
+            };
+            assert_eq!(code(may_post(&m(Channel, role), entry)), open);
+        }
+        let refusal = may_post(&closed(Channel, Role::Owner), Text).unwrap_err();
+        assert!(refusal.to_string().contains("closed"), "{refusal}");
+    }
+
+    #[test]
+    fn a_closed_channel_takes_no_one_new_and_keeps_its_name() {
+        assert_eq!(code(may_join(false)), "ok");
+        assert_eq!(code(may_join(true)), "forbidden");
+        assert_eq!(code(may_rename(&closed(Channel, Role::Owner))), "forbidden");
+        assert_eq!(code(may_rename(&m(Channel, Role::Owner))), "ok");
+    }
+
+    #[test]
+    fn operators_close_open_channels_and_reopen_closed_ones() {
+        let table = [
+            (Channel, false, true, "ok"),
+            (Channel, true, false, "ok"),
+            (Channel, true, true, "conflict"),
+            (Channel, false, false, "conflict"),
+            (Group, false, true, "invalid"),
+            (Group, true, false, "invalid"),
+            (Direct, false, true, "invalid"),
+        ];
+        for (kind, is_closed, close, want) in table {
+            assert_eq!(
+                code(may_close(kind, is_closed, close)),
+                want,
+                "{kind:?} closed={is_closed} close={close}"
             );
         }
     }

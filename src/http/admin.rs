@@ -1,7 +1,8 @@
 //! `/api/admin/*`: what operators (`MISSIVE_ADMINS`) do about reports: list and resolve them,
 //! ban and unban users, delete any message, read the audit log; and the rest of the operator's
 //! console (`static/admin/`): the cluster's figures, accounts and their devices on every node,
-//! logout everywhere, password resets, rooms. Anyone else is `forbidden`.
+//! logout everywhere, password resets, rooms, closing and reopening channels. Anyone else is
+//! `forbidden`.
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -41,6 +42,8 @@ pub fn router() -> Router<App> {
         .route("/api/admin/users/{id}/password", post(reset_password))
         .route("/api/admin/rooms", get(rooms))
         .route("/api/admin/rooms/{id}", get(room))
+        .route("/api/admin/rooms/{id}/close", post(close_room))
+        .route("/api/admin/rooms/{id}/reopen", post(reopen_room))
         .route(
             "/api/admin/rooms/{id}/messages/{seq}/context",
             get(message_context),
@@ -81,6 +84,17 @@ struct BanBody {
     reason: String,
 }
 
+/// The reason of an optional `{reason}` body: none, `null` or no `reason` is an empty one.
+fn optional_reason(body: &[u8]) -> AppResult<String> {
+    if body.is_empty() {
+        return Ok(String::new());
+    }
+    Ok(serde_json::from_slice::<Option<BanBody>>(body)
+        .map_err(|e| AppError::invalid(format!("malformed body: {e}")))?
+        .unwrap_or_default()
+        .reason)
+}
+
 #[utoipa::path(post, path = "/api/admin/users/{id}/ban", tag = "admin", security(("bearer" = [])), params(("id" = String, Path, description = "user id")), request_body(content = Option<BanBody>, description = "optional: none (or `null`) bans without a reason"), responses((status = 204, description = "banned: tokens revoked, sockets disconnected"), Errors))]
 async fn ban(
     State(app): State<App>,
@@ -89,14 +103,7 @@ async fn ban(
     body: axum::body::Bytes,
 ) -> AppResult<StatusCode> {
     // The body is optional: none (or `null`) bans without a reason.
-    let reason = if body.is_empty() {
-        String::new()
-    } else {
-        serde_json::from_slice::<Option<BanBody>>(&body)
-            .map_err(|e| AppError::invalid(format!("malformed body: {e}")))?
-            .unwrap_or_default()
-            .reason
-    };
+    let reason = optional_reason(&body)?;
     safety::ban(&app, user, parse_id(&id)?, &reason).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -215,6 +222,44 @@ async fn room(
 ) -> AppResult<Json<AdminRoomDetail>> {
     safety::require_operator(&app, user).await?;
     Ok(Json(operator::room(&app, user, parse_id(&id)?).await?))
+}
+
+/// `{reason?}` of closing or reopening a channel.
+#[derive(Deserialize, Default, utoipa::ToSchema)]
+struct CloseBody {
+    /// At most 500 characters: shown to the followers in the `room_closed` (or
+    /// `room_reopened`) system entry, and kept in the audit log.
+    #[serde(default)]
+    #[allow(dead_code)]
+    reason: String,
+}
+
+#[utoipa::path(post, path = "/api/admin/rooms/{id}/close", tag = "admin", security(("bearer" = [])), params(("id" = String, Path, description = "room id (a channel)")), request_body(content = Option<CloseBody>, description = "optional: none (or `null`) closes without a reason"), responses((status = 200, description = "closed: read-only for its followers, out of the directory, no new followers; the room as it is now", body = AdminRoomDetail), Errors))]
+async fn close_room(
+    State(app): State<App>,
+    AuthUser(user): AuthUser,
+    Path(id): Path<String>,
+    body: axum::body::Bytes,
+) -> AppResult<Json<AdminRoomDetail>> {
+    safety::require_operator(&app, user).await?;
+    let reason = optional_reason(&body)?;
+    Ok(Json(
+        operator::close_room(&app, user, parse_id(&id)?, true, &reason).await?,
+    ))
+}
+
+#[utoipa::path(post, path = "/api/admin/rooms/{id}/reopen", tag = "admin", security(("bearer" = [])), params(("id" = String, Path, description = "room id (a closed channel)")), request_body(content = Option<CloseBody>, description = "optional: none (or `null`) reopens without a reason"), responses((status = 200, description = "open again: followers post, react and follow as before; the room as it is now", body = AdminRoomDetail), Errors))]
+async fn reopen_room(
+    State(app): State<App>,
+    AuthUser(user): AuthUser,
+    Path(id): Path<String>,
+    body: axum::body::Bytes,
+) -> AppResult<Json<AdminRoomDetail>> {
+    safety::require_operator(&app, user).await?;
+    let reason = optional_reason(&body)?;
+    Ok(Json(
+        operator::close_room(&app, user, parse_id(&id)?, false, &reason).await?,
+    ))
 }
 
 #[utoipa::path(get, path = "/api/admin/rooms/{id}/messages/{seq}/context", tag = "admin", security(("bearer" = [])), params(("id" = String, Path, description = "room id"), ("seq" = i64, Path, description = "message seq")), responses((status = 200, description = "the message with up to five entries before and after it, ascending", body = Vec<Message>), Errors))]

@@ -134,6 +134,8 @@ impl Modify for BearerAuth {
         super::admin::reset_password,
         super::admin::rooms,
         super::admin::room,
+        super::admin::close_room,
+        super::admin::reopen_room,
         super::admin::message_context,
         super::attachments::upload,
         super::attachments::links,

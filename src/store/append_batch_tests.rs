@@ -164,6 +164,15 @@ impl TestDb {
         out
     }
 
+    /// Closes the room as an operator's close does (the column only).
+    async fn close(&mut self, room: RoomId) {
+        sqlx::query("update rooms set closed_at = 1 where id = $1")
+            .bind(room.0)
+            .execute(&mut self.conn)
+            .await
+            .expect("close");
+    }
+
     async fn last_seq(&mut self, room: RoomId) -> i64 {
         sqlx::query_scalar("select last_seq from rooms where id = $1")
             .bind(room.0)
@@ -309,6 +318,7 @@ on_both_backends!(
     a_channel_follower_posting_text_is_refused_forbidden,
     a_reply_to_past_the_rooms_end_is_refused_invalid,
     the_senders_delivered_and_read_cursors_advance_to_their_last_stored_seq,
+    nothing_is_posted_to_a_closed_channel_and_the_refusal_takes_no_seq,
 );
 
 async fn seqs_are_reserved_per_room_in_input_order_with_no_gap_across_two_rooms_in_one_batch(
@@ -561,4 +571,96 @@ async fn the_senders_delivered_and_read_cursors_advance_to_their_last_stored_seq
         (0, 0),
         "a member who sent nothing has read nothing"
     );
+}
+
+async fn nothing_is_posted_to_a_closed_channel_and_the_refusal_takes_no_seq(
+    backend: Backend,
+    test: &str,
+) {
+    let Some(mut db) = TestDb::new(backend, test).await else {
+        return;
+    };
+    let owner = db.user("owner").await;
+    let channel = db.room("channel", owner).await;
+    let group = db.room("group", owner).await;
+    db.append(&[text(channel, owner, "before")]).await;
+    let earlier = db
+        .append(&[with_client_id(text(channel, owner, "sent"), "c1")])
+        .await;
+    db.close(channel).await;
+
+    let out = db
+        .append(&[
+            text(channel, owner, "after"),
+            text(group, owner, "elsewhere"),
+            with_client_id(text(channel, owner, "a retry"), "c1"),
+        ])
+        .await;
+
+    assert_eq!(refused(&out[0]), "forbidden");
+    assert_eq!(ok(&out[1]).0.seq.0, 1, "another room is not affected");
+    let (retry, new) = ok(&out[2]);
+    assert_eq!(
+        (retry.id, new),
+        (ok(&earlier[0]).0.id, false),
+        "a retry of a message stored before the close still gets it"
+    );
+    assert_eq!(db.last_seq(channel).await, 2, "the refusal took no seq");
+    assert_eq!(db.stored(channel).await.len(), 2);
+}
+
+/// The race the rule must win on Postgres: the batch checks the channel (open), then the close
+/// commits while the batch waits for the room's row lock. The batch must then refuse, not
+/// store a message after the close.
+#[tokio::test]
+async fn postgres_a_channel_closed_while_a_batch_waits_for_its_lock_refuses_the_batch() {
+    let Some(mut db) = TestDb::new(Backend::Postgres, "closed_while_waiting").await else {
+        return;
+    };
+    let owner = db.user("owner").await;
+    let channel = db.room("channel", owner).await;
+    db.append(&[text(channel, owner, "before")]).await;
+    let name = db._pg_db.0.clone().expect("a Postgres database");
+    let mut closer = AnyConnection::connect(&format!("{}/{name}", pg_base()))
+        .await
+        .expect("second connection");
+    // The close takes the room's row lock first and holds it, uncommitted.
+    let mut close = closer.begin().await.expect("begin");
+    sqlx::query("update rooms set closed_at = 1 where id = $1")
+        .bind(channel.0)
+        .execute(&mut *close)
+        .await
+        .expect("close");
+
+    let batch = tokio::spawn(async move {
+        let out = db.append(&[text(channel, owner, "racing the close")]).await;
+        let code = out[0].as_ref().err().map(|e| e.code());
+        (
+            code,
+            db.last_seq(channel).await,
+            db.stored(channel).await.len(),
+        )
+    });
+    // Wait until the batch blocks on the room's lock: its membership check saw an open channel.
+    let mut waited = 0;
+    loop {
+        let blocked: i64 = sqlx::query_scalar(
+            "select count(*) from pg_stat_activity
+             where datname = current_database() and wait_event_type = 'Lock'",
+        )
+        .fetch_one(&mut *close)
+        .await
+        .expect("pg_stat_activity");
+        if blocked > 0 {
+            break;
+        }
+        waited += 1;
+        assert!(waited < 500, "the batch never waited for the room's lock");
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    close.commit().await.expect("commit the close");
+
+    let (code, last_seq, stored) = batch.await.expect("batch task");
+    assert_eq!(code, Some("forbidden"), "the batch was refused");
+    assert_eq!((last_seq, stored), (1, 1), "nothing stored after the close");
 }

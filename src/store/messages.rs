@@ -185,14 +185,28 @@ pub async fn append_batch(
     let now = now_ms();
     let access = senders_access(conn, backend, batch).await?;
     let blocks = direct_blocks(conn, backend, batch, &access).await?;
+    let existing = stored_client_ids(conn, backend, batch).await?;
+    // Whether input `m` repeats a message stored by an earlier batch.
+    let stored_before = |m: &NewMessage| {
+        m.client_id
+            .as_ref()
+            .is_some_and(|c| existing.contains_key(&(m.sender_id, c.clone())))
+    };
     let mut refused: Vec<Option<AppError>> = batch
         .iter()
         .map(|m| {
-            let key = (m.room_id, m.sender_id);
-            refusal(access.get(&key), blocks.get(&key).copied(), m)
+            let member = access.get(&(m.room_id, m.sender_id)).map(|a| Membership {
+                // A retry of a message stored before its channel closed still gets it.
+                closed: a.closed && !stored_before(m),
+                ..*a
+            });
+            refusal(
+                member.as_ref(),
+                blocks.get(&(m.room_id, m.sender_id)).copied(),
+                m,
+            )
         })
         .collect();
-    let existing = stored_client_ids(conn, backend, batch).await?;
     // Which inputs are new, and which repeat an input earlier in this batch.
     let mut first_of: HashMap<(UserId, &str), usize> = HashMap::new();
     let mut repeat_of: Vec<Option<usize>> = vec![None; batch.len()];
@@ -229,19 +243,48 @@ pub async fn append_batch(
     }
     // Lock rooms in id order, as every writer does, so two batches cannot deadlock.
     per_room.sort_by_key(|(room, _)| *room);
-    // Reserve each room's seqs: the batch's messages of a room take them in input order.
+    // Reserve each room's seqs: the batch's messages of a room take them in input order. The
+    // update takes the room's row lock, and re-reads the row once it has it: a channel closed
+    // since the membership check above (its close committed in between, on Postgres) reserves
+    // nothing, and its messages are refused as the rule says, so nothing lands after a close.
     let mut next_seq: HashMap<RoomId, i64> = HashMap::with_capacity(per_room.len());
+    let mut closed_since: Vec<RoomId> = Vec::new();
     for (room, n) in &per_room {
-        let last: i64 = sqlx::query_scalar(
+        let last: Option<i64> = sqlx::query_scalar(
             "update rooms set last_seq = last_seq + $1, last_message_seq = last_seq + $1, last_activity_at = $2
-             where id = $3 returning last_seq",
+             where id = $3 and closed_at is null returning last_seq",
         )
         .bind(*n)
         .bind(now)
         .bind(room.0)
-        .fetch_one(&mut *conn)
+        .fetch_optional(&mut *conn)
         .await?;
-        next_seq.insert(*room, last - n + 1);
+        match last {
+            Some(last) => {
+                next_seq.insert(*room, last - n + 1);
+            }
+            None => closed_since.push(*room),
+        }
+    }
+    // What the sender of input `i` is told when its room turned out closed.
+    let closed_refusal = |i: usize| {
+        let m = batch[i];
+        let member = access
+            .get(&(m.room_id, m.sender_id))
+            .map(|a| Membership { closed: true, ..*a });
+        refusal(member.as_ref(), None, m)
+    };
+    if !closed_since.is_empty() {
+        for (i, m) in batch.iter().enumerate() {
+            // A repeat answers as its first input does (below).
+            if refused[i].is_none()
+                && repeat_of[i].is_none()
+                && !stored_before(m)
+                && closed_since.contains(&m.room_id)
+            {
+                refused[i] = closed_refusal(i);
+            }
+        }
     }
     let mut out: Vec<Option<(Message, bool)>> = vec![None; batch.len()];
     let mut rows = Vec::new();
@@ -317,8 +360,11 @@ pub async fn append_batch(
     }
     for i in 0..batch.len() {
         if let Some(first) = repeat_of[i] {
-            let (msg, _) = out[first].clone().expect("the first of a repeat is stored");
-            out[i] = Some((msg, false));
+            match out[first].clone() {
+                Some((msg, _)) => out[i] = Some((msg, false)),
+                // The first was refused (its channel closed meanwhile): so is its repeat.
+                None => refused[i] = closed_refusal(first),
+            }
         }
     }
     Ok(out

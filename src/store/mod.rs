@@ -16,7 +16,8 @@
 /// that `concat!` keeps each query a literal.
 macro_rules! membership_columns {
     () => {
-        "select m.room_id, m.user_id, r.kind, m.role, m.delivered_seq, m.read_seq, r.last_seq, m.joined_seq
+        "select m.room_id, m.user_id, r.kind, m.role, m.delivered_seq, m.read_seq, r.last_seq, m.joined_seq,
+                r.closed_at
          "
     };
 }

@@ -33,9 +33,11 @@ fn admin_user((id, username, display_name, created_at, banned_at): UserRow) -> A
     }
 }
 
-type RoomRow = (i64, String, String, i64, i64, i64);
+type RoomRow = (i64, String, String, i64, i64, i64, Option<i64>);
 
-fn admin_room((id, kind, name, members_count, last_seq, last_activity_at): RoomRow) -> AdminRoom {
+fn admin_room(
+    (id, kind, name, members_count, last_seq, last_activity_at, closed_at): RoomRow,
+) -> AdminRoom {
     AdminRoom {
         id: RoomId(id),
         kind,
@@ -43,6 +45,7 @@ fn admin_room((id, kind, name, members_count, last_seq, last_activity_at): RoomR
         members_count,
         last_seq,
         last_activity_at,
+        closed_at,
     }
 }
 
@@ -51,7 +54,7 @@ macro_rules! room_columns {
     () => {
         "select r.id, r.kind, r.name,
                 (select count(*) from memberships m where m.room_id = r.id),
-                r.last_seq, r.last_activity_at from rooms r "
+                r.last_seq, r.last_activity_at, r.closed_at from rooms r "
     };
 }
 

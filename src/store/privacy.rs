@@ -375,7 +375,7 @@ impl Store {
                     (select count(*) from memberships m where m.room_id = r.id) as followers,
                     r.created_at
              from rooms r
-             where r.kind = 'channel'
+             where r.kind = 'channel' and r.closed_at is null
                and (lower(r.name) like $1 escape '\\' or lower(r.description) like $1 escape '\\')
              order by followers desc, r.id limit $2",
         )

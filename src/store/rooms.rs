@@ -15,7 +15,7 @@ use crate::error::{AppError, AppResult};
 macro_rules! room_columns {
     () => {
         "select r.id, r.kind, r.name, r.created_at, r.owner_id, r.max_members, r.last_seq,
-                r.last_message_seq,
+                r.last_message_seq, r.closed_at,
                 (select count(*) from memberships c where c.room_id = r.id) as members_count,
                 m.role as my_role, m.delivered_seq as my_delivered, m.read_seq as my_read,
                 (select count(*) from messages x
@@ -42,6 +42,7 @@ struct RoomRow {
     max_members: Option<i64>,
     last_seq: i64,
     last_message_seq: i64,
+    closed_at: Option<i64>,
     members_count: i64,
     my_role: Option<String>,
     my_delivered: Option<i64>,
@@ -102,6 +103,7 @@ impl From<RoomRow> for Room {
             max_members: r.max_members,
             members_count: r.members_count,
             last_seq: Seq(r.last_seq),
+            closed_at: r.closed_at,
             last_message,
             description: r.description,
             picture: super::users::picture_of(r.picture.as_deref()),
@@ -157,6 +159,7 @@ pub(super) struct MembershipRow {
     read_seq: i64,
     last_seq: i64,
     joined_seq: i64,
+    closed_at: Option<i64>,
 }
 
 impl MembershipRow {
@@ -176,6 +179,7 @@ impl From<MembershipRow> for Membership {
             read_seq: Seq(r.read_seq),
             last_seq: Seq(r.last_seq),
             joined_seq: Seq(r.joined_seq),
+            closed: r.closed_at.is_some(),
         }
     }
 }
@@ -382,17 +386,43 @@ pub async fn access(
     Ok(row.map(Into::into))
 }
 
-/// The room's kind and cap, whether or not the caller belongs to it.
+/// What joining a room depends on, whether or not the caller belongs to it.
+pub struct RoomMeta {
+    pub kind: RoomKind,
+    pub max_members: Option<i64>,
+    /// When an operator closed it.
+    pub closed_at: Option<i64>,
+}
+
+/// The room's kind, cap and closing, whether or not the caller belongs to it.
 pub async fn room_meta(
     conn: &mut AnyConnection,
     room: RoomId,
-) -> Result<Option<(RoomKind, Option<i64>)>, sqlx::Error> {
-    let row: Option<(String, Option<i64>)> =
-        sqlx::query_as("select kind, max_members from rooms where id = $1")
+) -> Result<Option<RoomMeta>, sqlx::Error> {
+    let row: Option<(String, Option<i64>, Option<i64>)> =
+        sqlx::query_as("select kind, max_members, closed_at from rooms where id = $1")
             .bind(room.0)
             .fetch_optional(conn)
             .await?;
-    Ok(row.map(|(k, max)| (RoomKind::from_db(&k), max)))
+    Ok(row.map(|(k, max_members, closed_at)| RoomMeta {
+        kind: RoomKind::from_db(&k),
+        max_members,
+        closed_at,
+    }))
+}
+
+/// Sets (`Some`) or clears (`None`) the room's `closed_at`.
+pub async fn set_closed(
+    conn: &mut AnyConnection,
+    room: RoomId,
+    closed_at: Option<i64>,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("update rooms set closed_at = $1 where id = $2")
+        .bind(closed_at)
+        .bind(room.0)
+        .execute(conn)
+        .await?;
+    Ok(())
 }
 
 /// Takes the room row's write lock for the rest of the transaction (a no-op update: portable,

@@ -1,7 +1,7 @@
 //! The operator's console over REST (docs/protocol.md §14): every `/api/admin/...` operation is
 //! refused to anyone not in `MISSIVE_ADMINS` (enumerated from the OpenAPI document), and the
-//! console's account, room and figure look-ups and account actions. Actions on live sockets,
-//! on two nodes, are tested in tests/js/interop/operator.test.js.
+//! console's account, room and figure look-ups, account actions, and closing a channel. Actions
+//! on live sockets, on two nodes, are tested in tests/js/interop/operator.test.js.
 
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
@@ -17,6 +17,8 @@ db_tests!(
     an_operator_finds_rooms_with_their_members_and_message_rate,
     a_reported_message_is_shown_in_context,
     the_stats_carry_this_node_and_the_cluster_totals,
+    a_closed_channel_is_read_only_hidden_and_closed_to_newcomers_until_reopened,
+    only_channels_are_closed_and_each_state_change_happens_once,
 );
 
 /// A server whose operator is `opr_<n>`; returns it with the operator's token.
@@ -300,5 +302,255 @@ async fn the_stats_carry_this_node_and_the_cluster_totals(db: Db) {
         assert!(s["totals"][field].is_number(), "{field}: {s}");
         assert!(node[field].is_number(), "{field}: {node}");
     }
+    app.stop().await;
+}
+
+async fn channel(app: &TestApp, token: &str, name: &str) -> String {
+    let res = app
+        .post(
+            "/api/rooms",
+            Some(token),
+            json!({"kind": "channel", "name": name, "description": format!("all about {name}")}),
+        )
+        .await;
+    assert_eq!(res.status, StatusCode::CREATED, "{}", res.body);
+    res.body["id"].as_str().unwrap().to_owned()
+}
+
+/// The ids of the directory's channels matching `q`.
+async fn directory(app: &TestApp, token: &str, q: &str) -> Vec<Value> {
+    let res = app.get(&format!("/api/channels?q={q}"), token).await;
+    assert_eq!(res.status, StatusCode::OK, "{}", res.body);
+    res.body
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["id"].clone())
+        .collect()
+}
+
+async fn a_closed_channel_is_read_only_hidden_and_closed_to_newcomers_until_reopened(db: Db) {
+    // Arrange: a channel with an owner, a follower and one post.
+    let (app, op) = with_operator(db).await;
+    let (_, owner, _) = app.new_user().await;
+    let (follower_id, follower, _) = app.new_user().await;
+    let (newcomer_id, newcomer, _) = app.new_user().await;
+    let tag = unique_name("closing").to_lowercase();
+    let room = channel(&app, &owner, &tag).await;
+    let follow = app
+        .post(
+            &format!("/api/rooms/{room}/members"),
+            Some(&follower),
+            json!({"user_id": follower_id}),
+        )
+        .await;
+    assert_eq!(follow.status, StatusCode::CREATED, "{}", follow.body);
+    let before = send(&app, &owner, &room, "before the close").await;
+    assert_eq!(directory(&app, &newcomer, &tag).await, [json!(room)]);
+
+    // Act: the operator closes it.
+    let closed = app
+        .post(
+            &format!("/api/admin/rooms/{room}/close"),
+            Some(&op),
+            json!({"reason": "  a spam ring  "}),
+        )
+        .await;
+
+    assert_eq!(closed.status, StatusCode::OK, "{}", closed.body);
+    assert!(closed.body["closed_at"].is_string(), "{}", closed.body);
+    assert_eq!(closed.body["kind"], "channel");
+    assert_eq!(
+        closed.body["last_seq"], 2,
+        "the close is the stream's next entry"
+    );
+    // Nobody posts, edits or reacts any more; the refusal says why.
+    let post = app
+        .post(
+            &format!("/api/rooms/{room}/messages"),
+            Some(&owner),
+            json!({"body": "after the close"}),
+        )
+        .await;
+    assert_eq!(post.code(), "forbidden", "{}", post.body);
+    assert!(
+        post.body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("closed"),
+        "{}",
+        post.body
+    );
+    let seq = before["seq"].as_i64().unwrap();
+    let edit = app
+        .request(
+            Method::PATCH,
+            &format!("/api/rooms/{room}/messages/{seq}"),
+            Some(&owner),
+            Some(json!({"body": "edited"})),
+        )
+        .await;
+    assert_eq!(edit.code(), "forbidden", "{}", edit.body);
+    let react = app
+        .request(
+            Method::PUT,
+            &format!("/api/rooms/{room}/messages/{seq}/reaction"),
+            Some(&follower),
+            Some(json!({"emoji": "👍"})),
+        )
+        .await;
+    assert_eq!(react.code(), "forbidden", "{}", react.body);
+    // Nobody new follows it, and the directory no longer shows it.
+    let join = app
+        .post(
+            &format!("/api/rooms/{room}/members"),
+            Some(&newcomer),
+            json!({"user_id": newcomer_id}),
+        )
+        .await;
+    assert_eq!(join.code(), "forbidden", "{}", join.body);
+    assert_eq!(directory(&app, &newcomer, &tag).await, Vec::<Value>::new());
+    // The follower still reads the whole history, the close last, and sees the room closed.
+    let history = app
+        .get(&format!("/api/rooms/{room}/messages"), &follower)
+        .await;
+    let messages = history.body["messages"].as_array().unwrap();
+    assert_eq!(messages.len(), 2, "{}", history.body);
+    assert_eq!(messages[0]["body"], "before the close");
+    assert_eq!(messages[1]["kind"], "system");
+    assert_eq!(messages[1]["seq"], 2);
+    let event: Value = serde_json::from_str(messages[1]["body"].as_str().unwrap()).unwrap();
+    assert_eq!(event["event"], "room_closed");
+    assert_eq!(event["reason"], "a spam ring");
+    let view = app.get(&format!("/api/rooms/{room}"), &follower).await;
+    assert_eq!(view.body["closed_at"], closed.body["closed_at"]);
+    // Cleaning up stays possible: the owner deletes a post.
+    let delete = app
+        .request(
+            Method::DELETE,
+            &format!("/api/rooms/{room}/messages/{seq}"),
+            Some(&owner),
+            None,
+        )
+        .await;
+    assert_eq!(delete.status, StatusCode::NO_CONTENT, "{}", delete.body);
+    // The audit log has the close, with the entry it wrote and the reason.
+    let log = app.get("/api/admin/audit", &op).await;
+    assert_eq!(log.body[0]["action"], "close_room", "{}", log.body);
+    assert_eq!(log.body[0]["room_id"], room.as_str());
+    assert_eq!(log.body[0]["seq"], 2);
+    assert_eq!(log.body[0]["detail"], "a spam ring");
+
+    // Act: reopened, everything works again.
+    let reopened = app
+        .post(
+            &format!("/api/admin/rooms/{room}/reopen"),
+            Some(&op),
+            json!(null),
+        )
+        .await;
+
+    assert_eq!(reopened.status, StatusCode::OK, "{}", reopened.body);
+    assert!(reopened.body["closed_at"].is_null(), "{}", reopened.body);
+    let again = send(&app, &owner, &room, "open again").await;
+    assert_eq!(
+        again["seq"], 5,
+        "after the delete (3) and the reopening (4)"
+    );
+    let join = app
+        .post(
+            &format!("/api/rooms/{room}/members"),
+            Some(&newcomer),
+            json!({"user_id": newcomer_id}),
+        )
+        .await;
+    assert_eq!(join.status, StatusCode::CREATED, "{}", join.body);
+    assert_eq!(directory(&app, &newcomer, &tag).await, [json!(room)]);
+    let view = app.get(&format!("/api/rooms/{room}"), &follower).await;
+    assert!(view.body["closed_at"].is_null(), "{}", view.body);
+    let log = app.get("/api/admin/audit", &op).await;
+    assert_eq!(log.body[0]["action"], "reopen_room", "{}", log.body);
+    assert_eq!(log.body[0]["seq"], 4);
+    app.stop().await;
+}
+
+/// `POST /api/admin/rooms/{id}/{action}` (`close` or `reopen`) as the operator.
+async fn change(
+    app: &TestApp,
+    op: &str,
+    id: &str,
+    action: &str,
+    body: Value,
+) -> crate::helpers::Res {
+    app.post(&format!("/api/admin/rooms/{id}/{action}"), Some(op), body)
+        .await
+}
+
+async fn only_channels_are_closed_and_each_state_change_happens_once(db: Db) {
+    let (app, op) = with_operator(db).await;
+    let (_, owner, _) = app.new_user().await;
+    let (peer_id, _, _) = app.new_user().await;
+    let room = channel(&app, &owner, "twice").await;
+    let group = group(&app, &owner, "a group").await;
+    let direct = app
+        .post(
+            "/api/rooms/direct",
+            Some(&owner),
+            json!({"user_id": peer_id}),
+        )
+        .await;
+    let direct = direct.body["id"].as_str().unwrap().to_owned();
+
+    let on_group = change(&app, &op, &group, "close", json!({})).await;
+    let on_direct = change(&app, &op, &direct, "close", json!({})).await;
+    let on_nothing = change(&app, &op, "999999", "close", json!({})).await;
+    let too_long = change(
+        &app,
+        &op,
+        &room,
+        "close",
+        json!({"reason": "x".repeat(501)}),
+    )
+    .await;
+    let malformed = change(&app, &op, &room, "close", json!({"reason": 7})).await;
+    let first = change(&app, &op, &room, "close", json!({})).await;
+    let second = change(&app, &op, &room, "close", json!({"reason": "again"})).await;
+    let reopened = change(&app, &op, &room, "reopen", json!({})).await;
+    let reopened_twice = change(&app, &op, &room, "reopen", json!({})).await;
+    let group_reopened = change(&app, &op, &group, "reopen", json!({})).await;
+
+    assert_eq!(on_group.code(), "invalid", "{}", on_group.body);
+    assert_eq!(on_direct.code(), "not_found", "{}", on_direct.body);
+    assert_eq!(on_nothing.code(), "not_found");
+    assert_eq!(too_long.code(), "invalid");
+    assert_eq!(malformed.code(), "invalid");
+    assert_eq!(first.status, StatusCode::OK, "{}", first.body);
+    assert_eq!(second.code(), "conflict", "{}", second.body);
+    assert_eq!(reopened.status, StatusCode::OK, "{}", reopened.body);
+    assert_eq!(reopened_twice.code(), "conflict");
+    assert_eq!(group_reopened.code(), "invalid");
+    // Only the two changes wrote an entry (closed, reopened) and an audit record.
+    let history = app
+        .get(&format!("/api/rooms/{room}/messages"), &owner)
+        .await;
+    let events: Vec<String> = history.body["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| {
+            let body: Value = serde_json::from_str(m["body"].as_str().unwrap()).unwrap();
+            body["event"].as_str().unwrap().to_owned()
+        })
+        .collect();
+    assert_eq!(events, ["room_closed", "room_reopened"]);
+    let log = app.get("/api/admin/audit", &op).await;
+    let actions: Vec<&str> = log
+        .body
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(actions, ["reopen_room", "close_room"]);
     app.stop().await;
 }

@@ -185,17 +185,66 @@ $('rooms-form').addEventListener('submit', async (e) => {
   const q = /** @type {HTMLInputElement} */ ($('rooms-q')).value;
   const rooms = await act(() => api('GET', `/api/admin/rooms?q=${encodeURIComponent(q)}`));
   if (!rooms) return;
-  $('rooms-results').replaceChildren(...(rooms.length ? rooms.map((r) => h('li', {},
-    h('button', { type: 'button', testid: 'room-result', onclick: () => openRoom(r.id) }, `${r.name} — ${r.kind}, ${r.members_count} members`))) : [h('li', { class: 'muted' }, 'No room matches.')]));
+  showRoomResults(rooms);
 });
+function showRoomResults(rooms) {
+  $('rooms-results').replaceChildren(...(rooms.length ? rooms.map((r) => h('li', {},
+    h('button', { type: 'button', testid: 'room-result', onclick: () => openRoom(r.id) }, `${r.name} — ${r.kind}, ${r.members_count} members${r.closed_at ? ' — closed' : ''}`))) : [h('li', { class: 'muted' }, 'No room matches.')]));
+}
 async function openRoom(id) {
   const r = await act(() => api('GET', `/api/admin/rooms/${id}`));
-  if (!r) return;
+  if (r) showRoom(r);
+}
+function showRoom(r) {
+  const state = r.kind !== 'channel' ? null
+    : h('p', {}, 'State: ', h('strong', { testid: 'room-state', class: r.closed_at ? 'closed' : null },
+      r.closed_at ? `closed ${when(r.closed_at)} — read-only, out of the directory` : 'open'));
   $('room').replaceChildren(
     h('h3', {}, `${r.name} (${r.kind})`),
+    state,
     h('p', { testid: 'room-figures' }, `${r.members_count} members · ${r.last_seq} entries · ${r.messages_last_minute} messages in the last minute, ${r.messages_last_hour} in the last hour · last activity ${when(r.last_activity_at)}`),
+    r.kind === 'channel' ? closeControls(r) : null,
     h('h4', {}, 'Members'),
     h('ul', { testid: 'room-members' }, r.members.map((m) => h('li', {}, `@${m.username} — ${m.role}`))));
+}
+
+/**
+ * "Close channel…" (or "Reopen channel…") and, once pressed, its confirmation: what the change
+ * does, an optional reason (the followers read it) and the button that does it, or Cancel.
+ */
+function closeControls(r) {
+  const closing = !r.closed_at;
+  const verb = closing ? 'close' : 'reopen';
+  const box = h('div', { class: 'actions' });
+  const ask = () => {
+    const reason = h('input', { id: 'close-reason', testid: 'close-reason', maxlength: '500', autocomplete: 'off' });
+    const title = h('p', { id: 'close-title' }, h('strong', {}, closing
+      ? `Close “${r.name}”? Its ${r.members_count} followers keep its history, but nobody can post, react or follow it any more, and it leaves the channel directory.`
+      : `Reopen “${r.name}”? Its owner and admins can post again, and it returns to the channel directory.`));
+    const confirm = h('div', { class: 'confirm', role: 'group', 'aria-labelledby': 'close-title', testid: 'close-confirm-box' },
+      title,
+      h('div', { class: 'actions' },
+        h('label', { for: 'close-reason' }, 'Reason (shown to the followers; optional)'), reason),
+      h('div', { class: 'actions' },
+        h('button', { type: 'button', class: closing ? 'danger' : 'primary', testid: `room-${verb}-confirm`, onclick: async () => {
+          const done = await act(() => api('POST', `/api/admin/rooms/${r.id}/${verb}`, { reason: /** @type {HTMLInputElement} */ (reason).value }));
+          if (done) {
+            showRoom(done);
+            /** @type {HTMLFormElement} */ ($('rooms-form')).requestSubmit();
+            document.querySelector(`[data-testid="room-${closing ? 'reopen' : 'close'}"]`)?.focus();
+          }
+        } }, closing ? 'Close the channel' : 'Reopen the channel'),
+        h('button', { type: 'button', testid: `room-${verb}-cancel`, onclick: () => {
+          box.replaceChildren(start);
+          start.focus();
+        } }, 'Cancel')));
+    box.replaceChildren(confirm);
+    reason.focus();
+  };
+  const start = h('button', { type: 'button', class: closing ? 'danger' : null, testid: `room-${verb}`, onclick: ask },
+    closing ? 'Close channel…' : 'Reopen channel…');
+  box.append(start);
+  return box;
 }
 
 // ---- Start: only operators stay ----

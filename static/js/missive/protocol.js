@@ -106,6 +106,7 @@
  * @property {number | null} max_members
  * @property {number} members_count
  * @property {number} last_seq
+ * @property {Time | null} [closed_at] an operator closed the channel: read-only (absent from older servers)
  * @property {Message | null} [last_message]
  * @property {string} [description] groups and channels; empty when none
  * @property {Attachment | null} [picture] the group's or channel's picture

@@ -26,7 +26,7 @@ export function openActions(button, seq) {
   const room = currentRoom();
   const own = m.sender_id === c.me.id;
   const text = m.kind === 'text' && !m.deleted_at;
-  const canPost = !(room && room.kind === 'channel' && room.my_role === 'member');
+  const canPost = !(room && room.closed_at) && !(room && room.kind === 'channel' && room.my_role === 'member');
   const item = (label, testid, fn, cls = '') => h('button', {
     type: 'button', role: 'menuitem', class: cls, testid, tabindex: '-1', text: label,
     onclick: () => {
@@ -35,7 +35,7 @@ export function openActions(button, seq) {
     },
   });
   const items = [];
-  if (text) {
+  if (text && !(room && room.closed_at)) {
     items.push(h('div', { role: 'group', class: 'react-row', 'aria-label': 'React' },
       REACTIONS.map((emoji) => {
         const mine = (m.reactions || []).some((r) => r.emoji === emoji && r.me);
@@ -51,7 +51,7 @@ export function openActions(button, seq) {
       })));
   }
   if (text && canPost) items.push(item('Reply', 'menu-reply', () => startReply(seq)));
-  if (text && own) items.push(item('Edit', 'menu-edit', () => startEdit(seq)));
+  if (text && own && canPost) items.push(item('Edit', 'menu-edit', () => startEdit(seq)));
   if (text) items.push(item('Forward…', 'menu-forward', () => showForward(m)));
   if (canDeleteForAll(c, room, m)) items.push(item('Delete for everyone…', 'menu-delete-all', () => confirmDelete(m), 'danger'));
   items.push(item('Delete for me', 'menu-delete-me', () => hide(roomId, seq), 'danger'));

@@ -12,11 +12,15 @@ export function renderComposerState() {
   const room = currentRoom();
   const note = $('#composer-note');
   const input = $('#composer-input');
-  const readOnly = room && room.kind === 'channel' && room.my_role === 'member';
+  // An operator closed the channel (docs/protocol.md §14): read-only for everyone.
+  const closed = Boolean(room && room.closed_at);
+  const readOnly = closed || (room && room.kind === 'channel' && room.my_role === 'member');
   const blocked = renderBlockedNote();
   $('#composer').hidden = Boolean(readOnly || blocked);
   note.hidden = !readOnly;
-  note.textContent = readOnly ? 'Only the channel’s admins can post. You are following it.' : '';
+  note.textContent = closed
+    ? 'This channel was closed. You can still read it.'
+    : readOnly ? 'Only the channel’s admins can post. You are following it.' : '';
   if ((readOnly || blocked) && document.activeElement === input) $('#messages').focus();
   if (!c) return;
 }

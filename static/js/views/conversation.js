@@ -144,6 +144,10 @@ export function systemText(c, m) {
       return `${target} is now the owner`;
     case 'room_created':
       return `${actor} created the chat`;
+    case 'room_closed':
+      return `This channel was closed by an operator${d.reason ? `: ${d.reason}` : ''}`;
+    case 'room_reopened':
+      return `This channel was reopened by an operator${d.reason ? `: ${d.reason}` : ''}`;
     default:
       return String(d.event || 'update');
   }
@@ -249,7 +253,7 @@ export function messageView(c, room, m, pending) {
       v('button', { type: 'button', class: 'link', testid: 'retry-send', text: 'Retry', dataset: { clientId: m.client_id }, onclick: onRetryClick }),
       v('button', { type: 'button', class: 'link', testid: 'discard-send', text: 'Discard', dataset: { clientId: m.client_id }, onclick: onDiscardClick })));
   }
-  const canReply = !pending && !deleted && !(room && room.kind === 'channel' && room.my_role === 'member');
+  const canReply = !pending && !deleted && !(room && room.closed_at) && !(room && room.kind === 'channel' && room.my_role === 'member');
   return v('li', {
     key: pending ? `p${m.client_id}` : `s${m.seq}`,
     class: `msg ${own ? 'own' : 'other'}${pending ? ' pending' : ''}${deleted ? ' deleted' : ''}${!pending && ui.flashSeq === m.seq ? ' flash' : ''}`,

@@ -1,6 +1,7 @@
 // The operator's console (/admin/, docs/protocol.md §14) in Chromium: an operator sees the
-// charts move while messages are sent, acts on a user's sockets, works the moderation queue
-// and finds rooms; a non-operator is sent back to the app. axe checks every tab. With
+// charts move while messages are sent, acts on a user's sockets, works the moderation queue,
+// finds rooms and closes (and reopens) a channel while its owner's web app and a follower's
+// socket watch; a non-operator is sent back to the app. axe checks every tab. With
 // MISSIVE_SCREENSHOTS_DIR=docs/img it refreshes docs/img/admin-console.png.
 'use strict';
 
@@ -136,6 +137,61 @@ describe('web client: the operator\'s console', { timeout: 180_000 }, () => {
     await page.locator(tid('room-figures')).filter({ hasText: '2 members' }).waitFor();
     assert.match(await page.locator(tid('room-figures')).textContent(), /[1-9]\d* messages in the last minute/);
     await b.checkA11y(page, 'admin-rooms');
+  });
+
+  it('closes a channel from the Rooms tab: the owner’s app turns read-only and a follower sees the close live', async () => {
+    const { page } = oper;
+    const dave = await c.register(server.url, { display_name: 'Dave' });
+    const channel = await c.createRoom(server.url, dave, { kind: 'channel', name: 'Noisy news' });
+    await c.postMessage(server.url, dave, channel.id, 'the last news');
+    const carol = await c.register(server.url);
+    c.assertOk(await c.api(server.url, 'POST', `/api/rooms/${channel.id}/members`, carol.token, { user_id: carol.id }), 201);
+    const follower = await c.connect(server.url, { token: carol.token });
+    const owner = await b.openUser(browser, server.url);
+    await b.login(owner, dave.username, dave.password);
+    await b.openRoom(owner.page, 'Noisy news');
+    await owner.page.locator(tid('composer-input')).waitFor();
+
+    if (!page.url().endsWith('/admin/')) await page.goto('/admin/');
+    await page.locator('body[data-ready]').waitFor();
+    await page.locator(tid('tab-rooms')).click();
+    await page.locator(tid('rooms-q')).fill('noisy');
+    await page.locator(tid('rooms-q')).press('Enter');
+    await page.locator(tid('room-result')).filter({ hasText: 'Noisy news' }).click();
+    await page.locator(tid('room-state')).filter({ hasText: 'open' }).waitFor();
+    await page.locator(tid('room-close')).click();
+    // Nothing happens before the confirmation; Cancel gives the button back.
+    await page.locator(tid('room-close-cancel')).click();
+    await page.locator(tid('room-close')).click();
+    await page.locator(tid('close-reason')).fill('spam outlet');
+    await b.screenshot(page, 'admin-close-channel');
+    await page.locator(tid('room-close-confirm')).click();
+
+    // The console shows the new state; the follower's socket got the close live, as the
+    // stream's next entry; the owner's app shows the notice instead of the composer.
+    await page.locator(tid('room-state')).filter({ hasText: 'closed' }).waitFor();
+    const entry = await c.waitFor(follower, 'message', (m) => m.room_id === channel.id && m.kind === 'system');
+    assert.equal(entry.seq, 2);
+    assert.deepEqual(JSON.parse(entry.body), { event: 'room_closed', user_id: entry.sender_id, reason: 'spam outlet' });
+    const note = owner.page.locator(tid('composer-note'));
+    await note.filter({ hasText: 'This channel was closed' }).waitFor();
+    assert.equal(await owner.page.locator(tid('composer')).isHidden(), true, 'no composer in a closed channel');
+    await owner.page.locator(`${tid('messages')} ${tid('system-message')}`).filter({ hasText: 'closed by an operator: spam outlet' }).waitFor();
+    await b.screenshot(owner.page, 'closed-channel');
+    const refused = await c.api(server.url, 'POST', `/api/rooms/${channel.id}/messages`, dave.token, { body: 'one more' });
+    c.assertRestError(refused, 403, 'forbidden');
+    const listed = await c.api(server.url, 'GET', '/api/channels?q=noisy', carol.token);
+    assert.deepEqual(listed.body, [], 'out of the directory');
+
+    // Reopened: the owner writes again.
+    await page.locator(tid('room-reopen')).click();
+    await page.locator(tid('room-reopen-confirm')).click();
+    await page.locator(tid('room-state')).filter({ hasText: 'open' }).waitFor();
+    await c.waitFor(follower, 'message', (m) => m.room_id === channel.id && m.kind === 'system' && m.body.includes('room_reopened'));
+    await owner.page.locator(tid('composer-input')).waitFor();
+    await b.send(owner.page, 'back on air');
+    b.assertClean(owner);
+    await owner.context.close();
   });
 
   it('works on a phone in dark mode', async () => {
