@@ -17,6 +17,9 @@ import { openPanel, closePanel, renderPanel } from './views/panel.js';
 import { groupPicks, renderChips, wireDialogs, openDialog } from './views/dialogs.js';
 import { startSafety, wireSafety } from './views/safety.js';
 import { attachNotifications, detachNotifications, wireNotifications } from './views/notifications.js';
+import { clearUploads, wireUploads } from './views/uploads.js';
+import { stop as stopRecording, wireRecorder } from './views/recorder.js';
+import { wireViewer } from './views/viewer.js';
 
 function boot() {
   wireAuth(startChat);
@@ -26,6 +29,9 @@ function boot() {
   wireSearch();
   wireSafety();
   wireNotifications();
+  wireUploads();
+  wireRecorder();
+  wireViewer();
   onSessionChange((s, { external }) => {
     if (!s && ui.client) endChat('You have been logged out.');
     else if (s && !ui.client && external) startChat(s.user);
@@ -124,6 +130,8 @@ function endChat(message) {
   client.stop();
   detachNotifications(client.me.id);
   closeActions(false);
+  stopRecording(false);
+  clearUploads();
   endEdit();
   clearSearch();
   client.wipe();

@@ -6,6 +6,7 @@ import { ui } from '../ui.js';
 import { openRoom, quoteText, renderHeader, systemText } from './conversation.js';
 import { renderComposerState } from './composer.js';
 import { muteLabel } from './notifications.js';
+import { attachmentsSummary } from './attachments.js';
 
 export function renderMe() {
   const c = ui.client;
@@ -32,7 +33,7 @@ export function roomPreview(c, room) {
   if (m.kind === 'system') return systemText(c, m);
   if (m.deleted_at || m.hidden) return quoteText(c, m);
   const who = m.sender_id === c.me.id ? 'You: ' : room.kind === 'direct' ? '' : `${c.displayName(m.sender_id)}: `;
-  return who + m.body;
+  return who + (m.body || attachmentsSummary(m));
 }
 
 export function renderRooms() {
