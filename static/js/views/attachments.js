@@ -92,17 +92,6 @@ export function fitBox(w, h, box = BOX) {
   return { width: Math.max(1, Math.round(w * scale)), height: Math.max(1, Math.round(h * scale)) };
 }
 
-function icon(a) {
-  const type = a.content_type || '';
-  if (type.startsWith('audio/') || isAudio(a)) return '🎵';
-  if (type.startsWith('video/')) return '🎬';
-  if (type.startsWith('image/')) return '🖼';
-  if (type === 'application/pdf') return '📕';
-  if (type.startsWith('text/')) return '📄';
-  if (/zip|gzip|x-tar|x-7z|rar/.test(type)) return '🗜';
-  return '📎';
-}
-
 function imageView(a) {
   const urls = attachmentUrls(a.id);
   const box = fitBox(a.width, a.height);
@@ -122,7 +111,7 @@ function audioView(a) {
     v('audio', { controls: true, preload: 'metadata', src: urls ? urls.url : null, 'aria-label': a.name, testid: 'attachment-player' }),
     v('span', { class: 'att-meta' },
       v('span', { class: 'att-name', text: a.name }),
-      v('span', { class: 'att-size', text: ` · ${humanSize(a.size)}` })));
+      v('span', { class: 'att-size', text: `· ${humanSize(a.size)}` })));
 }
 
 function fileView(a) {
@@ -132,11 +121,11 @@ function fileView(a) {
     href: urls ? urls.url : null, download: a.name, 'aria-disabled': urls ? null : 'true',
   },
   v('span', { class: 'visually-hidden', text: 'Download ' }),
-  v('span', { class: 'att-icon', 'aria-hidden': 'true', text: icon(a) }),
+  v('img', { class: 'att-icon', src: '/img/file.svg', alt: '', width: '28', height: '28' }),
   v('span', { class: 'att-meta' },
     v('span', { class: 'att-name', testid: 'attachment-name', text: a.name }),
     v('span', { class: 'att-size', testid: 'attachment-size', text: humanSize(a.size) })),
-  v('span', { class: 'att-download', 'aria-hidden': 'true', text: '⬇' }));
+  v('span', { class: 'att-download', 'aria-hidden': 'true', text: '↓' }));
 }
 
 /** The attachments of a stored message, or null. */
@@ -161,7 +150,7 @@ export function attachmentsSummary(m) {
   if (list.length > 1) return `📎 ${list.length} files`;
   const a = list[0];
   if (isImage(a)) return '📷 Photo';
-  if (isAudio(a)) return `🎤 ${a.name}`;
+  if (isAudio(a)) return /^voice-note-/.test(a.name) ? '🎤 Voice note' : `🎵 ${a.name}`;
   return `📎 ${a.name}`;
 }
 

@@ -146,7 +146,7 @@ function chipView(item, { removable, progress }) {
   return v('li', { key: item.key, class: `att-chip${failed ? ' failed' : ''}`, testid: 'attachment-chip', dataset: { name: item.name } },
     item.preview
       ? v('img', { class: 'att-chip-preview', src: item.preview, alt: '', 'aria-hidden': 'true' })
-      : v('span', { class: 'att-chip-icon', 'aria-hidden': 'true', text: /^audio\//.test(item.file.type) ? '🎤' : '📎' }),
+      : v('img', { class: 'att-chip-icon', src: /^audio\//.test(item.file.type) ? '/img/mic.svg' : '/img/file.svg', alt: '', width: '28', height: '28' }),
     v('span', { class: 'att-chip-text' },
       v('span', { class: 'att-chip-name', testid: 'attachment-chip-name', text: item.name }),
       v('span', { class: 'att-chip-size', text: humanSize(item.size) }),

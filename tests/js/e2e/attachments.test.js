@@ -127,7 +127,7 @@ describe('web client: attachments', { timeout: 120_000 }, () => {
     await chip.waitFor();
     await chip.locator('img').waitFor(); // the local preview
     await page.locator(tid('composer-input')).fill('Look at this');
-    await b.checkA11y(page, 'composer with attachments');
+    await b.screenshot(page, 'attachments-composer');
     await page.locator(tid('composer-input')).press('Enter');
 
     // The tray empties once the upload is done and the message is handed to the outbox.
@@ -173,7 +173,7 @@ describe('web client: attachments', { timeout: 120_000 }, () => {
     assert.deepEqual(await full.evaluate((el) => [el.naturalWidth, el.naturalHeight, el.alt]), [400, 300, 'sunset.png']);
     assert.match(await full.getAttribute('src'), /\/api\/attachments\/[^/?]+\?u=/);
     assert.equal(await viewer.locator(tid('viewer-title')).textContent(), 'sunset.png');
-    await b.checkA11y(bob.page, 'image viewer');
+    await b.screenshot(bob.page, 'image-viewer');
     await bob.page.keyboard.press('Escape');
     await viewer.waitFor({ state: 'hidden' });
     assert.equal(await bob.page.evaluate(() => document.activeElement.dataset.testid), 'attachment-image');
@@ -247,6 +247,14 @@ describe('web client: attachments', { timeout: 120_000 }, () => {
     const src = await player.getAttribute('src');
     assert.match(src, /\/api\/attachments\/[^/?]+\?u=.+&sig=/);
     assert.match(await bob.page.locator(tid('attachment-audio')).last().textContent(), /voice-note-\d{8}-\d{6}\.weba/);
+    // A photo, a file card and a voice note in the conversation (also checked with axe).
+    await b.screenshot(bob.page, 'attachments');
+    // Dark mode and a phone's width keep it readable (axe checks the contrast).
+    await bob.page.emulateMedia({ colorScheme: 'dark' });
+    await bob.page.setViewportSize({ width: 390, height: 780 });
+    await b.screenshot(bob.page, 'phone-attachments-dark');
+    await bob.page.emulateMedia({ colorScheme: 'light' });
+    await bob.page.setViewportSize({ width: 1280, height: 800 });
   });
 
   it('shows a file past the upload limit as too_large, and Edit gives it back to the composer', async () => {
