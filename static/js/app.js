@@ -20,6 +20,7 @@ import { attachNotifications, detachNotifications, wireNotifications } from './v
 import { clearUploads, wireUploads } from './views/uploads.js';
 import { stop as stopRecording, wireRecorder } from './views/recorder.js';
 import { wireViewer } from './views/viewer.js';
+import { renderProfilePicture, wirePictures } from './views/pictures.js';
 
 function boot() {
   wireAuth(startChat);
@@ -32,6 +33,7 @@ function boot() {
   wireUploads();
   wireRecorder();
   wireViewer();
+  wirePictures();
   onSessionChange((s, { external }) => {
     if (!s && ui.client) endChat('You have been logged out.');
     else if (s && !ui.client && external) startChat(s.user);
@@ -187,6 +189,7 @@ function wireChat() {
     $('#account-menu').open = false;
     $('#profile-username').textContent = `@${ui.client.me.username}`;
     $('#profile-display-name').value = ui.client.me.display_name || '';
+    renderProfilePicture();
     formError($('#profile-error'), null);
   });
   $('#me-button').addEventListener('click', profile);

@@ -12,6 +12,7 @@ import { ui } from '../ui.js';
 import { AttachmentLinks } from '../missive/index.js';
 import { blurhashDataUrl } from '../media/blurhash.js';
 import { renderMessages } from './conversation.js';
+import { renderRooms } from './rooms.js';
 import { openViewer } from './viewer.js';
 
 /** Largest box an inline image takes in a bubble, CSS pixels. */
@@ -45,12 +46,17 @@ export function attachmentUrls(id) {
   resolved.set(id, 'loading');
   Promise.all([l.url(id), l.url(id, { thumbnail: true })])
     .then(([url, thumb]) => resolved.set(id, url ? { url, thumb } : null))
-    .catch(() => resolved.delete(id)) // asked again at the next render
+    .catch(() => {
+      // Shown as unavailable for now; asked again a little later.
+      resolved.set(id, null);
+      setTimeout(() => resolved.delete(id), 30_000);
+    })
     .finally(() => {
       // One re-render for all the links of a batch.
       clearTimeout(rerender);
       rerender = setTimeout(() => {
         if (ui.openRoomId) renderMessages();
+        renderRooms(); // pictures in the chat list
       }, 0);
     });
   return undefined;

@@ -7,7 +7,7 @@
 import { patch, v } from '../view.js';
 import { $, bubbleTime, fullTime, hue, replaceChildren } from '../dom.js';
 import { ui, toast, showError } from '../ui.js';
-import { avatar, renderRooms } from './rooms.js';
+import { renderRooms } from './rooms.js';
 import { renderComposerState, startReply, renderReply, saveDraft, restoreDraft, stopTyping, endEdit } from './composer.js';
 import { closePanel, renderPanel } from './panel.js';
 import { showReceipts } from './dialogs.js';
@@ -15,6 +15,7 @@ import { openActions } from './actions.js';
 import { renderChatMenu } from './privacy.js';
 import { renderMuteMenu } from './notifications.js';
 import { attachmentsView, pendingAttachmentsView } from './attachments.js';
+import { paintAvatar, roomPicture } from './pictures.js';
 
 export function showRoomView(open) {
   $('#no-room').hidden = open;
@@ -83,7 +84,7 @@ export function renderHeader() {
   if (!c || !room) return;
   const title = c.roomTitle(room);
   $('#room-name').textContent = title;
-  avatar($('#room-avatar'), title, room.id);
+  paintAvatar($('#room-avatar'), title, room.id, roomPicture(c, room));
   let sub = '';
   if (room.kind === 'direct') {
     const peer = c.peer(room);

@@ -7,13 +7,14 @@ import { openRoom, quoteText, renderHeader, systemText } from './conversation.js
 import { renderComposerState } from './composer.js';
 import { muteLabel } from './notifications.js';
 import { attachmentsSummary } from './attachments.js';
+import { avatarContent, paintAvatar, roomPicture } from './pictures.js';
 
 export function renderMe() {
   const c = ui.client;
   if (!c) return;
   const name = c.me.display_name || c.me.username;
   $('#me-name').textContent = name;
-  avatar($('#me-avatar'), name, c.me.id);
+  paintAvatar($('#me-avatar'), name, c.me.id, c.me.avatar);
   $('#me-button').title = `@${c.me.username}`;
 }
 
@@ -57,7 +58,7 @@ export function renderRooms() {
         onclick: onRoomClick,
       },
       v('span', { class: 'avatar-wrap' },
-        v('span', { class: `avatar c${hue(room.id)}`, 'aria-hidden': 'true', text: initials(title) }),
+        v('span', { class: `avatar c${hue(room.id)}`, testid: 'room-avatar', 'aria-hidden': 'true' }, avatarContent(title, roomPicture(c, room))),
         peer ? v('span', { class: `presence-dot${online ? ' online' : ''}`, testid: 'presence-dot', dataset: { online: String(online) }, title: online ? 'Online' : 'Offline' }) : null),
       v('span', { class: 'room-item-main' },
         v('span', { class: 'room-item-top' },

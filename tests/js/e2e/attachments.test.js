@@ -257,6 +257,40 @@ describe('web client: attachments', { timeout: 120_000 }, () => {
     await bob.page.setViewportSize({ width: 1280, height: 800 });
   });
 
+  it('sets a profile picture and a group picture and description, shown to the other person', async () => {
+    // Alice's picture, from the Profile dialog: her own header, and Bob's chat list.
+    await alice.page.locator(tid('me-button')).click();
+    await alice.page.locator(tid('profile-picture-input')).setInputFiles([{ name: 'me.png', mimeType: 'image/png', buffer: SMALL }]);
+    await alice.page.locator(`${tid('profile-picture')} img`).waitFor();
+    await alice.page.locator(tid('profile-picture-remove')).waitFor();
+    await b.checkA11y(alice.page, 'profile with a picture');
+    await alice.page.keyboard.press('Escape');
+    await alice.page.locator('#me-avatar img').waitFor();
+    const bobRow = bob.page.locator(tid('room-item')).filter({ hasText: 'Alice Liddell' });
+    const loaded = (el) => el.complete && el.naturalWidth === 40;
+    await bob.page.waitForFunction(loaded, await bobRow.locator(`${tid('room-avatar')} img`).elementHandle({ timeout: 10000 }));
+
+    // A group's picture and description, set by its owner in the details panel.
+    await b.createGroup(alice, 'Photo club', ['bob']);
+    await alice.page.locator(tid('members-toggle')).click();
+    const panel = alice.page.locator(tid('members-panel'));
+    await panel.locator(tid('room-picture-input')).setInputFiles([{ name: 'club.png', mimeType: 'image/png', buffer: SMALL }]);
+    await panel.locator(tid('room-picture-remove')).waitFor();
+    await panel.locator(tid('description-input')).fill('Pictures of birds');
+    await panel.locator(tid('description-submit')).click();
+    const groupRow = bob.page.locator(tid('room-item')).filter({ hasText: 'Photo club' });
+    await bob.page.waitForFunction(loaded, await groupRow.locator(`${tid('room-avatar')} img`).elementHandle({ timeout: 10000 }));
+    await b.openRoom(bob.page, 'Photo club');
+    await bob.page.locator(tid('members-toggle')).click();
+    await bob.page.locator(tid('room-description')).filter({ hasText: 'Pictures of birds' }).waitFor();
+    await bob.page.locator(`${tid('room-picture')} img`).waitFor();
+    await b.checkA11y(bob.page, 'group panel with a picture');
+    await bob.page.locator(tid('panel-close')).click();
+    await alice.page.locator(tid('panel-close')).click();
+    await b.openRoom(alice.page, 'Bob Builder');
+    await b.openRoom(bob.page, 'Alice Liddell');
+  });
+
   it('shows a file past the upload limit as too_large, and Edit gives it back to the composer', async () => {
     const { page } = alice;
     const big = crypto.randomBytes(MAX_UPLOAD + 100_000);
