@@ -17,6 +17,10 @@ import { openPanel, closePanel, renderPanel } from './views/panel.js';
 import { groupPicks, renderChips, wireDialogs, openDialog } from './views/dialogs.js';
 import { startSafety, wireSafety } from './views/safety.js';
 import { attachNotifications, detachNotifications, wireNotifications } from './views/notifications.js';
+import { clearUploads, wireUploads } from './views/uploads.js';
+import { stop as stopRecording, wireRecorder } from './views/recorder.js';
+import { wireViewer } from './views/viewer.js';
+import { renderProfilePicture, wirePictures } from './views/pictures.js';
 
 function boot() {
   wireAuth(startChat);
@@ -26,6 +30,10 @@ function boot() {
   wireSearch();
   wireSafety();
   wireNotifications();
+  wireUploads();
+  wireRecorder();
+  wireViewer();
+  wirePictures();
   onSessionChange((s, { external }) => {
     if (!s && ui.client) endChat('You have been logged out.');
     else if (s && !ui.client && external) startChat(s.user);
@@ -124,6 +132,8 @@ function endChat(message) {
   client.stop();
   detachNotifications(client.me.id);
   closeActions(false);
+  stopRecording(false);
+  clearUploads();
   endEdit();
   clearSearch();
   client.wipe();
@@ -179,6 +189,7 @@ function wireChat() {
     $('#account-menu').open = false;
     $('#profile-username').textContent = `@${ui.client.me.username}`;
     $('#profile-display-name').value = ui.client.me.display_name || '';
+    renderProfilePicture();
     formError($('#profile-error'), null);
   });
   $('#me-button').addEventListener('click', profile);

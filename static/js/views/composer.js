@@ -6,6 +6,7 @@ import { $ } from '../dom.js';
 import { ui, toast, showError } from '../ui.js';
 import { currentRoom, quoteText } from './conversation.js';
 import { renderBlockedNote } from './privacy.js';
+import { hasChosenFiles, renderTray, sendChosen } from './uploads.js';
 
 export function renderComposerState() {
   const c = ui.client;
@@ -22,6 +23,7 @@ export function renderComposerState() {
     ? 'This channel was closed. You can still read it.'
     : readOnly ? 'Only the channel’s admins can post. You are following it.' : '';
   if ((readOnly || blocked) && document.activeElement === input) $('#messages').focus();
+  renderTray();
   if (!c) return;
 }
 
@@ -129,6 +131,12 @@ export function submitComposer() {
   if (!c || !ui.openRoomId) return;
   if (ui.editing) {
     submitEdit();
+    return;
+  }
+  if (hasChosenFiles()) {
+    // The text is the files' caption (views/uploads.js).
+    sendChosen(body);
+    input.focus();
     return;
   }
   if (!body.trim()) {

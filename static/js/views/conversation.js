@@ -7,13 +7,15 @@
 import { patch, v } from '../view.js';
 import { $, bubbleTime, fullTime, hue, replaceChildren } from '../dom.js';
 import { ui, toast, showError } from '../ui.js';
-import { avatar, renderRooms } from './rooms.js';
+import { renderRooms } from './rooms.js';
 import { renderComposerState, startReply, renderReply, saveDraft, restoreDraft, stopTyping, endEdit } from './composer.js';
 import { closePanel, renderPanel } from './panel.js';
 import { showReceipts } from './dialogs.js';
 import { openActions } from './actions.js';
 import { renderChatMenu } from './privacy.js';
 import { renderMuteMenu } from './notifications.js';
+import { attachmentsView, pendingAttachmentsView } from './attachments.js';
+import { paintAvatar, roomPicture } from './pictures.js';
 
 export function showRoomView(open) {
   $('#no-room').hidden = open;
@@ -82,7 +84,7 @@ export function renderHeader() {
   if (!c || !room) return;
   const title = c.roomTitle(room);
   $('#room-name').textContent = title;
-  avatar($('#room-avatar'), title, room.id);
+  paintAvatar($('#room-avatar'), title, room.id, roomPicture(c, room));
   let sub = '';
   if (room.kind === 'direct') {
     const peer = c.peer(room);
@@ -219,9 +221,10 @@ export function messageView(c, room, m, pending) {
     v('span', { class: 'quote-name', text: q ? c.displayName(q.sender_id) : `Message #${m.reply_to}` }),
     v('span', { class: `quote-body${q && (q.deleted_at || q.hidden) ? ' tombstone' : ''}`, testid: 'quote-body', text: q ? quoteText(c, q) : '…' })));
   }
-  children.push(deleted
-    ? v('div', { class: 'body tombstone', testid: 'message-body', text: DELETED_TEXT })
-    : v('div', { class: 'body', testid: 'message-body', text: m.body }));
+  if (!deleted) children.push(pending ? pendingAttachmentsView(m) : attachmentsView(m));
+  const files = Array.isArray(m.attachments) && m.attachments.length > 0;
+  if (deleted) children.push(v('div', { class: 'body tombstone', testid: 'message-body', text: DELETED_TEXT }));
+  else if (m.body || !files) children.push(v('div', { class: 'body', testid: 'message-body', text: m.body }));
   if (!deleted && m.reactions && m.reactions.length) {
     children.push(v('div', { class: 'reactions', testid: 'reactions', role: 'group', 'aria-label': 'Reactions' },
       m.reactions.map((r) => v('button', {

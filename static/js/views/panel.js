@@ -8,6 +8,7 @@ import { currentRoom, renderHeader } from './conversation.js';
 import { wireUserSearch } from './dialogs.js';
 import { contactActions } from './privacy.js';
 import { invitesSection } from './invites.js';
+import { pictureSection } from './pictures.js';
 
 export function openPanel() {
   ui.panelOpen = true;
@@ -100,6 +101,7 @@ export function renderPanel() {
     } else {
       parts.push(h('p', { class: 'profile-name', text: room.name || '' }));
     }
+    parts.push(pictureSection(c, room, isAdmin));
     parts.push(h('p', { class: 'hint' }, 'Your role: ', h('b', { testid: 'my-role', text: myRole })));
     if (room.kind === 'channel') {
       parts.push(h('div', { class: 'room-id' },

@@ -6,13 +6,15 @@ import { ui } from '../ui.js';
 import { openRoom, quoteText, renderHeader, systemText } from './conversation.js';
 import { renderComposerState } from './composer.js';
 import { muteLabel } from './notifications.js';
+import { attachmentsSummary } from './attachments.js';
+import { avatarContent, paintAvatar, roomPicture } from './pictures.js';
 
 export function renderMe() {
   const c = ui.client;
   if (!c) return;
   const name = c.me.display_name || c.me.username;
   $('#me-name').textContent = name;
-  avatar($('#me-avatar'), name, c.me.id);
+  paintAvatar($('#me-avatar'), name, c.me.id, c.me.avatar);
   $('#me-button').title = `@${c.me.username}`;
 }
 
@@ -32,7 +34,7 @@ export function roomPreview(c, room) {
   if (m.kind === 'system') return systemText(c, m);
   if (m.deleted_at || m.hidden) return quoteText(c, m);
   const who = m.sender_id === c.me.id ? 'You: ' : room.kind === 'direct' ? '' : `${c.displayName(m.sender_id)}: `;
-  return who + m.body;
+  return who + (m.body || attachmentsSummary(m));
 }
 
 export function renderRooms() {
@@ -56,7 +58,7 @@ export function renderRooms() {
         onclick: onRoomClick,
       },
       v('span', { class: 'avatar-wrap' },
-        v('span', { class: `avatar c${hue(room.id)}`, 'aria-hidden': 'true', text: initials(title) }),
+        v('span', { class: `avatar c${hue(room.id)}`, testid: 'room-avatar', 'aria-hidden': 'true' }, avatarContent(title, roomPicture(c, room))),
         peer ? v('span', { class: `presence-dot${online ? ' online' : ''}`, testid: 'presence-dot', dataset: { online: String(online) }, title: online ? 'Online' : 'Offline' }) : null),
       v('span', { class: 'room-item-main' },
         v('span', { class: 'room-item-top' },

@@ -25,9 +25,10 @@ function checkChromium() {
   }
 }
 
-async function launch() {
+/** Launches Chromium; `args` are extra switches (e.g. a fake microphone for voice notes). */
+async function launch({ args = [] } = {}) {
   checkChromium();
-  return chromium.launch({ executablePath: CHROMIUM, headless: true, args: ARGS });
+  return chromium.launch({ executablePath: CHROMIUM, headless: true, args: [...ARGS, ...args] });
 }
 
 /**
