@@ -168,9 +168,9 @@ pub async fn append(conn: &mut AnyConnection, m: &NewMessage) -> Result<Message,
 }
 
 /// Stores a batch of messages in the caller's transaction with a handful of statements
-/// whatever its size: one check of every sender's membership, one look-up of already-stored
-/// `client_id`s, one `last_seq` bump per room, one insert for every row, one cursor update per
-/// (room, sender). Returns, per input and in order, the stored message and whether this call
+/// whatever its size: one check of every sender's membership, one of blocks in direct rooms,
+/// one look-up of already-stored `client_id`s, the `last_seq` bumps (one statement on SQLite,
+/// one per room on Postgres), one insert for every row, one update of the senders' cursors. Returns, per input and in order, the stored message and whether this call
 /// stored it (false: an idempotent repeat, from an earlier batch or earlier in this one), or
 /// why it was refused: `not_found` for a non-member, `forbidden` for a follower posting to a
 /// channel, `invalid` for a `reply_to` past the room's end.
@@ -247,19 +247,11 @@ pub async fn append_batch(
     // update takes the room's row lock, and re-reads the row once it has it: a channel closed
     // since the membership check above (its close committed in between, on Postgres) reserves
     // nothing, and its messages are refused as the rule says, so nothing lands after a close.
+    let reserved = reserve_seqs(conn, backend, &per_room, now).await?;
     let mut next_seq: HashMap<RoomId, i64> = HashMap::with_capacity(per_room.len());
     let mut closed_since: Vec<RoomId> = Vec::new();
     for (room, n) in &per_room {
-        let last: Option<i64> = sqlx::query_scalar(
-            "update rooms set last_seq = last_seq + $1, last_message_seq = last_seq + $1, last_activity_at = $2
-             where id = $3 and closed_at is null returning last_seq",
-        )
-        .bind(*n)
-        .bind(now)
-        .bind(room.0)
-        .fetch_optional(&mut *conn)
-        .await?;
-        match last {
+        match reserved.get(room) {
             Some(last) => {
                 next_seq.insert(*room, last - n + 1);
             }
@@ -343,20 +335,35 @@ pub async fn append_batch(
                     .ok_or(sqlx::Error::RowNotFound)?,
             );
         }
-        // The sender has delivered and read what they sent: one update per (room, sender).
+        // The sender has delivered and read what they sent: one statement for every
+        // (room, sender) of the batch.
         let mut newest: HashMap<(RoomId, UserId), i64> = HashMap::new();
         for (msg, _) in out.iter().flatten().filter(|(_, new)| *new) {
             let e = newest.entry((msg.room_id, msg.sender_id)).or_insert(0);
             *e = (*e).max(msg.seq.0);
         }
-        for ((room, sender), seq) in newest {
-            sqlx::query("update memberships set delivered_seq = $1, read_seq = $1 where room_id = $2 and user_id = $3")
-                .bind(seq)
-                .bind(room.0)
-                .bind(sender.0)
-                .execute(&mut *conn)
-                .await?;
-        }
+        let cursors: Vec<serde_json::Value> = newest
+            .into_iter()
+            .map(|((room, sender), seq)| json!({ "r": room.0, "u": sender.0, "s": seq }))
+            .collect();
+        let sql = match backend {
+            Backend::Sqlite => {
+                "update memberships set delivered_seq = j.s, read_seq = j.s
+                 from (select json_extract(value, '$.r') as r, json_extract(value, '$.u') as u,
+                              json_extract(value, '$.s') as s
+                       from json_each($1)) j
+                 where memberships.room_id = j.r and memberships.user_id = j.u"
+            }
+            Backend::Postgres => {
+                "update memberships m set delivered_seq = (k->>'s')::bigint, read_seq = (k->>'s')::bigint
+                 from json_array_elements($1::json) k
+                 where m.room_id = (k->>'r')::bigint and m.user_id = (k->>'u')::bigint"
+            }
+        };
+        sqlx::query(sql)
+            .bind(serde_json::Value::Array(cursors).to_string())
+            .execute(&mut *conn)
+            .await?;
     }
     for i in 0..batch.len() {
         if let Some(first) = repeat_of[i] {
@@ -378,6 +385,57 @@ pub async fn append_batch(
 }
 
 /// Why `m` may not be stored, given its sender's membership (`None`: not a member).
+/// Reserves `n` seqs in each room of `per_room` (sorted by room id) and returns each room's new
+/// `last_seq`; a room missing from the answer was closed (it reserved nothing). Postgres takes
+/// the rooms' row locks one statement at a time in id order, as every writer does, so two
+/// batches cannot deadlock; SQLite has one writer, so one statement does every room.
+async fn reserve_seqs(
+    conn: &mut AnyConnection,
+    backend: Backend,
+    per_room: &[(RoomId, i64)],
+    now: i64,
+) -> Result<HashMap<RoomId, i64>, sqlx::Error> {
+    let mut reserved = HashMap::with_capacity(per_room.len());
+    match backend {
+        Backend::Sqlite => {
+            let rooms: Vec<serde_json::Value> = per_room
+                .iter()
+                .map(|(room, n)| json!({ "r": room.0, "n": n }))
+                .collect();
+            let rows: Vec<(i64, i64)> = sqlx::query_as(
+                "update rooms set last_seq = rooms.last_seq + j.n, last_message_seq = rooms.last_seq + j.n,
+                                  last_activity_at = $2
+                 from (select json_extract(value, '$.r') as r, json_extract(value, '$.n') as n
+                       from json_each($1)) j
+                 where rooms.id = j.r and rooms.closed_at is null
+                 returning rooms.id, rooms.last_seq",
+            )
+            .bind(serde_json::Value::Array(rooms).to_string())
+            .bind(now)
+            .fetch_all(&mut *conn)
+            .await?;
+            reserved.extend(rows.into_iter().map(|(room, last)| (RoomId(room), last)));
+        }
+        Backend::Postgres => {
+            for (room, n) in per_room {
+                let last: Option<i64> = sqlx::query_scalar(
+                    "update rooms set last_seq = last_seq + $1, last_message_seq = last_seq + $1, last_activity_at = $2
+                     where id = $3 and closed_at is null returning last_seq",
+                )
+                .bind(*n)
+                .bind(now)
+                .bind(room.0)
+                .fetch_optional(&mut *conn)
+                .await?;
+                if let Some(last) = last {
+                    reserved.insert(*room, last);
+                }
+            }
+        }
+    }
+    Ok(reserved)
+}
+
 fn refusal(
     member: Option<&Membership>,
     blocks: Option<(bool, bool)>,
