@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # Runs every test of Missive: the Rust suites (unit + HTTP integration, on SQLite and Postgres),
 # the Socket.IO interop suite with the official JavaScript client (on SQLite and Postgres), the
-# REST API fuzzed against its OpenAPI document (schemathesis, on both), and the web client's
-# end-to-end suite in headless Chromium.
+# REST API fuzzed against its OpenAPI document (schemathesis, on both), the web client's
+# end-to-end suite in headless Chromium, and a short fuzzing of every client payload's decoding
+# (cargo-fuzz; MISSIVE_FUZZ_SECONDS, default 25; scripts/fuzz.sh runs it longer).
 #
 # It installs and starts what it needs: the npm packages (from the lock file), Debian's chromium
-# (when root and apt are available), s3s-fs (an S3 server, from crates.io, cached) and the local
-# PostgreSQL cluster if it is stopped.
-# Outside CI a missing Postgres or Chromium is a loud, explained skip; with CI=true it fails.
+# (when root and apt are available), s3s-fs (an S3 server) and cargo-fuzz (both from crates.io,
+# cached) and the local PostgreSQL cluster if it is stopped.
+# Outside CI a missing Postgres, Chromium or tool is a loud, explained skip; with CI=true it fails.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
@@ -22,12 +23,6 @@ die() { printf '\nERROR: %s\n' "$*" >&2; exit 1; }
 failed=()
 LOG=$(mktemp)
 trap 'rm -f "$LOG"' EXIT
-run_step() {
-  local name=$1; shift
-  say "$name"
-  "$@" 2>&1 | tee -a "$LOG"
-  if [ "${PIPESTATUS[0]}" -ne 0 ]; then failed+=("$name"); fi
-}
 
 pg_up() { pg_isready -q -h 127.0.0.1 -p 5432 >/dev/null 2>&1 || psql "$PG_URL/postgres" -qc 'select 1' >/dev/null 2>&1; }
 
@@ -72,6 +67,17 @@ else
   skip "s3s-fs could not be installed: the S3 runs of the attachment tests are skipped. Run scripts/install-s3s.sh to see why."
 fi
 
+# --- cargo-fuzz for the fuzzing step -------------------------------------------------------
+# cargo-fuzz (crates.io, cached like s3s-fs); the targets build on the stable toolchain.
+FUZZ_SECONDS=${MISSIVE_FUZZ_SECONDS:-25}
+[ "$FUZZ_SECONDS" -ge 1 ] 2>/dev/null || die "MISSIVE_FUZZ_SECONDS must be a number of seconds, at least 1"
+have_fuzz=true
+if ! CARGO_FUZZ=$(scripts/install-cargo-fuzz.sh | tail -1) || [ ! -x "$CARGO_FUZZ" ]; then
+  have_fuzz=false
+  [ "$CI" = "true" ] && die "cargo-fuzz could not be installed (scripts/install-cargo-fuzz.sh); CI must fuzz the client payloads"
+  skip "cargo-fuzz could not be installed: fuzzing the client payloads is skipped. Run scripts/install-cargo-fuzz.sh to see why."
+fi
+
 # --- Node packages --------------------------------------------------------------------------
 say "Installing the JS test packages (npm ci)"
 (cd tests/js && npm ci --no-audit --no-fund --loglevel=error) || die "npm ci failed"
@@ -86,7 +92,9 @@ export MISSIVE_BIN=${CARGO_TARGET_DIR:-$ROOT/target}/debug/missive
 
 # Two lanes run at once, one per database (the machine has two cores and most suites spend their
 # time waiting on sockets): each lane runs its suites one after the other into its own log, shown
-# when both are done. The Rust suites (both databases inside) lead the SQLite lane.
+# when both are done. The Rust suites (both databases inside) lead the SQLite lane; the fuzzing
+# of the client payloads (its build mostly: one crate, the server's, when warm) leads the
+# Postgres lane, beside them, or ends the SQLite lane when there is no Postgres.
 LANES=$(mktemp -d)
 trap 'rm -rf "$LOG" "$LANES"' EXIT
 lane_step() {
@@ -94,12 +102,17 @@ lane_step() {
   printf '\n==> %s\n' "$name" >>"$LANES/$lane.log"
   if ! "$@" >>"$LANES/$lane.log" 2>&1; then echo "$name" >>"$LANES/$lane.failed"; fi
 }
+fuzz_step() {
+  lane_step "$1" "Fuzzing every client payload's decoding (cargo-fuzz, libFuzzer) for ${FUZZ_SECONDS}s" \
+    scripts/fuzz.sh "$FUZZ_SECONDS"
+}
 lane() {
   local db=$1
   if [ "$db" = sqlite ]; then
     lane_step "$db" "Rust tests (unit, HTTP integration on SQLite and Postgres, load generator)" \
       cargo test --workspace --quiet
   fi
+  if [ "$db" = postgres ] && [ "$have_fuzz" = true ]; then fuzz_step "$db"; fi
   lane_step "$db" "Socket.IO interop suite, official socket.io-client, on $db" \
     env MISSIVE_TEST_DB="$db" bash -c 'cd tests/js && npm test --silent'
   lane_step "$db" "Client library (clients/js): unit tests and integration tests against the server, on $db" \
@@ -109,6 +122,7 @@ lane() {
     lane_step "$db" "Web client end-to-end suite in headless Chromium, on $db" \
       env MISSIVE_TEST_DB="$db" bash -c 'cd tests/js && npm run e2e --silent'
   fi
+  if [ "$db" = sqlite ] && [ "$have_pg" = false ] && [ "$have_fuzz" = true ]; then fuzz_step "$db"; fi
 }
 
 say "Building the test binaries"
@@ -130,19 +144,6 @@ for db in "${dbs[@]}"; do
     while IFS= read -r name; do failed+=("$name"); done <"$LANES/$db.failed"
   fi
 done
-
-# Fuzzing every client payload's decoding (fuzz/, cargo-fuzz on nightly), briefly. Opt-in with
-# MISSIVE_FUZZ_SECONDS: a cold nightly ASan build of the whole dependency tree takes far longer
-# than the fuzzing itself (see docs/security.md). The stable twin of the target,
-# `no_payload_of_any_shape_panics_a_decoder_…`, runs with the unit tests above every time.
-if [ "${MISSIVE_FUZZ_SECONDS:-0}" -gt 0 ]; then
-  if cargo +nightly fuzz --version >/dev/null 2>&1; then
-    run_step "Fuzzing client payloads for ${MISSIVE_FUZZ_SECONDS}s" scripts/fuzz.sh "$MISSIVE_FUZZ_SECONDS"
-  else
-    [ "$CI" = "true" ] && die "MISSIVE_FUZZ_SECONDS is set but cargo-fuzz on nightly is not installed"
-    skip "cargo-fuzz on a nightly toolchain is not installed: fuzzing skipped"
-  fi
-fi
 
 # One closing line for every suite together: cargo's "test result" lines and node's "# pass/# fail
 # /# skipped". Postgres runs without a Postgres (outside CI) are skipped, never passed: the HTTP

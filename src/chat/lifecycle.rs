@@ -275,8 +275,9 @@ pub struct SearchQuery {
     pub limit: Option<i64>,
 }
 
-/// Full-text search over the messages the caller may read, newest first.
-pub async fn search(app: &App, user: UserId, q: &SearchQuery) -> AppResult<MessagePage> {
+/// A search's checks that need no database: its words (at least one, at most 16) and its
+/// page size.
+pub fn search_terms(q: &SearchQuery) -> AppResult<(String, i64)> {
     let words = search_words(&q.q);
     if words.is_empty() {
         return Err(AppError::invalid("q needs at least one letter or digit"));
@@ -284,7 +285,12 @@ pub async fn search(app: &App, user: UserId, q: &SearchQuery) -> AppResult<Messa
     if words.split(' ').count() > 16 {
         return Err(AppError::invalid("q may have at most 16 words"));
     }
-    let limit = rules::page_limit(q.limit, 20, 50)?;
+    Ok((words, rules::page_limit(q.limit, 20, 50)?))
+}
+
+/// Full-text search over the messages the caller may read, newest first.
+pub async fn search(app: &App, user: UserId, q: &SearchQuery) -> AppResult<MessagePage> {
+    let (words, limit) = search_terms(q)?;
     if let Some(room) = q.room_id {
         require_member(app, room, user).await?;
     }

@@ -43,6 +43,19 @@ pub async fn require_member(app: &App, room: RoomId, user: UserId) -> AppResult<
         .ok_or(AppError::NotFound)
 }
 
+/// A send's checks that need no database: its attachment list, its body (which may be empty
+/// only when attachments are given) and its `client_id`.
+pub fn check_send_input(input: &SendInput, max_chars: usize) -> AppResult<()> {
+    check_attachment_ids(&input.attachments)?;
+    if input.attachments.is_empty() || !input.body.is_empty() {
+        check_body(&input.body, max_chars)?;
+    }
+    if let Some(client_id) = &input.client_id {
+        check_client_id(client_id)?;
+    }
+    Ok(())
+}
+
 pub async fn send(app: &App, user: UserId, input: SendInput) -> AppResult<Message> {
     send_ordered(app, user, input, None).await
 }
@@ -55,13 +68,7 @@ pub async fn send_ordered(
     input: SendInput,
     ticket: Option<Ticket>,
 ) -> AppResult<Message> {
-    check_attachment_ids(&input.attachments)?;
-    if input.attachments.is_empty() || !input.body.is_empty() {
-        check_body(&input.body, app.config.max_message_chars)?;
-    }
-    if let Some(client_id) = &input.client_id {
-        check_client_id(client_id)?;
-    }
+    check_send_input(&input, app.config.max_message_chars)?;
     if let Some(limiter) = &app.send_limiter {
         limiter.check(user)?;
     }

@@ -35,12 +35,19 @@ pub async fn search_channels(
     q: Option<&str>,
     limit: Option<i64>,
 ) -> AppResult<Vec<ChannelEntry>> {
+    let (q, limit) = channel_query(q, limit)?;
+    app.store.search_channels(q, limit).await
+}
+
+/// A directory search's checks: the trimmed query (at most 100 characters, no NUL) and the
+/// page size.
+pub fn channel_query(q: Option<&str>, limit: Option<i64>) -> AppResult<(&str, i64)> {
     let limit = rules::directory_limit(limit)?;
     let q = q.unwrap_or("").trim();
     if q.chars().count() > 100 || q.contains('\0') {
         return Err(AppError::invalid("q must be at most 100 characters"));
     }
-    app.store.search_channels(q, limit).await
+    Ok((q, limit))
 }
 
 /// `POST /api/rooms/{id}/invites` and `invite:create`.
@@ -56,6 +63,24 @@ pub struct InviteOptions {
 /// Longest an invite link may live: a year.
 const MAX_INVITE_SECS: i64 = 365 * 24 * 3600;
 
+impl InviteOptions {
+    /// A lifetime of one second to a year, one to a million uses.
+    pub fn check(&self) -> AppResult<()> {
+        if self
+            .expires_in
+            .is_some_and(|s| !(1..=MAX_INVITE_SECS).contains(&s))
+        {
+            return Err(AppError::invalid(format!(
+                "expires_in must be 1 to {MAX_INVITE_SECS} seconds"
+            )));
+        }
+        if self.max_uses.is_some_and(|m| !(1..=1_000_000).contains(&m)) {
+            return Err(AppError::invalid("max_uses must be 1 to 1000000"));
+        }
+        Ok(())
+    }
+}
+
 pub async fn create_invite(
     app: &App,
     user: UserId,
@@ -64,16 +89,7 @@ pub async fn create_invite(
 ) -> AppResult<Invite> {
     let member = require_member(app, room, user).await?;
     rules::may_manage_invites(&member)?;
-    if o.expires_in
-        .is_some_and(|s| !(1..=MAX_INVITE_SECS).contains(&s))
-    {
-        return Err(AppError::invalid(format!(
-            "expires_in must be 1 to {MAX_INVITE_SECS} seconds"
-        )));
-    }
-    if o.max_uses.is_some_and(|m| !(1..=1_000_000).contains(&m)) {
-        return Err(AppError::invalid("max_uses must be 1 to 1000000"));
-    }
+    o.check()?;
     let now = now_ms();
     // Two random 128-bit ids: the token is the only secret a link carries.
     let invite = Invite {

@@ -33,7 +33,8 @@ use crate::domain::privacy::{ChannelEntry, Invite, PrivacyChange, PrivacySetting
 use crate::domain::{Hidden, Member, Message, Presence, Room, RoomId, Seq, User, UserId};
 use crate::error::{AppError, AppResult};
 
-/// Every client→server event name, as `register` installs them.
+/// Every client→server event name, as `register` installs them. A new one goes at the end:
+/// the fuzz corpus picks events by their index here (`fuzz/corpus/client_payloads`).
 pub const CLIENT_EVENTS: &[&str] = &[
     "auth",
     "message:send",
@@ -681,7 +682,7 @@ async fn report<A: Adapter>(c: Ctx<A>, p: ReportInput) -> AppResult<ReportAck> {
 /// of the contract, never a panic.
 pub fn decode_payload(event: &str, data: Value) -> AppResult<()> {
     use crate::domain::{
-        Username, check_body, check_client_id, check_password, parse_display_name, parse_room_name,
+        Username, check_body, check_emoji, check_password, parse_display_name, parse_room_name,
     };
     let data = Ok(data);
     match event {
@@ -689,13 +690,9 @@ pub fn decode_payload(event: &str, data: Value) -> AppResult<()> {
             parse::<AuthPayload>(data)?;
         }
         "message:send" => {
-            let input = parse::<SendInput>(data)?;
-            check_body(&input.body, 4096)?;
-            if let Some(id) = &input.client_id {
-                check_client_id(id)?;
-            }
+            messages::check_send_input(&parse::<SendInput>(data)?, 4096)?;
         }
-        "message:ack" | "message:read" => {
+        "message:ack" | "message:read" | "message:delete" | "message:hide" => {
             parse::<SeqPayload>(data)?;
         }
         "typing" => {
@@ -705,7 +702,7 @@ pub fn decode_payload(event: &str, data: Value) -> AppResult<()> {
             let q = parse::<HistoryQuery>(data)?;
             crate::domain::rules::page_limit(q.limit, 50, 200)?;
         }
-        "rooms:list" => {
+        "rooms:list" | "blocks:list" | "privacy:get" => {
             parse::<Value>(data)?;
         }
         "room:create" => {
@@ -724,6 +721,40 @@ pub fn decode_payload(event: &str, data: Value) -> AppResult<()> {
         "profile:update" => {
             parse_display_name(&parse::<ProfilePayload>(data)?.display_name)?;
         }
+        "message:edit" => {
+            check_body(&parse::<EditPayload>(data)?.body, 4096)?;
+        }
+        "message:react" => {
+            check_emoji(&parse::<ReactPayload>(data)?.emoji)?;
+        }
+        "hidden:list" => {
+            parse::<HiddenListPayload>(data)?;
+        }
+        "message:forward" => {
+            parse::<ForwardPayload>(data)?;
+        }
+        "search" => {
+            lifecycle::search_terms(&parse::<SearchQuery>(data)?)?;
+        }
+        "block" | "unblock" => {
+            parse::<UserPayload>(data)?;
+        }
+        "privacy:set" => {
+            PrivacySettings::default().apply(&parse::<PrivacyChange>(data)?);
+        }
+        "invite:create" => {
+            parse::<InviteCreatePayload>(data)?.options.check()?;
+        }
+        "invite:revoke" | "invite:join" => {
+            parse::<TokenPayload>(data)?;
+        }
+        "channels:search" => {
+            let p = parse::<ChannelSearchPayload>(data)?;
+            safety::channel_query(p.q.as_deref(), p.limit)?;
+        }
+        "report" => {
+            crate::domain::rules::report_reason(&parse::<ReportInput>(data)?.reason)?;
+        }
         // Not events: the REST bodies' string checks, reached through the same door.
         "register" => {
             #[derive(Deserialize)]
@@ -735,10 +766,13 @@ pub fn decode_payload(event: &str, data: Value) -> AppResult<()> {
             Username::parse(&r.username)?;
             check_password(&r.password)?;
         }
-        _ => return Err(AppError::invalid("unknown event")),
+        _ => return Err(AppError::invalid(UNKNOWN_EVENT)),
     }
     Ok(())
 }
+
+/// What `decode_payload` answers for a name that is not a client event.
+const UNKNOWN_EVENT: &str = "unknown event";
 
 #[cfg(test)]
 mod tests {
@@ -787,6 +821,20 @@ mod tests {
             "display_name",
             "username",
             "password",
+            "attachments",
+            "emoji",
+            "to_room_id",
+            "after",
+            "q",
+            "before",
+            "last_seen",
+            "read_receipts",
+            "group_add",
+            "expires_in",
+            "max_uses",
+            "approval",
+            "reason",
+            "description",
         ];
         const STRINGS: &[&str] = &[
             "",
@@ -833,6 +881,145 @@ mod tests {
                     })
                     .collect(),
             ),
+        }
+    }
+
+    /// `decode_payload` (and so the fuzz target `client_payloads`, which picks its event from
+    /// `CLIENT_EVENTS`) knows every client event: none falls through to "unknown event".
+    #[test]
+    fn the_decoder_knows_every_client_event() {
+        use crate::error::AppError;
+        for event in CLIENT_EVENTS {
+            for value in [serde_json::Value::Null, serde_json::json!({})] {
+                let result = super::decode_payload(event, value);
+                assert!(
+                    !matches!(&result, Err(AppError::Invalid(m)) if m == super::UNKNOWN_EVENT),
+                    "decode_payload does not know {event}"
+                );
+            }
+        }
+        assert!(super::decode_payload("no:such", serde_json::Value::Null).is_err());
+    }
+
+    /// What the decoder accepts and refuses, event by event: a well-formed payload passes, and
+    /// the checks without a database (bodies, emoji, limits, reasons, options) refuse.
+    #[test]
+    fn the_decoder_runs_each_events_input_checks() {
+        use serde_json::json;
+        let cases = [
+            (
+                "message:send",
+                json!({"room_id": "1", "body": "hi", "client_id": "c-1"}),
+                true,
+            ),
+            (
+                "message:send",
+                json!({"room_id": "1", "attachments": ["4", "5"]}),
+                true,
+            ),
+            (
+                "message:send",
+                json!({"room_id": "1", "body": "", "attachments": []}),
+                false,
+            ),
+            (
+                "message:send",
+                json!({"room_id": "1", "body": "x", "attachments": ["4", "4"]}),
+                false,
+            ),
+            (
+                "message:edit",
+                json!({"room_id": "1", "seq": 2, "body": "fixed"}),
+                true,
+            ),
+            (
+                "message:edit",
+                json!({"room_id": "1", "seq": 2, "body": ""}),
+                false,
+            ),
+            (
+                "message:react",
+                json!({"room_id": "1", "seq": 2, "emoji": "👍"}),
+                true,
+            ),
+            (
+                "message:react",
+                json!({"room_id": "1", "seq": 2, "emoji": "not an emoji"}),
+                false,
+            ),
+            ("message:delete", json!({"room_id": "1", "seq": 2}), true),
+            ("message:hide", json!({"room_id": "1"}), false),
+            (
+                "message:forward",
+                json!({"room_id": "1", "seq": 2, "to_room_id": "3"}),
+                true,
+            ),
+            ("hidden:list", json!({"after": 5}), true),
+            ("search", json!({"q": "hello world", "limit": 20}), true),
+            ("search", json!({"q": "  ,; "}), false),
+            ("search", json!({"q": "a", "limit": 0}), false),
+            ("block", json!({"user_id": "7"}), true),
+            ("unblock", json!({}), false),
+            ("blocks:list", json!(null), true),
+            ("privacy:get", json!({}), true),
+            (
+                "privacy:set",
+                json!({"last_seen": "nobody", "read_receipts": false}),
+                true,
+            ),
+            ("privacy:set", json!({"last_seen": "friends"}), false),
+            ("privacy:set", json!({"colour": "red"}), false),
+            (
+                "invite:create",
+                json!({"room_id": "1", "expires_in": 3600, "max_uses": 5}),
+                true,
+            ),
+            (
+                "invite:create",
+                json!({"room_id": "1", "expires_in": 0}),
+                false,
+            ),
+            (
+                "invite:create",
+                json!({"room_id": "1", "max_uses": 1_000_001}),
+                false,
+            ),
+            ("invite:revoke", json!({"token": "abc"}), true),
+            ("invite:join", json!({}), false),
+            ("channels:search", json!({"q": "rust", "limit": 10}), true),
+            ("channels:search", json!({"q": "x".repeat(101)}), false),
+            ("report", json!({"user_id": "7", "reason": "spam"}), true),
+            (
+                "report",
+                json!({"room_id": "1", "seq": 2, "reason": "  "}),
+                false,
+            ),
+        ];
+        for (event, value, ok) in cases {
+            let result = super::decode_payload(event, value.clone());
+            assert_eq!(result.is_ok(), ok, "{event} {value}: {result:?}");
+            if let Err(e) = result {
+                assert_eq!(e.code(), "invalid", "{event} {value}");
+            }
+        }
+    }
+
+    /// The fuzz target's corpus has a seed for every client event, named after it, starting
+    /// with the byte that picks it (its index in `CLIENT_EVENTS`), with a payload it accepts.
+    #[test]
+    fn every_client_event_has_a_fuzz_seed() {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/fuzz/corpus/client_payloads");
+        for (i, event) in CLIENT_EVENTS.iter().enumerate() {
+            let path = format!("{dir}/{}", event.replace(':', "_"));
+            let seed = std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+            assert_eq!(
+                seed.first(),
+                Some(&(i as u8)),
+                "{path} must start with byte {i}, the index of {event} in CLIENT_EVENTS"
+            );
+            let value = serde_json::from_slice(&seed[1..]).expect("a JSON payload");
+            let decoded = super::decode_payload(event, value);
+            assert!(decoded.is_ok(), "{path}: {decoded:?}");
         }
     }
 
