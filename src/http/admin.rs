@@ -18,7 +18,7 @@ use crate::domain::operator::{
     AdminRoom, AdminRoomDetail, AdminUser, AdminUserDetail, ClusterStats, TemporaryPassword,
 };
 use crate::domain::privacy::{AuditEntry, Report};
-use crate::domain::{Message, Seq};
+use crate::domain::{Message, Seq, UserId};
 use crate::error::{AppError, AppResult};
 
 pub fn router() -> Router<App> {
@@ -55,6 +55,16 @@ pub fn router() -> Router<App> {
 struct ReportQuery {
     /// `open` or `resolved`; none: all.
     status: Option<String>,
+}
+
+/// A request's input, for an operator's endpoint. The chat layer checks that the caller is an
+/// operator (once); a malformed input is only told to an operator: anyone else learns
+/// `forbidden` first, so the endpoints say nothing to others about what they take.
+async fn operator_input<T>(app: &App, user: UserId, input: AppResult<T>) -> AppResult<T> {
+    if input.is_err() {
+        safety::require_operator(app, user).await?;
+    }
+    input
 }
 
 #[utoipa::path(get, path = "/api/admin/reports", tag = "admin", security(("bearer" = [])), params(ReportQuery), responses((status = 200, description = "the reports", body = Vec<Report>), Errors))]
@@ -167,8 +177,8 @@ async fn user(
     AuthUser(user): AuthUser,
     Path(id): Path<String>,
 ) -> AppResult<Json<AdminUserDetail>> {
-    safety::require_operator(&app, user).await?;
-    Ok(Json(operator::user(&app, user, parse_id(&id)?).await?))
+    let id = operator_input(&app, user, parse_id(&id)).await?;
+    Ok(Json(operator::user(&app, user, id).await?))
 }
 
 #[utoipa::path(delete, path = "/api/admin/users/{id}/devices/{sid}", tag = "admin", security(("bearer" = [])), params(("id" = String, Path, description = "user id"), ("sid" = String, Path, description = "socket id (a device's `sid`)")), responses((status = 204, description = "the socket is closed, on whichever node it was"), Errors))]
@@ -177,8 +187,8 @@ async fn disconnect_device(
     AuthUser(user): AuthUser,
     Path((id, sid)): Path<(String, String)>,
 ) -> AppResult<StatusCode> {
-    safety::require_operator(&app, user).await?;
-    operator::disconnect_device(&app, user, parse_id(&id)?, &sid).await?;
+    let id = operator_input(&app, user, parse_id(&id)).await?;
+    operator::disconnect_device(&app, user, id, &sid).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -188,8 +198,8 @@ async fn logout_everywhere(
     AuthUser(user): AuthUser,
     Path(id): Path<String>,
 ) -> AppResult<StatusCode> {
-    safety::require_operator(&app, user).await?;
-    operator::logout_everywhere(&app, user, parse_id(&id)?).await?;
+    let id = operator_input(&app, user, parse_id(&id)).await?;
+    operator::logout_everywhere(&app, user, id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -199,10 +209,8 @@ async fn reset_password(
     AuthUser(user): AuthUser,
     Path(id): Path<String>,
 ) -> AppResult<Json<TemporaryPassword>> {
-    safety::require_operator(&app, user).await?;
-    Ok(Json(
-        operator::reset_password(&app, user, parse_id(&id)?).await?,
-    ))
+    let id = operator_input(&app, user, parse_id(&id)).await?;
+    Ok(Json(operator::reset_password(&app, user, id).await?))
 }
 
 #[utoipa::path(get, path = "/api/admin/rooms", operation_id = "admin_rooms", tag = "admin", security(("bearer" = [])), params(SearchQuery), responses((status = 200, description = "groups and channels whose name contains `q`, largest first (at most 50)", body = Vec<AdminRoom>), Errors))]
@@ -220,8 +228,8 @@ async fn room(
     AuthUser(user): AuthUser,
     Path(id): Path<String>,
 ) -> AppResult<Json<AdminRoomDetail>> {
-    safety::require_operator(&app, user).await?;
-    Ok(Json(operator::room(&app, user, parse_id(&id)?).await?))
+    let id = operator_input(&app, user, parse_id(&id)).await?;
+    Ok(Json(operator::room(&app, user, id).await?))
 }
 
 /// `{reason?}` of closing or reopening a channel.
@@ -241,10 +249,10 @@ async fn close_room(
     Path(id): Path<String>,
     body: axum::body::Bytes,
 ) -> AppResult<Json<AdminRoomDetail>> {
-    safety::require_operator(&app, user).await?;
-    let reason = optional_reason(&body)?;
+    let reason = operator_input(&app, user, optional_reason(&body)).await?;
+    let id = operator_input(&app, user, parse_id(&id)).await?;
     Ok(Json(
-        operator::close_room(&app, user, parse_id(&id)?, true, &reason).await?,
+        operator::close_room(&app, user, id, true, &reason).await?,
     ))
 }
 
@@ -255,10 +263,10 @@ async fn reopen_room(
     Path(id): Path<String>,
     body: axum::body::Bytes,
 ) -> AppResult<Json<AdminRoomDetail>> {
-    safety::require_operator(&app, user).await?;
-    let reason = optional_reason(&body)?;
+    let reason = operator_input(&app, user, optional_reason(&body)).await?;
+    let id = operator_input(&app, user, parse_id(&id)).await?;
     Ok(Json(
-        operator::close_room(&app, user, parse_id(&id)?, false, &reason).await?,
+        operator::close_room(&app, user, id, false, &reason).await?,
     ))
 }
 
@@ -268,12 +276,12 @@ async fn message_context(
     AuthUser(user): AuthUser,
     Path((id, seq)): Path<(String, String)>,
 ) -> AppResult<Json<Vec<Message>>> {
-    safety::require_operator(&app, user).await?;
-    let seq = seq
-        .parse::<i64>()
-        .map(Seq)
-        .map_err(|_| AppError::NotFound)?;
-    Ok(Json(
-        operator::message_context(&app, user, parse_id(&id)?, seq).await?,
-    ))
+    let seq = operator_input(
+        &app,
+        user,
+        seq.parse::<i64>().map(Seq).map_err(|_| AppError::NotFound),
+    )
+    .await?;
+    let id = operator_input(&app, user, parse_id(&id)).await?;
+    Ok(Json(operator::message_context(&app, user, id, seq).await?))
 }
