@@ -104,6 +104,29 @@ pub struct Config {
     #[arg(long = "missive-db-pool", env = "MISSIVE_DB_POOL", default_value_t = 8)]
     pub db_pool: u32,
 
+    /// The cluster bus between nodes: `postgres` (LISTEN/NOTIFY on the database, the default on
+    /// Postgres) or `redis` (`MISSIVE_REDIS_URL`). Unset on SQLite: one node, in-process only.
+    #[arg(long = "missive-bus", env = "MISSIVE_BUS", value_enum)]
+    pub bus: Option<BusKind>,
+
+    /// The Redis server of `MISSIVE_BUS=redis`.
+    #[arg(
+        long = "missive-redis-url",
+        env = "MISSIVE_REDIS_URL",
+        default_value = "redis://127.0.0.1:6379",
+        hide_env_values = true
+    )]
+    pub redis_url: String,
+
+    /// Prefix of every Redis channel and key of this cluster (several clusters may share one
+    /// Redis).
+    #[arg(
+        long = "missive-redis-prefix",
+        env = "MISSIVE_REDIS_PREFIX",
+        default_value = "missive"
+    )]
+    pub redis_prefix: String,
+
     /// How long after sending a message its sender may edit it.
     #[arg(long = "missive-edit-window", env = "MISSIVE_EDIT_WINDOW", default_value = "15m", value_parser = humantime::parse_duration)]
     pub edit_window: Duration,
@@ -291,7 +314,46 @@ pub struct Config {
     pub s3_secret_access_key: Option<String>,
 }
 
+/// Which cluster bus carries what crosses nodes (`MISSIVE_BUS`).
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BusKind {
+    /// LISTEN/NOTIFY on the Postgres database.
+    Postgres,
+    /// Redis pub/sub (`MISSIVE_REDIS_URL`).
+    Redis,
+}
+
 impl Config {
+    /// The bus this node runs: `None` on SQLite (a single node, nothing crosses processes).
+    /// Refuses a bus that cannot work with the database: on SQLite nodes cannot share a
+    /// database, so a bus would join nodes that do not share their streams.
+    pub fn bus_kind(&self) -> anyhow::Result<Option<BusKind>> {
+        match (self.is_postgres(), self.bus) {
+            (true, None) => Ok(Some(BusKind::Postgres)),
+            (true, Some(kind)) => {
+                if kind == BusKind::Redis {
+                    let prefix = &self.redis_prefix;
+                    if prefix.is_empty()
+                        || prefix.len() > 64
+                        || !prefix.chars().all(|c| c.is_ascii_graphic())
+                    {
+                        bail!("MISSIVE_REDIS_PREFIX must be 1 to 64 visible ASCII characters");
+                    }
+                }
+                Ok(Some(kind))
+            }
+            (false, None) => Ok(None),
+            (false, Some(kind)) => bail!(
+                "MISSIVE_BUS={} needs a Postgres DATABASE_URL: on SQLite Missive runs one node and \
+                 its bus is in-process (unset MISSIVE_BUS)",
+                match kind {
+                    BusKind::Postgres => "postgres",
+                    BusKind::Redis => "redis",
+                }
+            ),
+        }
+    }
+
     /// The documented defaults, whatever the environment holds (for tests and tools): the
     /// command is parsed with every argument's `env` removed, so no `MISSIVE_*` or
     /// `DATABASE_URL` variable applies. `Config::parse` still reads them.
@@ -435,6 +497,26 @@ mod tests {
         assert_eq!(c.max_upload, 25 * 1024 * 1024);
         assert_eq!(c.media_dir(), PathBuf::from("missive.db.media"));
         assert!(c.media_url.is_none());
+    }
+
+    #[test]
+    fn the_bus_follows_the_database_and_redis_needs_postgres() {
+        let mut c = Config::defaults();
+        assert_eq!(c.redis_url, "redis://127.0.0.1:6379");
+        assert_eq!(c.redis_prefix, "missive");
+        assert_eq!(c.bus_kind().unwrap(), None, "SQLite: in-process");
+        c.bus = Some(BusKind::Redis);
+        let refused = c.bus_kind().unwrap_err().to_string();
+        assert!(refused.contains("MISSIVE_BUS=redis"), "{refused}");
+        c.bus = Some(BusKind::Postgres);
+        assert!(c.bus_kind().is_err());
+        c.database_url = "postgres://localhost/x".into();
+        c.bus = None;
+        assert_eq!(c.bus_kind().unwrap(), Some(BusKind::Postgres));
+        c.bus = Some(BusKind::Redis);
+        assert_eq!(c.bus_kind().unwrap(), Some(BusKind::Redis));
+        c.redis_prefix = "two words".into();
+        assert!(c.bus_kind().is_err());
     }
 
     /// The environment is process-wide (and mutating it is `unsafe`), so this test runs itself

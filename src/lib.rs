@@ -12,7 +12,9 @@
 //! - [`store`]: all SQL, for SQLite and Postgres alike, the group-commit writer, and the commit
 //!   that hands new stream entries to delivery.
 //! - [`delivery`]: the one publisher of stream entries (in `seq` order, closing any socket that
-//!   falls behind), the bus between nodes, and the Socket.IO hub behind `chat::Delivery`.
+//!   falls behind) and the Socket.IO hub behind `chat::Delivery`.
+//! - [`cluster`]: the bus between nodes (Postgres LISTEN/NOTIFY or Redis pub/sub), carrying
+//!   stream announcements and typed operations on sockets.
 //! - [`notify`]: notifications for people with no device connected — the notifier reading the
 //!   streams past its own cursor, Web Push (VAPID, RFC 8291) and push gateways.
 //! - [`media`]: attachment bytes — streamed in under a limit, sniffed, images re-encoded
@@ -41,9 +43,11 @@ pub mod app;
 pub mod auth;
 /// The chat operations shared by REST and Socket.IO.
 pub mod chat;
+/// The cluster bus between nodes: Postgres LISTEN/NOTIFY or Redis pub/sub.
+pub mod cluster;
 /// Configuration.
 pub mod config;
-/// Live delivery: the publisher, the bus, the Socket.IO hub.
+/// Live delivery: the publisher, the Socket.IO hub.
 pub mod delivery;
 /// Ids, validated inputs, wire objects.
 pub mod domain;
@@ -74,8 +78,8 @@ use crate::app::App;
 use crate::auth::tokens::Tokens;
 use crate::config::Config;
 use crate::delivery::conn::{ConnInfo, Connections, KillableListener};
-use crate::delivery::hub::{Hub, PgAdapter};
-use crate::store::{Backend, Store};
+use crate::delivery::hub::Hub;
+use crate::store::Store;
 
 pub use config::Config as MissiveConfig;
 
@@ -99,43 +103,31 @@ pub async fn run(
         axum::middleware::from_fn(delivery::conn::guard),
         axum::middleware::from_fn_with_state(app.clone(), realtime::admission::admit),
     );
-    let router = match store.backend {
-        Backend::Sqlite => {
-            let (layer, io) = realtime::builder(&app).build_layer();
-            io.ns("/", realtime::on_connect.with(realtime::session::handshake));
-            io.ns("/admin", realtime::admin_connect.with(realtime::admin_auth));
-            let hub = Hub::Local(io.clone());
-            app.set_delivery(Arc::new(hub));
-            delivery::publisher::spawn(app.clone(), io.clone(), committed, None);
-            realtime::session::spawn_sweeper(io.clone());
-            realtime::spawn_admin_stats(app.clone(), io, listener.local_addr()?.to_string());
-            http::router(app.clone(), (guard, layer))
-        }
-        Backend::Postgres => {
-            let pool = socketioxide_postgres::drivers::sqlx::sqlx_client::PgPool::connect(
-                &config.database_url,
-            )
-            .await
-            .context("connecting the Socket.IO adapter to Postgres")?;
-            let adapter = socketioxide_postgres::PostgresAdapterCtr::new_with_sqlx(pool);
-            let (layer, io) = realtime::builder(&app)
-                .with_adapter::<PgAdapter>(adapter)
-                .build_layer();
-            io.ns("/", realtime::on_connect.with(realtime::session::handshake))
-                .await
-                .context("starting the / namespace")?;
-            io.ns("/admin", realtime::admin_connect.with(realtime::admin_auth))
-                .await
-                .context("starting the /admin namespace")?;
-            let hub = Hub::Postgres(io.clone());
-            app.set_delivery(Arc::new(hub));
-            let announced = delivery::bus::spawn(config.database_url.clone(), app.bus_up.clone());
-            delivery::publisher::spawn(app.clone(), io.clone(), committed, Some(announced));
-            realtime::session::spawn_sweeper(io.clone());
-            realtime::spawn_admin_stats(app.clone(), io, listener.local_addr()?.to_string());
-            http::router(app.clone(), (guard, layer))
-        }
-    };
+    // Every node runs Socket.IO's local adapter; what must reach other nodes' sockets goes on
+    // the cluster bus (none on SQLite).
+    let (layer, io) = realtime::builder(&app).build_layer();
+    io.ns("/", realtime::on_connect.with(realtime::session::handshake));
+    io.ns("/admin", realtime::admin_connect.with(realtime::admin_auth));
+    let addr = listener.local_addr()?.to_string();
+    let (bus, incoming) = cluster::Bus::start(
+        &config,
+        &store,
+        app.operator_stats.node_id.clone(),
+        &addr,
+        app.bus_up.clone(),
+    )
+    .await?;
+    let hub = Hub::new(io.clone(), bus.clone(), store.clone());
+    app.set_delivery(Arc::new(hub.clone()));
+    let announced = incoming.map(|incoming| {
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        hub.spawn_relay(incoming, tx);
+        rx
+    });
+    delivery::publisher::spawn(app.clone(), io.clone(), committed, announced, bus);
+    realtime::session::spawn_sweeper(io.clone());
+    realtime::spawn_admin_stats(app.clone(), io, addr);
+    let router = http::router(app.clone(), (guard, layer));
     spawn_limiter_cleanup(app.clone());
     let push = notify::start(app.clone()).await?;
     let _ = app.push.set(push);

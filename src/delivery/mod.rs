@@ -2,12 +2,12 @@
 //!
 //! - [`publisher`]: the one publisher of stream entries, in `seq` order per room, closing any
 //!   socket that cannot take one.
-//! - [`bus`]: on Postgres, the other nodes' commits, announced with each COMMIT.
-//! - [`hub`]: the Socket.IO handle over either adapter, and the chat layer's `Delivery` seam.
+//! - [`hub`]: the Socket.IO handle (local adapter) with the cluster bus beside it
+//!   (`crate::cluster`), the chat layer's `Delivery` seam, and the relay of the other nodes'
+//!   operations and announcements.
 //! - [`conn`]: connections that can be closed for real (a kill switch per TCP connection).
 //! - [`outbox`]: a bound in bytes on what waits in the process for one socket.
 
-pub mod bus;
 pub mod conn;
 pub mod hub;
 pub mod outbox;

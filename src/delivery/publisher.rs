@@ -2,7 +2,8 @@
 //! nothing else emits `message`.
 //!
 //! Its inputs are this node's own commits (from the store, each commit's entries in order) and,
-//! on Postgres, the other nodes' commits announced on the bus as `room:from:to` ranges. For each
+//! in a cluster, the other nodes' commits announced on the bus as `room:from:to` ranges (on the
+//! Redis bus this node publishes its own ranges after COMMIT, from here). For each
 //! room it remembers the last `seq` it published and emits strictly the next ones: an entry that
 //! arrives ahead of a missing one is preceded by the missing ones, read from the database (a
 //! committed `seq` implies every smaller one is committed: writers of a room are serialised by
@@ -12,8 +13,13 @@
 //! Each entry is emitted to each local socket of the room separately, so a socket whose send
 //! buffer is full is known by name: it is closed at once (`delivery::close_socket`) and gets
 //! nothing more, so no socket ever stays connected past a gap.
+//!
+//! In a cluster an announcement can be missed without the bus noticing (on Redis a node can die
+//! between COMMIT and PUBLISH), so every [`CHECK_EVERY`] the publisher compares, in one query,
+//! the committed `last_seq` of the rooms that have sockets here with what it published, and
+//! fills any gap from the database.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 
 use serde_json::value::RawValue;
@@ -24,9 +30,10 @@ use tokio::sync::mpsc;
 use super::hub::room_room;
 use super::{Doomed, close_socket};
 use crate::app::App;
+use crate::cluster::Bus;
 use crate::domain::events::ServerEvent;
 use crate::domain::{Message, RoomId, Seq};
-use crate::store::Committed;
+use crate::store::{Committed, notify_payloads};
 
 /// What the bus tells the publisher.
 pub enum Announcement {
@@ -64,28 +71,44 @@ pub fn plan(published: Option<Seq>, from: Seq, to: Seq) -> Plan {
 const IDLE: Duration = Duration::from_secs(600);
 /// Entries read per query when filling a gap.
 const FILL_PAGE: i64 = 200;
+/// How often, in a cluster, published positions are checked against the database.
+pub const CHECK_EVERY: Duration = Duration::from_secs(2);
 
 struct Publisher<A: Adapter> {
     app: App,
     io: SocketIo<A>,
+    bus: Bus,
     /// Per room: the last published seq, and when.
     published: HashMap<RoomId, (Seq, Instant)>,
+    /// Rooms with sockets here but no published position yet, with the `last_seq` the last
+    /// check saw: a position unchanged over two checks is taken as this node's (whatever came
+    /// before it, the sockets had from their catch-up or from an announcement still in flight
+    /// at the first check).
+    unseen: HashMap<RoomId, Seq>,
 }
 
-/// Starts the publisher over this node's commits and, on Postgres, the bus's announcements.
+/// Starts the publisher over this node's commits and, in a cluster, the bus's announcements.
 pub fn spawn<A: Adapter>(
     app: App,
     io: SocketIo<A>,
-    mut committed: Committed,
-    mut announced: Option<mpsc::UnboundedReceiver<Announcement>>,
+    committed: Committed,
+    announced: Option<mpsc::UnboundedReceiver<Announcement>>,
+    bus: Bus,
 ) {
+    let mut announced = announced;
+    let mut committed = committed;
     tokio::spawn(async move {
+        let clustered = bus.is_clustered();
         let mut p = Publisher {
             app,
             io,
+            bus,
             published: HashMap::new(),
+            unseen: HashMap::new(),
         };
         let mut sweep = tokio::time::interval(Duration::from_secs(60));
+        let mut check = tokio::time::interval(CHECK_EVERY);
+        check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             if !super::hub::is_open(&p.io) {
                 return; // the server has stopped
@@ -100,7 +123,8 @@ pub fn spawn<A: Adapter>(
                     Some(rx) => rx.recv().await,
                     None => std::future::pending().await,
                 } } => p.on_announced(a).await,
-                _ = sweep.tick() => p.forget_idle(),
+                _ = check.tick(), if clustered => p.check().await,
+                _ = sweep.tick() => p.forget_idle().await,
             }
         }
     });
@@ -109,6 +133,11 @@ pub fn spawn<A: Adapter>(
 impl<A: Adapter> Publisher<A> {
     async fn on_committed(&mut self, entries: Vec<Message>) {
         self.app.count_messages(entries.len() as u64);
+        if self.bus.announces_after_commit() {
+            for payload in notify_payloads(&entries) {
+                self.bus.announce(payload);
+            }
+        }
         for (room, group) in by_room(entries) {
             let (from, to) = (group[0].seq, group[group.len() - 1].seq);
             let known = self.published.get(&room).map(|&(s, _)| s);
@@ -148,6 +177,7 @@ impl<A: Adapter> Publisher<A> {
                 // Entries committed elsewhere meanwhile were never announced here: every
                 // socket of this node may have missed some, so each reconnects and catches up.
                 self.published.clear();
+                self.unseen.clear();
                 let sockets = self.io.local().sockets();
                 close_all(&sockets, "the bus was cut off");
                 return;
@@ -194,8 +224,65 @@ impl<A: Adapter> Publisher<A> {
         Some(out)
     }
 
-    fn forget_idle(&mut self) {
-        self.published.retain(|_, (_, at)| at.elapsed() < IDLE);
+    /// The rooms with a socket on this node.
+    async fn local_rooms(&self) -> HashSet<RoomId> {
+        if !super::hub::is_open(&self.io) {
+            return HashSet::new();
+        }
+        let rooms = self.io.rooms().await.unwrap_or_default();
+        rooms
+            .iter()
+            .filter_map(|r| r.strip_prefix("room:")?.parse().ok().map(RoomId))
+            .collect()
+    }
+
+    /// Compares what was published with what is committed, for the rooms with sockets here,
+    /// and fills what an announcement never brought.
+    async fn check(&mut self) {
+        let rooms: Vec<RoomId> = self.local_rooms().await.into_iter().collect();
+        if rooms.is_empty() {
+            self.unseen.clear();
+            return;
+        }
+        let committed = match self.app.store.last_seqs(&rooms).await {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::warn!(error = %e, "checking committed positions failed");
+                return;
+            }
+        };
+        let mut unseen = HashMap::new();
+        for (room, last) in committed {
+            match self.published.get(&room).map(|&(s, _)| s) {
+                Some(published) if published < last => {
+                    metrics::counter!("missive_publisher_gaps_filled_total").increment(1);
+                    tracing::info!(%room, "entries never announced here: filling from the database");
+                    self.published.insert(room, (last, Instant::now()));
+                    let sockets = self.io.local().to(room_room(room)).sockets();
+                    match self.read(room, published, last).await {
+                        Some(entries) => {
+                            emit(&sockets, entries, self.app.config.max_outbound_bytes)
+                        }
+                        None => close_all(&sockets, "missed entries could not be read"),
+                    }
+                }
+                Some(_) => {}
+                None if self.unseen.get(&room) == Some(&last) => {
+                    self.published.insert(room, (last, Instant::now()));
+                }
+                None => {
+                    unseen.insert(room, last);
+                }
+            }
+        }
+        self.unseen = unseen;
+    }
+
+    /// Forgets idle rooms that have no socket here any more.
+    async fn forget_idle(&mut self) {
+        let local = self.local_rooms().await;
+        self.published
+            .retain(|room, (_, at)| at.elapsed() < IDLE || local.contains(room));
         self.published.shrink_to_fit();
     }
 }

@@ -635,6 +635,30 @@ pub struct Page {
 }
 
 impl Store {
+    /// Each existing room's committed stream position (`last_seq`), for the publisher's check
+    /// that it missed no announcement: one query per 1,000 rooms.
+    pub async fn last_seqs(&self, rooms: &[RoomId]) -> AppResult<HashMap<RoomId, Seq>> {
+        let sql = match self.backend {
+            Backend::Sqlite => {
+                "select r.id, r.last_seq from json_each($1) k join rooms r on r.id = k.value"
+            }
+            Backend::Postgres => {
+                "select r.id, r.last_seq from json_array_elements_text($1::json) k
+                 join rooms r on r.id = k::bigint"
+            }
+        };
+        let mut out = HashMap::with_capacity(rooms.len());
+        for chunk in rooms.chunks(1_000) {
+            let ids = serde_json::Value::from(chunk.iter().map(|r| r.0).collect::<Vec<_>>());
+            let rows: Vec<(i64, i64)> = sqlx::query_as(sql)
+                .bind(ids.to_string())
+                .fetch_all(&self.pool)
+                .await?;
+            out.extend(rows.into_iter().map(|(r, s)| (RoomId(r), Seq(s))));
+        }
+        Ok(out)
+    }
+
     /// Up to `limit` messages with `seq > after`, ascending.
     pub async fn messages_after(&self, room: RoomId, after: Seq, limit: i64) -> AppResult<Page> {
         let mut rows: Vec<MessageRow> = sqlx::query_as(concat!(

@@ -63,7 +63,7 @@ use crate::domain::{Message, RoomId, Seq};
 /// `room:from:to` ranges separated by commas.
 pub const STREAM_CHANNEL: &str = "missive_stream";
 
-/// Largest `NOTIFY` payload sent (Postgres refuses 8,000 bytes and more).
+/// Largest announcement payload sent (a Postgres `NOTIFY` takes less than 8,000 bytes).
 const MAX_NOTIFY: usize = 7_000;
 
 /// Newly committed stream entries of this node, each batch in commit order, for the publisher.
@@ -87,13 +87,16 @@ pub struct Store {
     writer: writer::WriterHandle,
     /// Where committed entries go: the publisher.
     committed: mpsc::UnboundedSender<Vec<Message>>,
+    /// Whether commits announce their entries with a `NOTIFY` inside the transaction (the
+    /// Postgres bus); on the Redis bus the publisher announces them after COMMIT.
+    notify_in_tx: bool,
 }
 
 /// A write transaction, holding SQLite's writer lock for its life, and the stream entries it
 /// appended.
 pub struct WriteTx {
     pub tx: Transaction<'static, Any>,
-    backend: Backend,
+    notify_in_tx: bool,
     appended: Vec<Message>,
     committed: mpsc::UnboundedSender<Vec<Message>>,
     _guard: Option<OwnedMutexGuard<()>>,
@@ -116,7 +119,7 @@ impl WriteTx {
     /// handed to this node's publisher right after it (still under SQLite's writer lock, so in
     /// commit order).
     pub async fn commit(mut self) -> Result<(), sqlx::Error> {
-        if self.backend == Backend::Postgres {
+        if self.notify_in_tx {
             for payload in notify_payloads(&self.appended) {
                 sqlx::query("select pg_notify($1, $2)")
                     .bind(STREAM_CHANNEL)
@@ -270,6 +273,8 @@ impl Store {
             write_lock,
             writer: writer::WriterHandle::detached(),
             committed: committed_tx,
+            notify_in_tx: backend == Backend::Postgres
+                && config.bus_kind()? == Some(crate::config::BusKind::Postgres),
         };
         store.writer = writer::spawn(store.clone(), config.group_commit);
         Ok((store, committed))
@@ -284,7 +289,7 @@ impl Store {
         let tx = self.pool.begin().await?;
         Ok(WriteTx {
             tx,
-            backend: self.backend,
+            notify_in_tx: self.notify_in_tx,
             appended: Vec::new(),
             committed: self.committed.clone(),
             _guard: guard,
