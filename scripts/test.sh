@@ -7,7 +7,8 @@
 #
 # It installs and starts what it needs: the npm packages (from the lock file), Debian's chromium
 # (when root and apt are available), s3s-fs (an S3 server) and cargo-fuzz (both from crates.io,
-# cached) and the local PostgreSQL cluster if it is stopped.
+# cached), the local PostgreSQL cluster if it is stopped, and Redis (Debian's redis-server, for
+# the MISSIVE_BUS=redis runs of the cluster suites) if it does not answer.
 # Outside CI a missing Postgres, Chromium or tool is a loud, explained skip; with CI=true it fails.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -38,6 +39,34 @@ if ! pg_up; then
     have_pg=false
     [ "$CI" = "true" ] && die "Postgres is not reachable at $PG_URL and could not be started; CI must run the Postgres suite"
     skip "Postgres is not reachable at $PG_URL: the Postgres runs of every suite are skipped. Start PostgreSQL or set MISSIVE_TEST_PG_URL."
+  fi
+fi
+
+# --- Redis ----------------------------------------------------------------------------------
+# The cluster suites run once per bus; the Redis runs use the Redis at MISSIVE_TEST_REDIS_URL
+# (each cluster under a prefix of its own, so a shared Redis is fine).
+export MISSIVE_TEST_REDIS_URL=${MISSIVE_TEST_REDIS_URL:-redis://127.0.0.1:6379}
+redis_up() {
+  local hostport=${MISSIVE_TEST_REDIS_URL#redis://}
+  hostport=${hostport%%/*}
+  local host=${hostport%:*} port=${hostport##*:}
+  [ "$host" = "$hostport" ] && port=6379
+  (exec 3<>"/dev/tcp/$host/$port" && printf 'PING\r\n' >&3 && timeout 2 head -c 5 <&3 | grep -q PONG) 2>/dev/null
+}
+if [ "$have_pg" = true ] && ! redis_up; then
+  say "Redis is not answering at $MISSIVE_TEST_REDIS_URL: trying to start it"
+  if ! command -v redis-server >/dev/null 2>&1 && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null) || true
+  fi
+  if command -v redis-server >/dev/null 2>&1; then
+    mkdir -p /var/lib/redis /var/log/redis
+    redis-server --daemonize yes --bind 127.0.0.1 -::1 --port 6379 --save "" --appendonly no \
+      --dir /var/lib/redis --logfile /var/log/redis/ci.log || true
+    for _ in $(seq 1 20); do redis_up && break; sleep 0.5; done
+  fi
+  if ! redis_up; then
+    [ "$CI" = "true" ] && die "Redis is not reachable at $MISSIVE_TEST_REDIS_URL and could not be started; CI must run the MISSIVE_BUS=redis cluster tests"
+    skip "Redis is not reachable at $MISSIVE_TEST_REDIS_URL: the MISSIVE_BUS=redis runs of the cluster suites are skipped. Install and start redis-server."
   fi
 fi
 

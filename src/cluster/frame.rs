@@ -77,7 +77,7 @@ pub fn parse(frame: &str) -> Option<Frame<'_>> {
     let index: usize = parts.next()?.parse().ok()?;
     let count: usize = parts.next()?.parse().ok()?;
     let text = parts.next()?;
-    (count >= 1 && count <= MAX_CHUNKS && index < count).then_some(Frame::Chunk {
+    ((1..=MAX_CHUNKS).contains(&count) && index < count).then_some(Frame::Chunk {
         node,
         id,
         index,
@@ -262,7 +262,10 @@ mod tests {
             }
         }
         done.sort_by_key(String::len);
-        assert!(done == vec![b, a], "both envelopes come back whole, once each");
+        assert!(
+            done == vec![b, a],
+            "both envelopes come back whole, once each"
+        );
         assert_eq!(r.held(), 0);
     }
 

@@ -9,7 +9,7 @@
 //   committed it dies before it has emitted it.
 //
 // The single-node test runs on whichever database MISSIVE_TEST_DB names; the two-node tests need
-// Postgres (the nodes share its database and the socketioxide-postgres adapter).
+// Postgres (the nodes share its database and the cluster bus).
 'use strict';
 
 const { describe, it } = require('node:test');
