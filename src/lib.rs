@@ -89,6 +89,8 @@ pub async fn run(
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
+    // A bus that cannot work with this database is refused before anything is created.
+    config.bus_kind()?;
     let secret = config.jwt_secret_bytes()?;
     let tokens = Tokens::new(&secret, config.access_ttl, config.refresh_ttl);
     let (store, committed) = Store::connect(&config).await?;

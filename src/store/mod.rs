@@ -121,6 +121,7 @@ impl WriteTx {
     pub async fn commit(mut self) -> Result<(), sqlx::Error> {
         if self.notify_in_tx {
             for payload in notify_payloads(&self.appended) {
+                metrics::counter!("missive_bus_bytes_sent_total").increment(payload.len() as u64);
                 sqlx::query("select pg_notify($1, $2)")
                     .bind(STREAM_CHANNEL)
                     .bind(payload)
