@@ -85,7 +85,7 @@ if (testDb() === 'postgres') {
       assert.ok(onA.connected);
     });
 
-    ctx.it('presence counts sockets on every node: closing one node\'s socket keeps the user online', { todo: 'cluster-wide presence is shared state (issue 13 point 3), merged separately' }, async () => {
+    ctx.it('presence counts sockets on every node: closing one node\'s socket keeps the user online', async () => {
       const [alice, bob] = await c.users(ctx.nodes[0].url, 2);
       await c.directRoom(ctx.nodes[0].url, alice, bob);
       const watcher = await c.connect(ctx.nodes[0].url, { token: bob.token });
