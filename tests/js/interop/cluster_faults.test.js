@@ -159,6 +159,32 @@ if (testDb() === 'postgres') {
       });
     });
 
+    ctx.it('an entry committed but never announced (a node dying between COMMIT and publish) still reaches every node within seconds', async () => {
+      const [A, B] = ctx.nodes;
+      const [alice, bob] = await c.users(A.url, 2);
+      const room = await c.directRoom(A.url, alice, bob);
+      const aliceOnA = await c.connect(A.url, { token: alice.token });
+      const bobOnB = await c.connect(B.url, { token: bob.token });
+      const first = await c.send(aliceOnA, { room_id: room.id, body: 'announced' });
+      await c.waitFor(bobOnB, 'message', (m) => m.id === first.id, 5000);
+
+      // Committed by "a node" that announces nothing: straight into the database.
+      const seq = Number(psql(`with r as (update rooms set last_seq = last_seq + 1 where id = ${room.id} returning last_seq)
+        insert into messages (room_id, seq, sender_id, kind, body, created_at)
+        select ${room.id}, r.last_seq, ${alice.id}, 'text', 'never announced', (extract(epoch from now()) * 1000)::bigint from r
+        returning seq`, ctx.env.DATABASE_URL).split('\n')[0]);
+      assert.equal(seq, first.seq + 1);
+
+      for (const s of [bobOnB, aliceOnA]) {
+        const got = await c.waitFor(s, 'message', (m) => m.seq === seq && m.room_id === room.id, 6000);
+        assert.equal(got.body, 'never announced');
+      }
+      // The next announced entry follows it without a gap or a repeat.
+      const next = await c.send(aliceOnA, { room_id: room.id, body: 'announced again' });
+      assert.equal((await c.waitFor(bobOnB, 'message', (m) => m.room_id === room.id, 5000)).id, next.id);
+      assert.ok(await metric(B, 'missive_publisher_gaps_filled_total') >= 1);
+    });
+
     ctx.it('every body size across the old NOTIFY window and the largest body arrive live on both nodes, as messages and in report:new', async () => {
       const [A, B] = ctx.nodes;
       const op = await c.register(A.url, { username: OPERATOR });
