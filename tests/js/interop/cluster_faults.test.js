@@ -12,7 +12,8 @@
 
 const { afterEach } = require('node:test');
 const assert = require('node:assert/strict');
-const { execFileSync, spawnSync } = require('node:child_process');
+const { execFile, spawnSync } = require('node:child_process');
+const { promisify } = require('node:util');
 const { testDb } = require('../lib/server');
 const { forEachBus, httpGet, metric, busName } = require('../lib/cluster');
 const { redisClients, redisCommand } = require('../lib/redis');
@@ -21,15 +22,17 @@ const c = require('../lib/client');
 const PG_BASE = process.env.MISSIVE_TEST_PG_URL || 'postgres://postgres@127.0.0.1:5432';
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
-function psql(sql, url = `${PG_BASE}/postgres`) {
-  return execFileSync('psql', [url, '-Atc', sql], { encoding: 'utf8' }).trim();
+/** Runs SQL with psql, without blocking the event loop (the /readyz watcher runs meanwhile). */
+async function psql(sql, url = `${PG_BASE}/postgres`) {
+  const { stdout } = await promisify(execFile)('psql', [url, '-Atc', sql], { encoding: 'utf8' });
+  return stdout.trim();
 }
 
 /** The node's subscribing bus connection: `{id, clientPort, serverPort}`, or null while it has none. */
 async function busConnection(bus, node) {
   const name = busName(node);
   if (bus === 'postgres') {
-    const row = psql(`select pid, client_port from pg_stat_activity where application_name = '${name}'`);
+    const row = await psql(`select pid, client_port from pg_stat_activity where application_name = '${name}'`);
     if (!row) return null;
     const [pid, port] = row.split('\n')[0].split('|');
     return { id: pid, clientPort: Number(port), serverPort: Number(new URL(PG_BASE).port || 5432) };
@@ -48,7 +51,7 @@ function tcpReset(conn) {
 
 /** Closes the connection from the server's side. */
 async function serverClose(bus, conn) {
-  if (bus === 'postgres') psql(`select pg_terminate_backend(${conn.id})`);
+  if (bus === 'postgres') await psql(`select pg_terminate_backend(${conn.id})`);
   else await redisCommand(['CLIENT', 'KILL', 'ID', conn.id]);
 }
 
@@ -169,10 +172,11 @@ if (testDb() === 'postgres') {
       await c.waitFor(bobOnB, 'message', (m) => m.id === first.id, 5000);
 
       // Committed by "a node" that announces nothing: straight into the database.
-      const seq = Number(psql(`with r as (update rooms set last_seq = last_seq + 1 where id = ${room.id} returning last_seq)
+      const inserted = await psql(`with r as (update rooms set last_seq = last_seq + 1 where id = ${room.id} returning last_seq)
         insert into messages (room_id, seq, sender_id, kind, body, created_at)
         select ${room.id}, r.last_seq, ${alice.id}, 'text', 'never announced', (extract(epoch from now()) * 1000)::bigint from r
-        returning seq`, ctx.env.DATABASE_URL).split('\n')[0]);
+        returning seq`, ctx.env.DATABASE_URL);
+      const seq = Number(inserted.split('\n')[0]);
       assert.equal(seq, first.seq + 1);
 
       for (const s of [bobOnB, aliceOnA]) {
@@ -223,7 +227,7 @@ if (testDb() === 'postgres') {
       const bodyBytes = bodies.reduce((n, body) => n + Buffer.byteLength(body), 0);
       assert.ok(crossed >= bodyBytes, `${crossed} bytes received on the bus, bodies hold ${bodyBytes}`);
       // No side table holds bodies in transit.
-      const tables = psql(`select count(*) from pg_tables where tablename like 'socket_io%'`, ctx.env.DATABASE_URL);
+      const tables = await psql(`select count(*) from pg_tables where tablename like 'socket_io%'`, ctx.env.DATABASE_URL);
       assert.equal(tables, '0');
     });
   });
