@@ -140,6 +140,9 @@ impl Redis {
                                     Some(_) => {}
                                 },
                                 _ = ping.tick() => {
+                                    if dispatch.is_closed() {
+                                        return; // the server stopped
+                                    }
                                     let pong = tokio::time::timeout(
                                         Duration::from_secs(3),
                                         redis::cmd("PING").query_async::<redis::Value>(&mut conn),
