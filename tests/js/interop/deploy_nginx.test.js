@@ -289,18 +289,29 @@ if (testDb() === 'postgres') {
       });
 
       it('nginx answers with the error shape of the contract: rate_limited past the login burst, 404 for /metrics, and plain HTTP redirects to HTTPS', async () => {
+        // Each attempt names another unknown account, so the nodes' per-account throttle stays
+        // out of it: every 429 here is nginx's per-address limit (burst 30, 10 a second).
+        const login = (addr) => rest(addr, 'POST', '/api/auth/login',
+          { body: { username: `nobody_${crypto.randomBytes(5).toString('hex')}`, password: 'wrong-password' } });
         const addr = address();
-        const attempts = await Promise.all(Array.from({ length: 45 }, () =>
-          rest(addr, 'POST', '/api/auth/login', { body: { username: 'nobody_here', password: 'wrong-password' } })));
+        const t0 = Date.now();
+        const attempts = await Promise.all(Array.from({ length: 60 }, () => login(addr)));
+        const seconds = (Date.now() - t0) / 1000;
         const limited = attempts.filter((r) => r.status === 429);
-        assert.ok(limited.length >= 10, `45 logins at once from one address: ${limited.length} refused by nginx`);
-        assert.equal(limited[0].body.error.code, 'rate_limited');
+        const passed = attempts.filter((r) => r.status !== 429);
+        // nginx lets through at most the burst, plus 10 a second over the time they took to arrive.
+        assert.ok(limited.length >= 1 && passed.length <= 31 + Math.ceil(10 * seconds),
+          `60 logins at once from one address in ${seconds} s: ${passed.length} passed, ${limited.length} refused by nginx`);
+        assert.deepEqual(limited[0].body.error,
+          { code: 'rate_limited', message: 'too many requests from this address', retry_after_ms: 1000 });
         assert.equal(limited[0].headers['retry-after'], '1');
-        assert.ok(attempts.every((r) => r.status === 429 || r.status === 401),
-          `the others reach a node: ${[...new Set(attempts.map((r) => r.status))]}`);
+        // What passed reached a node: a wrong password, or (the node's password-hashing queue
+        // full under this burst, MISSIVE_HASH_QUEUE) `unavailable`.
+        assert.ok(passed.length >= 30 && passed.every((r) => r.status === 401
+          || (r.status === 503 && r.body.error.code === 'unavailable')),
+        `the burst reaches the nodes: ${passed.map((r) => r.status)}`);
         // Another address is not held back by the first one's burst.
-        const other = await rest(address(), 'POST', '/api/auth/login', { body: { username: 'nobody_here', password: 'x' } });
-        assert.equal(other.status, 401);
+        assert.equal((await login(address())).status, 401);
 
         assert.equal((await rest(address(), 'GET', '/metrics')).status, 404);
         const plain = await new Promise((resolve, reject) => {
@@ -355,15 +366,20 @@ if (testDb() === 'postgres') {
         const survivors = sockets.map((_, i) => i).filter((i) => nodeOfClient[i] !== victim);
         const orphans = sockets.map((_, i) => i).filter((i) => nodeOfClient[i] === victim);
         const dropped = Promise.all(orphans.map((i) => c.waitDisconnect(sockets[i], 5000)));
+        const killedAt = Date.now();
         await nodes[victim].kill('SIGKILL');
         await dropped;
         for (let j = 0; j < 10; j++) await sendFrom(survivors[j % survivors.length]);
 
-        // Each orphan reconnects (nginx skips the dead node) and catches up: a second `synced`.
-        await Promise.all(orphans.map((i) => c.waitFor(sockets[i], 'synced', () => true, 15000)
-          .then(() => c.waitFor(sockets[i], 'synced', () => true, 15000))
-          .catch((e) => assert.fail(`member ${i} did not reconnect and catch up through nginx: ${e.message}`))));
-        for (const i of orphans) assert.ok(sockets[i].connected, `member ${i} is connected again`);
+        // Each orphan reconnects (nginx skips the dead node) and catches up: a second `synced`,
+        // within 15 s, so a survivor may not hold handshakes waiting on the dead node.
+        const requestsOf = (i) => fs.readFileSync(path.join(dir, 'access.log'), 'utf8').split('\n')
+          .filter((l) => l.startsWith(addrs[i] + ' ')).join('\n');
+        await Promise.all(orphans.map((i) => c.waitFor(sockets[i], 'synced', (_d, e) => e.at > killedAt, 15000)
+          .catch((e) => assert.fail(`member ${i} did not reconnect and catch up through nginx: ${e.message}\n${requestsOf(i)}`))));
+        for (const i of orphans) {
+          assert.ok(sockets[i].connected, `member ${i} is connected again (last disconnect: ${sockets[i].disconnectReason}; its requests:\n${requestsOf(i)})`);
+        }
         // And they can send: a message from a reconnected member reaches everyone.
         const last = await sendFrom(orphans[0]);
 
