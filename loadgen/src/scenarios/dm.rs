@@ -516,7 +516,10 @@ mod tests {
                 used[a] += 1;
                 used[b] += 1;
             }
-            assert!(used.iter().all(|&u| u >= 60 / nodes - 1), "{nodes} nodes: {used:?}");
+            assert!(
+                used.iter().all(|&u| u >= 60 / nodes - 1),
+                "{nodes} nodes: {used:?}"
+            );
         }
     }
 }
