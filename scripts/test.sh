@@ -6,10 +6,11 @@
 # (cargo-fuzz; MISSIVE_FUZZ_SECONDS, default 25; scripts/fuzz.sh runs it longer).
 #
 # It installs and starts what it needs: the npm packages (from the lock file), Debian's chromium
-# (when root and apt are available), s3s-fs (an S3 server) and cargo-fuzz (both from crates.io,
-# cached), the local PostgreSQL cluster if it is stopped, and Redis (Debian's redis-server, for
-# the MISSIVE_BUS=redis runs of the cluster suites) if it does not answer.
-# Outside CI a missing Postgres, Chromium or tool is a loud, explained skip; with CI=true it fails.
+# and nginx (when root and apt are available), s3s-fs (an S3 server) and cargo-fuzz (both from
+# crates.io, cached), the local PostgreSQL cluster if it is stopped, and Redis (Debian's
+# redis-server, for the MISSIVE_BUS=redis runs of the cluster suites) if it does not answer.
+# Outside CI a missing Postgres, Redis, Chromium, nginx or tool is a loud, explained skip; with
+# CI=true it fails.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
@@ -85,6 +86,23 @@ if [ ! -x "$CHROMIUM" ]; then
   fi
 fi
 export MISSIVE_CHROMIUM=$CHROMIUM
+
+# --- nginx ----------------------------------------------------------------------------------
+# The deployment test (tests/js/interop/deploy_nginx.test.js, Postgres lane) starts Debian's
+# nginx with deploy/nginx/missive.conf in front of three nodes; it runs nginx itself, on loopback
+# ports with its own folder, so the package's service is neither needed nor touched.
+NGINX=${MISSIVE_NGINX:-/usr/sbin/nginx}
+if [ ! -x "$NGINX" ]; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    say "Installing Debian's nginx for the deployment test"
+    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx >/dev/null) || true
+  fi
+  if [ ! -x "$NGINX" ]; then
+    [ "$CI" = "true" ] && die "nginx is not installed at $NGINX and could not be installed; CI must run the deployment test"
+    skip "nginx is not at $NGINX: the deployment test behind nginx is skipped. Install it with 'apt-get install nginx'."
+  fi
+fi
+export MISSIVE_NGINX=$NGINX
 
 # --- S3 server for the attachment tests -----------------------------------------------------
 # s3s-fs (crates.io): a real S3 server over HTTP, SigV4-checked, keeping objects on disk. The

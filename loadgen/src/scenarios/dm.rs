@@ -55,6 +55,18 @@ pub struct Opts {
     /// Send without `client_id` (no idempotency key).
     #[arg(long)]
     pub no_client_id: bool,
+    /// Another node of the same cluster (repeatable). With nodes `--url`, `--also-url`…, the
+    /// two users of pair p connect to nodes 2p and 2p+1 (modulo their number), so with two or
+    /// more nodes both users of every pair sit on different nodes and every message crosses
+    /// the bus. Users are registered and rooms created through `--url`.
+    #[arg(long = "also-url")]
+    pub also_url: Vec<String>,
+}
+
+/// The nodes the two users of pair `pair` connect to, out of `nodes`.
+fn pair_nodes(pair: usize, nodes: usize) -> [usize; 2] {
+    let n = nodes.max(1);
+    [(2 * pair) % n, (2 * pair + 1) % n]
 }
 
 const ACKED: u8 = 1;
@@ -99,7 +111,10 @@ struct Plan {
 }
 
 pub async fn run(opts: Opts) -> anyhow::Result<()> {
-    let target = Target::from_url(&opts.common.url)?;
+    let nodes = std::iter::once(&opts.common.url)
+        .chain(&opts.also_url)
+        .map(|u| Target::from_url(u))
+        .collect::<anyhow::Result<Vec<_>>>()?;
     let api = api::Api::new(&opts.common.url)?;
     let users = api::users(
         &api,
@@ -123,7 +138,7 @@ pub async fn run(opts: Opts) -> anyhow::Result<()> {
         };
         tasks.push(tokio::spawn(run_pair(
             plan,
-            target.clone(),
+            pair_nodes(pair, nodes.len()).map(|i| nodes[i].clone()),
             [users[0].clone(), users[1].clone()],
             ready_tx.clone(),
             start_rx.clone(),
@@ -219,15 +234,15 @@ pub async fn run(opts: Opts) -> anyhow::Result<()> {
 
 async fn run_pair(
     plan: Plan,
-    target: Target,
+    targets: [Target; 2],
     users: [User; 2],
     ready: mpsc::Sender<anyhow::Result<()>>,
     mut start_rx: watch::Receiver<Option<u64>>,
 ) -> anyhow::Result<PairOut> {
     let connect = async {
         let mut sides = Vec::with_capacity(2);
-        for u in &users {
-            let (mut conn, _) = Conn::connect_retry(&target, &u.token, None).await?;
+        for (u, target) in users.iter().zip(&targets) {
+            let (mut conn, _) = Conn::connect_retry(target, &u.token, None).await?;
             conn.wait_synced(Duration::from_secs(60)).await?;
             sides.push(Side {
                 conn,
@@ -483,4 +498,28 @@ async fn send(
     side.conn
         .emit_raw("message:send", &data, Some(n as u64))
         .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::pair_nodes;
+
+    #[test]
+    fn with_two_or_more_nodes_the_users_of_every_pair_sit_on_different_nodes() {
+        assert_eq!(pair_nodes(0, 1), [0, 0]);
+        assert_eq!(pair_nodes(7, 1), [0, 0]);
+        for nodes in 2..=5 {
+            let mut used = vec![0; nodes];
+            for pair in 0..30 {
+                let [a, b] = pair_nodes(pair, nodes);
+                assert_ne!(a, b, "pair {pair} on {nodes} nodes");
+                used[a] += 1;
+                used[b] += 1;
+            }
+            assert!(
+                used.iter().all(|&u| u >= 60 / nodes - 1),
+                "{nodes} nodes: {used:?}"
+            );
+        }
+    }
 }

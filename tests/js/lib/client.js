@@ -180,7 +180,9 @@ const openSockets = new Set();
  * @param {boolean} [opts.waitSession] wait for `session` (default: when a token is given)
  * @param {boolean} [opts.waitSynced] then wait for `synced`, so the device is caught up and later
  *   events are live ones (default: when waiting for `session` and acking sync batches)
- * @param {string[]} [opts.transports] default `['websocket']`
+ * @param {string[] | 'default'} [opts.transports] default `['websocket']`; `'default'` leaves the
+ *   official client's own (long-polling first, then the upgrade to WebSocket)
+ * @param {object} [opts.io] more `io()` options, applied last (e.g. `{agent, ca, reconnection: true}`)
  * @returns {Promise<TestSocket>}
  */
 function connect(url, opts = {}) {
@@ -191,13 +193,10 @@ function connect(url, opts = {}) {
     if (opts.token !== undefined) auth.token = opts.token;
     if (opts.cursors !== undefined) auth.cursors = opts.cursors;
   }
-  const socket = io(url + (ns === '/' ? '' : ns), {
-    auth,
-    transports: opts.transports || ['websocket'],
-    forceNew: true,
-    reconnection: false,
-    timeout: WAIT_MS,
-  });
+  /** @type {any} */
+  const ioOpts = { auth, forceNew: true, reconnection: false, timeout: WAIT_MS, ...(opts.io || {}) };
+  if (opts.transports !== 'default') ioOpts.transports = opts.transports || ['websocket'];
+  const socket = io(url + (ns === '/' ? '' : ns), ioOpts);
   openSockets.add(socket);
   socket.eventLog = [];
   socket.autoAckSync = opts.autoAckSync !== false;
