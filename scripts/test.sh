@@ -7,7 +7,7 @@
 #
 # It installs and starts what it needs: the npm packages (from the lock file), Debian's chromium
 # (when root and apt are available), s3s-fs (an S3 server) and cargo-fuzz (both from crates.io,
-# cached) and the local PostgreSQL cluster if it is stopped.
+# cached), the local PostgreSQL cluster if it is stopped, and Debian's redis-server.
 # Outside CI a missing Postgres, Chromium or tool is a loud, explained skip; with CI=true it fails.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -38,6 +38,28 @@ if ! pg_up; then
     have_pg=false
     [ "$CI" = "true" ] && die "Postgres is not reachable at $PG_URL and could not be started; CI must run the Postgres suite"
     skip "Postgres is not reachable at $PG_URL: the Postgres runs of every suite are skipped. Start PostgreSQL or set MISSIVE_TEST_PG_URL."
+  fi
+fi
+
+# --- Redis (MISSIVE_BUS=redis runs of the cluster tests) -------------------------------------
+# Debian's redis-server on 127.0.0.1:6379, started (without persistence) if it is not answering;
+# installed from apt when missing and we are root. Every test cluster uses its own key prefix.
+redis_up() { redis-cli -h 127.0.0.1 -p 6379 ping 2>/dev/null | grep -q PONG; }
+if ! redis_up; then
+  if ! command -v redis-server >/dev/null 2>&1 && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    say "Installing Debian's redis-server for the Redis cluster tests"
+    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null) || true
+  fi
+  if command -v redis-server >/dev/null 2>&1; then
+    say "Starting redis-server on 127.0.0.1:6379"
+    mkdir -p /var/lib/redis /var/log/redis 2>/dev/null || true
+    redis-server --daemonize yes --bind 127.0.0.1 -::1 --port 6379 --save "" --appendonly no \
+      --dir /var/lib/redis --logfile /var/log/redis/ci.log >/dev/null 2>&1 || true
+    for _ in $(seq 1 20); do redis_up && break; sleep 0.5; done
+  fi
+  if ! redis_up; then
+    [ "$CI" = "true" ] && die "Redis is not reachable at 127.0.0.1:6379 and could not be started; CI must run the MISSIVE_BUS=redis tests"
+    skip "Redis is not reachable at 127.0.0.1:6379: the MISSIVE_BUS=redis cluster tests are skipped. Install and start redis-server."
   fi
 fi
 

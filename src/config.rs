@@ -100,6 +100,48 @@ pub struct Config {
     #[arg(long = "missive-presence-grace", env = "MISSIVE_PRESENCE_GRACE", default_value = "2s", value_parser = humantime::parse_duration)]
     pub presence_grace: Duration,
 
+    /// What the nodes of a Postgres cluster share presence, node leases and limits through:
+    /// `postgres` (tables in the database) or `redis` (`MISSIVE_REDIS_URL`). A SQLite server is
+    /// one node and keeps them in its own memory whatever this says.
+    #[arg(
+        long = "missive-bus",
+        env = "MISSIVE_BUS",
+        value_enum,
+        default_value = "postgres"
+    )]
+    pub bus: BusKind,
+
+    /// The Redis server of `MISSIVE_BUS=redis`.
+    #[arg(
+        long = "missive-redis-url",
+        env = "MISSIVE_REDIS_URL",
+        default_value = "redis://127.0.0.1:6379",
+        hide_env_values = true
+    )]
+    pub redis_url: String,
+
+    /// Prefix of every Redis key (and channel) of this cluster, so that several clusters (or
+    /// test runs) can share one Redis.
+    #[arg(
+        long = "missive-redis-prefix",
+        env = "MISSIVE_REDIS_PREFIX",
+        default_value = "missive"
+    )]
+    pub redis_prefix: String,
+
+    /// How often a node renews its lease in the shared state (and reaps the leases of nodes that
+    /// stopped renewing theirs). Several times shorter than `MISSIVE_NODE_LEASE`, so that a
+    /// slow renewal or two do not make a live node look dead.
+    #[arg(long = "missive-node-heartbeat", env = "MISSIVE_NODE_HEARTBEAT", default_value = "2s", value_parser = humantime::parse_duration)]
+    pub node_heartbeat: Duration,
+
+    /// How long a node counts as alive after its last heartbeat. When it lapses, the surviving
+    /// nodes remove the dead node's sockets from presence, and its users with no socket left
+    /// elsewhere are announced offline. Longer means fewer false deaths (a node stalled by a
+    /// long pause), shorter means users of a crashed node go offline sooner.
+    #[arg(long = "missive-node-lease", env = "MISSIVE_NODE_LEASE", default_value = "10s", value_parser = humantime::parse_duration)]
+    pub node_lease: Duration,
+
     /// Database connection pool size.
     #[arg(long = "missive-db-pool", env = "MISSIVE_DB_POOL", default_value_t = 8)]
     pub db_pool: u32,
@@ -291,6 +333,15 @@ pub struct Config {
     pub s3_secret_access_key: Option<String>,
 }
 
+/// The shared state (and, with the cluster bus, fan-out) of a Postgres cluster.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BusKind {
+    /// Postgres itself: tables for shared state.
+    Postgres,
+    /// A Redis server (`MISSIVE_REDIS_URL`).
+    Redis,
+}
+
 impl Config {
     /// The documented defaults, whatever the environment holds (for tests and tools): the
     /// command is parsed with every argument's `env` removed, so no `MISSIVE_*` or
@@ -435,6 +486,11 @@ mod tests {
         assert_eq!(c.max_upload, 25 * 1024 * 1024);
         assert_eq!(c.media_dir(), PathBuf::from("missive.db.media"));
         assert!(c.media_url.is_none());
+        assert_eq!(c.bus, BusKind::Postgres);
+        assert_eq!(c.redis_url, "redis://127.0.0.1:6379");
+        assert_eq!(c.redis_prefix, "missive");
+        assert_eq!(c.node_heartbeat, Duration::from_secs(2));
+        assert_eq!(c.node_lease, Duration::from_secs(10));
     }
 
     /// The environment is process-wide (and mutating it is `unsafe`), so this test runs itself

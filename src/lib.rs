@@ -41,6 +41,8 @@ pub mod app;
 pub mod auth;
 /// The chat operations shared by REST and Socket.IO.
 pub mod chat;
+/// What the nodes of a cluster share: node leases, presence, failed logins, rates.
+pub mod cluster;
 /// Configuration.
 pub mod config;
 /// Live delivery: the publisher, the bus, the Socket.IO hub.
@@ -93,7 +95,16 @@ pub async fn run(
     media.check().await?;
     tracing::info!(store = %media.location, "media store ready");
     media::spawn_sweeper(media.clone(), store.clone(), config.upload_ttl);
-    let app = App::new(config.clone(), store.clone(), tokens, metrics, media)?;
+    let node_id = chat::operator::Latest::new_node_id();
+    let shared = cluster::state::Shared::connect(&config, &store, node_id).await?;
+    let app = App::new(
+        config.clone(),
+        store.clone(),
+        tokens,
+        metrics,
+        media,
+        shared,
+    )?;
 
     let guard = (
         axum::middleware::from_fn(delivery::conn::guard),
@@ -137,6 +148,7 @@ pub async fn run(
         }
     };
     spawn_limiter_cleanup(app.clone());
+    chat::presence::spawn_upkeep(app.clone());
     let push = notify::start(app.clone()).await?;
     let _ = app.push.set(push);
 
@@ -184,6 +196,14 @@ pub async fn run(
         let settle = (tokio::time::Instant::now() + Duration::from_millis(500)).min(deadline);
         while conns.open() > 0 && tokio::time::Instant::now() < settle {
             tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        // Goodbye: the lease and whatever sockets are still counted go now, and the other
+        // nodes announce this node's users offline after the grace unless they reconnected
+        // elsewhere (see `cluster::state`).
+        match tokio::time::timeout_at(deadline, app.shared.goodbye()).await {
+            Ok(Ok(())) => tracing::info!("said goodbye to the cluster"),
+            Ok(Err(e)) => tracing::warn!(error = %e, "saying goodbye to the cluster failed"),
+            Err(_) => tracing::warn!("saying goodbye to the cluster timed out"),
         }
         deadline
     };

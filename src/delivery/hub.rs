@@ -1,12 +1,10 @@
 //! `Hub`: the Socket.IO server handle over whichever adapter this node runs (the local one on
 //! SQLite, `socketioxide-postgres` on Postgres so that every node's sockets are reached), and
-//! its implementation of the chat layer's [`Delivery`] seam: events, joins, leaves, disconnects
-//! and online counts, on every node.
+//! its implementation of the chat layer's [`Delivery`] seam: events, joins, leaves and disconnects,
+//! on every node.
 //!
 //! Socket.IO room names are made only here, from typed ids (`user:{id}`, `room:{id}`): never
 //! from a string a client sent.
-
-use std::collections::HashSet;
 
 use futures_util::future::BoxFuture;
 use socketioxide::SocketIo;
@@ -87,14 +85,6 @@ impl Hub {
     pub async fn close(&self) {
         with_io!(self, io => io.close().await)
     }
-
-    async fn count_sockets(&self, user: UserId) -> usize {
-        let result = with_io!(self, io => io.to(user_room(user)).fetch_sockets().await.map(|s| s.len()).map_err(|e| e.to_string()));
-        result.unwrap_or_else(|e| {
-            tracing::warn!(error = %e, "fetch_sockets failed");
-            0
-        })
-    }
 }
 
 impl Delivery for Hub {
@@ -142,10 +132,6 @@ impl Delivery for Hub {
         })
     }
 
-    fn socket_count(&self, user: UserId) -> BoxFuture<'_, usize> {
-        Box::pin(self.count_sockets(user))
-    }
-
     fn to_admins(&self, event: ServerEvent) -> BoxFuture<'_, ()> {
         Box::pin(async move {
             let name = event.name();
@@ -190,23 +176,6 @@ impl Delivery for Hub {
                 tracing::warn!(error = %e, "disconnecting a device failed");
                 false
             })
-        })
-    }
-
-    fn online<'a>(&'a self, users: &'a [UserId]) -> BoxFuture<'a, HashSet<UserId>> {
-        Box::pin(async move {
-            let unique: HashSet<UserId> = users.iter().copied().collect();
-            let counts = futures_util::future::join_all(
-                unique
-                    .iter()
-                    .map(|&u| async move { (u, self.count_sockets(u).await) }),
-            )
-            .await;
-            counts
-                .into_iter()
-                .filter(|&(_, n)| n > 0)
-                .map(|(u, _)| u)
-                .collect()
         })
     }
 }
