@@ -21,16 +21,19 @@ create table presence_sockets (
 create index presence_sockets_user on presence_sockets (user_id);
 
 -- Each user announced online: sockets over every live node, a version bumped on every change
--- (so a delayed offline announcement can tell it is stale), and when it last changed (the
--- last_seen_at of a user whose count reached 0). The row is deleted by whoever announces the
--- user offline, so that exactly one node does.
+-- (so a delayed offline announcement can tell it is stale), when it last changed (the
+-- last_seen_at of a user whose count reached 0), and on how many nodes they have sockets (for
+-- the cluster-wide rates). The row is deleted by whoever announces the user offline, so that
+-- exactly one node does.
 create table presence_users (
     user_id     bigint  primary key,
     sockets     bigint  not null,
     version     bigint  not null,
-    changed_at  bigint  not null
+    changed_at  bigint  not null,
+    nodes       bigint  not null
 );
 create index presence_users_idle on presence_users (changed_at) where sockets <= 0;
+create index presence_users_multi on presence_users (user_id) where nodes > 1;
 
 -- Wrong passwords per account and address (the failed-login throttle), for 15 minutes.
 create table login_failures (

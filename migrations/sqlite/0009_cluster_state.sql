@@ -14,23 +14,26 @@ create table node_leases (
 -- Sockets of each user on each node (rows at 0 are swept by their node).
 create table presence_sockets (
     node_id  text    not null,
-    user_id  integer  not null,
+    user_id  integer not null,
     sockets  integer not null,
     primary key (node_id, user_id)
 );
 create index presence_sockets_user on presence_sockets (user_id);
 
 -- Each user announced online: sockets over every live node, a version bumped on every change
--- (so a delayed offline announcement can tell it is stale), and when it last changed (the
--- last_seen_at of a user whose count reached 0). The row is deleted by whoever announces the
--- user offline, so that exactly one node does.
+-- (so a delayed offline announcement can tell it is stale), when it last changed (the
+-- last_seen_at of a user whose count reached 0), and on how many nodes they have sockets (for
+-- the cluster-wide rates). The row is deleted by whoever announces the user offline, so that
+-- exactly one node does.
 create table presence_users (
-    user_id     integer  primary key,
+    user_id     integer primary key,
     sockets     integer not null,
-    version     integer  not null,
-    changed_at  integer  not null
+    version     integer not null,
+    changed_at  integer not null,
+    nodes       integer not null
 );
 create index presence_users_idle on presence_users (changed_at) where sockets <= 0;
+create index presence_users_multi on presence_users (user_id) where nodes > 1;
 
 -- Wrong passwords per account and address (the failed-login throttle), for 15 minutes.
 create table login_failures (

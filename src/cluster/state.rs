@@ -398,6 +398,15 @@ impl Shared {
                 node = %self.node,
                 "this node's lease had lapsed and was reaped; taking a new one and counting its sockets again"
             );
+            // Whatever this node counted after the reaping goes too, so that the count below
+            // is the whole truth.
+            match &self.backend {
+                Backend::Local { book, .. } => book.lock().unwrap().goodbye(&self.node, now),
+                Backend::Postgres(store) => store.remove_node_sockets(&self.node, now).await?,
+                Backend::Redis(r) => {
+                    r.reap(now, Some(&self.node)).await?;
+                }
+            }
             self.register().await?;
             for &(user, n) in local {
                 for _ in 0..n {
@@ -416,7 +425,7 @@ impl Shared {
                 beat.live_nodes = book.live_nodes();
             }
             Backend::Postgres(store) => {
-                beat.reaped = store.reap_nodes(now, self.lease).await?;
+                beat.reaped = store.reap_nodes(now).await?;
                 beat.offline = store.presence_sweep(cutoff).await?;
                 beat.spread = store.presence_spread(&self.node).await?;
                 beat.live_nodes = store.live_nodes().await?;
@@ -497,7 +506,8 @@ impl Shared {
 /// `{p}:leases` (sorted set: node → lease lapses at), `{p}:beats` (hash: node → last heartbeat),
 /// `{p}:node:{node}` (hash: user → sockets on that node), `{p}:user:{id}` (hash: `s` sockets,
 /// `v` version, `at` changed at, `n` nodes with a socket), `{p}:idle` (sorted set: user →
-/// idle since), `{p}:login:{addr}:{username}` (sorted set of failure times). Each change is one
+/// idle since), `{p}:multi` (set: users on more than one node), `{p}:login:{addr}:{username}`
+/// (sorted set of failure times). Each change is one
 /// Lua script, so it is atomic; the scripts name keys they build, so this needs one Redis
 /// server (or a primary with replicas), not Redis Cluster.
 struct Redis {
@@ -508,7 +518,9 @@ struct Redis {
 static UP: LazyLock<redis::Script> = LazyLock::new(|| {
     redis::Script::new(
         r"
-if redis.call('HINCRBY', KEYS[1], ARGV[1], 1) == 1 then redis.call('HINCRBY', KEYS[2], 'n', 1) end
+if redis.call('HINCRBY', KEYS[1], ARGV[1], 1) == 1 then
+  if redis.call('HINCRBY', KEYS[2], 'n', 1) == 2 then redis.call('SADD', KEYS[4], ARGV[1]) end
+end
 local s = redis.call('HINCRBY', KEYS[2], 's', 1)
 local v = redis.call('HINCRBY', KEYS[2], 'v', 1)
 redis.call('HSET', KEYS[2], 'at', ARGV[2])
@@ -524,7 +536,7 @@ local n = tonumber(redis.call('HGET', KEYS[1], ARGV[1]) or '0')
 if n <= 0 then return false end
 if n == 1 then
   redis.call('HDEL', KEYS[1], ARGV[1])
-  redis.call('HINCRBY', KEYS[2], 'n', -1)
+  if redis.call('HINCRBY', KEYS[2], 'n', -1) <= 1 then redis.call('SREM', KEYS[4], ARGV[1]) end
 else
   redis.call('HINCRBY', KEYS[1], ARGV[1], -1)
 end
@@ -595,7 +607,7 @@ for _, node in ipairs(dead) do
   for i = 1, #counts, 2 do
     local uk = ARGV[1] .. ':user:' .. counts[i]
     if redis.call('EXISTS', uk) == 1 then
-      redis.call('HINCRBY', uk, 'n', -1)
+      if redis.call('HINCRBY', uk, 'n', -1) <= 1 then redis.call('SREM', KEYS[4], counts[i]) end
       local s = redis.call('HINCRBY', uk, 's', -tonumber(counts[i + 1]))
       redis.call('HINCRBY', uk, 'v', 1)
       local at = math.max(tonumber(redis.call('HGET', uk, 'at') or '0'), beat)
@@ -613,11 +625,13 @@ static SPREAD: LazyLock<redis::Script> = LazyLock::new(|| {
     redis::Script::new(
         r"
 local out = {}
-for _, u in ipairs(redis.call('HKEYS', KEYS[1])) do
-  local n = tonumber(redis.call('HGET', ARGV[1] .. ':user:' .. u, 'n') or '0')
-  if n > 1 then
-    table.insert(out, u)
-    table.insert(out, tostring(n))
+for _, u in ipairs(redis.call('SMEMBERS', KEYS[2])) do
+  if redis.call('HEXISTS', KEYS[1], u) == 1 then
+    local n = tonumber(redis.call('HGET', ARGV[1] .. ':user:' .. u, 'n') or '0')
+    if n > 1 then
+      table.insert(out, u)
+      table.insert(out, tostring(n))
+    end
   end
 end
 return out",
@@ -684,6 +698,7 @@ impl Redis {
             .key(self.node_key(node))
             .key(self.user_key(user))
             .key(self.key("idle"))
+            .key(self.key("multi"))
             .arg(user.0)
             .arg(now)
             .invoke_async(&mut c)
@@ -698,6 +713,7 @@ impl Redis {
             .key(self.node_key(node))
             .key(self.user_key(user))
             .key(self.key("idle"))
+            .key(self.key("multi"))
             .arg(user.0)
             .arg(now)
             .invoke_async(&mut c)
@@ -739,6 +755,7 @@ impl Redis {
         REAP.key(self.key("leases"))
             .key(self.key("beats"))
             .key(self.key("idle"))
+            .key(self.key("multi"))
             .arg(&self.prefix)
             .arg(now)
             .arg(goodbye.unwrap_or(""))
@@ -751,6 +768,7 @@ impl Redis {
         let mut c = self.conn.clone();
         let flat: Vec<String> = SPREAD
             .key(self.node_key(node))
+            .key(self.key("multi"))
             .arg(&self.prefix)
             .invoke_async(&mut c)
             .await

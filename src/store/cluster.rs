@@ -1,11 +1,11 @@
 //! The shared state of a cluster on `MISSIVE_BUS=postgres` (`cluster::state` says what it
 //! means; `cluster::state::Book` is the model these statements follow): node leases, sockets
 //! per user and node, and failed logins. Postgres only: each change is one statement (its
-//! CTEs run atomically), so concurrent nodes need no transaction of their own.
+//! CTEs run atomically), so concurrent nodes need no transaction of their own, and none of
+//! the statements a heartbeat runs reads more than its own node's users or the rows it changes.
 
 use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
-use std::time::Duration;
 
 use super::Store;
 use crate::cluster::state::Counted;
@@ -51,11 +51,14 @@ impl Store {
             "with s as (
                  insert into presence_sockets (node_id, user_id, sockets) values ($1, $2, 1)
                  on conflict (node_id, user_id) do update
-                 set sockets = presence_sockets.sockets + 1)
-             insert into presence_users (user_id, sockets, version, changed_at) values ($2, 1, 1, $3)
+                 set sockets = presence_sockets.sockets + 1
+                 returning sockets)
+             insert into presence_users (user_id, sockets, version, changed_at, nodes)
+             values ($2, 1, 1, $3, 1)
              on conflict (user_id) do update
              set sockets = presence_users.sockets + 1, version = presence_users.version + 1,
-                 changed_at = excluded.changed_at
+                 changed_at = excluded.changed_at,
+                 nodes = presence_users.nodes + (select case when s.sockets = 1 then 1 else 0 end from s)
              returning sockets, version",
         )
         .bind(node)
@@ -75,8 +78,9 @@ impl Store {
         let row: Option<(i64, i64)> = sqlx::query_as(
             "with s as (
                  update presence_sockets set sockets = sockets - 1
-                 where node_id = $1 and user_id = $2 and sockets > 0 returning user_id)
-             update presence_users set sockets = sockets - 1, version = version + 1, changed_at = $3
+                 where node_id = $1 and user_id = $2 and sockets > 0 returning user_id, sockets)
+             update presence_users set sockets = sockets - 1, version = version + 1, changed_at = $3,
+                 nodes = nodes - (select case when s.sockets = 0 then 1 else 0 end from s)
              where user_id = (select user_id from s)
              returning sockets, version",
         )
@@ -137,30 +141,31 @@ impl Store {
         Ok(n.map_or(0, |(n,)| n.max(0)))
     }
 
-    /// Reaps every lapsed lease (and the sockets of a node with no lease at all, left by a
-    /// reaping that stopped half-way); returns the nodes reaped.
-    pub async fn reap_nodes(&self, now: i64, lease: Duration) -> AppResult<Vec<String>> {
-        let mut dead: Vec<(String, i64)> = sqlx::query_as(
-            "delete from node_leases where expires_at < $1 returning node_id, heartbeat_at",
+    /// Reaps every lapsed lease, with its node's sockets, in one statement; returns the nodes
+    /// reaped.
+    pub async fn reap_nodes(&self, now: i64) -> AppResult<Vec<String>> {
+        let dead: Vec<(String,)> = sqlx::query_as(
+            "with dead as (
+                 delete from node_leases where expires_at < $1 returning node_id, heartbeat_at),
+             gone as (
+                 delete from presence_sockets p using dead d where p.node_id = d.node_id
+                 returning p.user_id, p.sockets, d.heartbeat_at),
+             per_user as (
+                 select user_id, sum(sockets) as sockets, max(heartbeat_at) as beat,
+                        count(*) filter (where sockets > 0) as nodes
+                 from gone group by user_id),
+             changed as (
+                 update presence_users u
+                 set sockets = u.sockets - g.sockets, version = u.version + 1,
+                     changed_at = greatest(u.changed_at, g.beat), nodes = u.nodes - g.nodes
+                 from per_user g where u.user_id = g.user_id
+                 returning 1)
+             select node_id from dead",
         )
         .bind(now)
         .fetch_all(&self.pool)
         .await?;
-        let orphans: Vec<(String,)> = sqlx::query_as(
-            "select distinct p.node_id from presence_sockets p
-             where not exists (select 1 from node_leases l where l.node_id = p.node_id)",
-        )
-        .fetch_all(&self.pool)
-        .await?;
-        for (node,) in orphans {
-            if !dead.iter().any(|(n, _)| *n == node) {
-                dead.push((node, now - lease.as_millis() as i64));
-            }
-        }
-        for (node, beat) in &dead {
-            self.remove_node_sockets(node, *beat).await?;
-        }
-        Ok(dead.into_iter().map(|(n, _)| n).collect())
+        Ok(dead.into_iter().map(|(n,)| n).collect())
     }
 
     /// A graceful stop: the lease and the sockets of `node`, now.
@@ -172,12 +177,15 @@ impl Store {
         self.remove_node_sockets(node, now).await
     }
 
-    async fn remove_node_sockets(&self, node: &str, last_seen: i64) -> AppResult<()> {
+    /// Takes `node`'s sockets off every count (a goodbye, or a node whose lease was reaped
+    /// while it was alive, before it counts its sockets again).
+    pub async fn remove_node_sockets(&self, node: &str, last_seen: i64) -> AppResult<()> {
         sqlx::query(
             "with gone as (delete from presence_sockets where node_id = $1 returning user_id, sockets)
              update presence_users u
              set sockets = u.sockets - g.sockets, version = u.version + 1,
-                 changed_at = greatest(u.changed_at, $2)
+                 changed_at = greatest(u.changed_at, $2),
+                 nodes = u.nodes - (case when g.sockets > 0 then 1 else 0 end)
              from gone g where u.user_id = g.user_id",
         )
         .bind(node)
@@ -190,10 +198,10 @@ impl Store {
     /// `node`'s users with sockets on other nodes too, and on how many nodes.
     pub async fn presence_spread(&self, node: &str) -> AppResult<HashMap<UserId, u32>> {
         let rows: Vec<(i64, i64)> = sqlx::query_as(
-            "select user_id, count(*) from presence_sockets
-             where sockets > 0 and user_id in
-                 (select user_id from presence_sockets where node_id = $1 and sockets > 0)
-             group by user_id having count(*) > 1",
+            "select u.user_id, u.nodes from presence_users u
+             where u.nodes > 1 and exists (
+                 select 1 from presence_sockets p
+                 where p.node_id = $1 and p.user_id = u.user_id and p.sockets > 0)",
         )
         .bind(node)
         .fetch_all(&self.pool)
