@@ -9,6 +9,9 @@
 //! - [`realtime`]: Socket.IO — authentication, one list of every event, catch-up.
 //! - [`chat`]: the operations both transports share (send, history, rooms, membership,
 //!   presence); it knows no transport and reaches sockets through its `Delivery` seam.
+//! - [`cluster`]: what the nodes share besides the database — node leases, cluster-wide
+//!   presence and the failed-login throttle (in process, Postgres tables or Redis) — and the
+//!   send and typing rates that hold for the cluster.
 //! - [`store`]: all SQL, for SQLite and Postgres alike, the group-commit writer, and the commit
 //!   that hands new stream entries to delivery.
 //! - [`delivery`]: the one publisher of stream entries (in `seq` order, closing any socket that

@@ -34,7 +34,11 @@ pub struct SocketPresence {
 
 impl Drop for SocketPresence {
     fn drop(&mut self) {
-        tokio::spawn(went(self.app.clone(), self.user));
+        // Outside a runtime (the process is ending) there is no one left to tell; the node's
+        // goodbye or, failing that, its lease settles the count.
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            runtime.spawn(went(self.app.clone(), self.user));
+        }
     }
 }
 

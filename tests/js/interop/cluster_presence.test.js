@@ -35,10 +35,11 @@ function presenceOf(socket, user, online) {
   return c.received(socket, 'presence', (p) => p.user_id === user.id && p.online === online);
 }
 
-async function timed(what, fn) {
+async function timed(t, what, fn) {
   const t0 = Date.now();
   const value = await fn();
   const ms = Date.now() - t0;
+  t.diagnostic(`${what} right after the kill: ${ms} ms`);
   assert.ok(ms < 1000, `${what} took ${ms} ms right after a node died (must be under 1 s)`);
   return value;
 }
@@ -102,13 +103,14 @@ if (testDb() === 'postgres') {
 
         // Right away: a handshake and a presence query on survivors answer without waiting for
         // the dead node.
-        const fresh = await timed('a handshake', () => c.connect(nodes[1].url, { token: carol.token }));
-        const { presence } = await timed('presence:query', () => c.emitOk(watcher, 'presence:query', { user_ids: [alice.id] }));
+        const fresh = await timed(t, 'a handshake', () => c.connect(nodes[1].url, { token: carol.token }));
+        const { presence } = await timed(t, 'presence:query', () => c.emitOk(watcher, 'presence:query', { user_ids: [alice.id] }));
         assert.equal(presence[0].user_id, alice.id);
         fresh.close();
 
         const offline = await c.waitFor(watcher, 'presence', (p) => p.user_id === alice.id && p.online === false, DEAD_NODE_OFFLINE_MS + 3000);
         const took = Date.now() - killedAt;
+        t.diagnostic(`killed node's user offline at a survivor after ${took} ms (lease ${LEASE_MS} ms, grace ${GRACE_MS} ms)`);
         assert.ok(took <= DEAD_NODE_OFFLINE_MS, `offline after ${took} ms (at most ${DEAD_NODE_OFFLINE_MS})`);
         const lastSeen = Date.parse(offline.last_seen_at);
         assert.ok(lastSeen > killedAt - 2 * HEARTBEAT_MS - 500 && lastSeen <= killedAt,
@@ -142,6 +144,7 @@ if (testDb() === 'postgres') {
 
         const offline = await c.waitFor(watcher, 'presence', (p) => p.user_id === alice.id && p.online === false, 5000);
         const took = Date.now() - stoppedAt;
+        t.diagnostic(`stopped node's user offline after ${took} ms`);
         assert.ok(took < LEASE_MS + 3000, `offline after ${took} ms: the goodbye, not the lease, decides`);
         const lastSeen = Date.parse(offline.last_seen_at);
         assert.ok(lastSeen >= stoppedAt - 100 && lastSeen <= Date.now(), `last seen when the node stopped: ${offline.last_seen_at}`);
@@ -190,6 +193,7 @@ if (testDb() === 'postgres') {
           statuses.push(res.status);
           if (res.status === 429) assert.equal(res.body.error.code, 'rate_limited');
         }
+        t.diagnostic(`statuses over three nodes: ${statuses.join(' ')}`);
         assert.deepEqual(statuses.slice(0, 10), Array(10).fill(401), `the first ten are checked: ${statuses}`);
         assert.deepEqual(statuses.slice(10), [429, 429, 429], `then the account is throttled on every node: ${statuses}`);
         for (const node of nodes) {
@@ -212,6 +216,7 @@ if (testDb() === 'postgres') {
         const ok = acks.filter((a) => a.ok === true).length;
         for (const a of acks.filter((x) => x.ok !== true)) assert.equal(a.error.code, 'rate_limited', JSON.stringify(a));
         assert.ok(ok >= RATE, `at least the rate passes (got ${ok})`);
+        t.diagnostic(`${ok} of 45 sends accepted over three nodes (rate ${RATE}/s, burst ${2 * RATE})`);
         assert.ok(ok <= 2 * RATE + 2, `at most one burst of ${2 * RATE} in the cluster (+ refill) passes, not three (got ${ok} of 45)`);
       });
     });
