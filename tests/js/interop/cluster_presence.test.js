@@ -208,7 +208,7 @@ if (testDb() === 'postgres') {
         const room = await c.directRoom(nodes[0].url, alice, bob);
         const sockets = await Promise.all(nodes.map((n) => c.connect(n.url, { token: alice.token })));
         // Each node learns where alice is connected at its next heartbeat.
-        await new Promise((r) => setTimeout(r, 3 * HEARTBEAT_MS));
+        await new Promise((r) => setTimeout(r, 5 * HEARTBEAT_MS));
 
         const acks = await Promise.all(sockets.flatMap((s, k) => Array.from({ length: 15 }, (_, i) =>
           c.emitAck(s, 'message:send', { room_id: room.id, body: `n${k}-${i}` }))));
@@ -218,6 +218,22 @@ if (testDb() === 'postgres') {
         assert.ok(ok >= RATE, `at least the rate passes (got ${ok})`);
         t.diagnostic(`${ok} of 45 sends accepted over three nodes (rate ${RATE}/s, burst ${2 * RATE})`);
         assert.ok(ok <= 2 * RATE + 2, `at most one burst of ${2 * RATE} in the cluster (+ refill) passes, not three (got ${ok} of 45)`);
+      });
+
+      it('the typing rate holds for the cluster too: five a second for a user on three nodes, not fifteen', async (t) => {
+        if (skip) return t.skip('no Redis');
+        const [alice, bob] = await c.users(nodes[0].url, 2);
+        const room = await c.directRoom(nodes[0].url, alice, bob);
+        const sockets = await Promise.all(nodes.map((n) => c.connect(n.url, { token: alice.token })));
+        await new Promise((r) => setTimeout(r, 5 * HEARTBEAT_MS));
+
+        const acks = await Promise.all(sockets.flatMap((s) => Array.from({ length: 10 }, (_, i) =>
+          c.emitAck(s, 'typing', { room_id: room.id, typing: i % 2 === 0 }))));
+
+        const ok = acks.filter((a) => a.ok === true).length;
+        for (const a of acks.filter((x) => x.ok !== true)) assert.equal(a.error.code, 'rate_limited', JSON.stringify(a));
+        t.diagnostic(`${ok} of 30 typing events accepted over three nodes (5/s per user)`);
+        assert.ok(ok >= 1 && ok <= 7, `one bucket of five (+ refill) in the cluster, not three (got ${ok})`);
       });
     });
   }
