@@ -14,10 +14,8 @@ use governor::{DefaultKeyedRateLimiter, Quota};
 use metrics_exporter_prometheus::PrometheusHandle;
 
 use crate::auth::password::Hasher;
-use crate::auth::throttle::LoginThrottle;
 use crate::auth::tokens::Tokens;
 use crate::chat::Delivery;
-use crate::chat::presence::PresenceTracker;
 use crate::config::Config;
 use crate::domain::UserId;
 use crate::error::{AppError, AppResult};
@@ -34,7 +32,10 @@ pub struct AppInner {
     pub media: Arc<crate::media::Media>,
     pub tokens: Tokens,
     pub hasher: Hasher,
-    pub login_throttle: LoginThrottle,
+    /// What the nodes share: node leases, presence, failed logins (`cluster::state`).
+    pub shared: crate::cluster::state::Shared,
+    /// Where this node's users are connected, for the cluster-wide rates (`cluster::limits`).
+    pub spread: crate::cluster::limits::Spread,
     /// `None` when `MISSIVE_SEND_RATE=0`.
     pub send_limiter: Option<UserLimiter>,
     pub typing_limiter: UserLimiter,
@@ -48,7 +49,6 @@ pub struct AppInner {
     pub user_sockets: Counter<UserId>,
     /// Set once the Socket.IO layer is built (it needs the app as its state first).
     delivery: OnceLock<Arc<dyn Delivery>>,
-    pub presence: PresenceTracker,
     pub metrics: PrometheusHandle,
     /// Messages delivered live since start (for `/admin`'s messages_per_second).
     messages: AtomicU64,
@@ -77,6 +77,7 @@ impl App {
         tokens: Tokens,
         metrics: PrometheusHandle,
         media: Arc<crate::media::Media>,
+        shared: crate::cluster::state::Shared,
     ) -> anyhow::Result<Self> {
         let send_limiter = NonZeroU32::new(config.send_rate)
             .map(|rate| UserLimiter::new(rate, rate.saturating_mul(NonZeroU32::new(2).unwrap())));
@@ -85,12 +86,13 @@ impl App {
         let handshake_limiter = AddrLimiter::per_second(config.handshake_rate, 5);
         Ok(Self(Arc::new(AppInner {
             hasher: Hasher::new(config.hash_queue)?,
-            presence: PresenceTracker::new(config.presence_grace),
             config,
             store,
             media,
             tokens,
-            login_throttle: LoginThrottle::default(),
+            operator_stats: crate::chat::operator::Latest::new(shared.node_id().to_owned()),
+            shared,
+            spread: Default::default(),
             send_limiter,
             typing_limiter: UserLimiter::new(five, five),
             auth_limiter,
@@ -103,7 +105,6 @@ impl App {
             bus_up: Arc::new(AtomicBool::new(true)),
             push: OnceLock::new(),
             drain: Drain::default(),
-            operator_stats: Default::default(),
         })))
     }
 
@@ -119,6 +120,11 @@ impl App {
 
     pub fn messages_total(&self) -> u64 {
         self.0.messages.load(Ordering::Relaxed)
+    }
+
+    /// Tokens an action of `user` costs in this node's buckets (see `cluster::limits`).
+    pub fn rate_cost(&self, user: UserId) -> u32 {
+        self.spread.cost(user, self.user_sockets.count(&user) > 0)
     }
 
     /// Live delivery of everything but stream entries, across every node.
@@ -138,7 +144,7 @@ pub type UserLimiter = Limiter<UserId>;
 pub type AddrLimiter = Limiter<IpAddr>;
 
 /// A token bucket per key (governor's GCRA).
-pub struct Limiter<K: Hash + Eq + Clone>(DefaultKeyedRateLimiter<K>);
+pub struct Limiter<K: Hash + Eq + Clone>(DefaultKeyedRateLimiter<K>, NonZeroU32);
 
 impl<K: Hash + Eq + Clone> Limiter<K> {
     /// `per_second` with bursts of `burst_factor` times that; `None` when `per_second` is 0.
@@ -149,15 +155,35 @@ impl<K: Hash + Eq + Clone> Limiter<K> {
     }
 
     fn new(per_second: NonZeroU32, burst: NonZeroU32) -> Self {
-        Self(governor::RateLimiter::keyed(
-            Quota::per_second(per_second).allow_burst(burst),
-        ))
+        Self(
+            governor::RateLimiter::keyed(Quota::per_second(per_second).allow_burst(burst)),
+            burst,
+        )
     }
 
     /// Drops the state of keys whose bucket is full again (they would be allowed anyway).
     pub fn forget_idle(&self) {
         self.0.retain_recent();
         self.0.shrink_to_fit();
+    }
+
+    /// Takes `n` tokens at once (capped at the burst, so that any action can pass once the
+    /// bucket is full); `rate_limited` with the wait until they are there.
+    pub fn check_n(&self, key: K, n: u32) -> AppResult<()> {
+        let n = NonZeroU32::new(n.min(self.1.get()).max(1)).unwrap();
+        match self.0.check_key_n(&key, n) {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(not_until)) => {
+                let wait: Duration = not_until.wait_time_from(DefaultClock::default().now());
+                Err(AppError::RateLimited {
+                    retry_after_ms: (wait.as_millis() as u64).max(1),
+                })
+            }
+            // Cannot happen with `n` capped at the burst.
+            Err(_) => Err(AppError::RateLimited {
+                retry_after_ms: 1000,
+            }),
+        }
     }
 
     /// `rate_limited` with the wait until the next allowed call.
@@ -270,6 +296,16 @@ impl<K: Hash + Eq + Clone + Send + 'static> Counter<K> {
             map: self.0.clone(),
             key,
         })
+    }
+
+    /// Every key holding a slot, and how many.
+    pub fn snapshot(&self) -> Vec<(K, usize)> {
+        self.0
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|(k, n)| (k.clone(), *n))
+            .collect()
     }
 
     pub fn count(&self, key: &K) -> usize {

@@ -100,6 +100,19 @@ pub struct Config {
     #[arg(long = "missive-presence-grace", env = "MISSIVE_PRESENCE_GRACE", default_value = "2s", value_parser = humantime::parse_duration)]
     pub presence_grace: Duration,
 
+    /// How often a node renews its lease in the shared state (and reaps the leases of nodes that
+    /// stopped renewing theirs). Several times shorter than `MISSIVE_NODE_LEASE`, so that a
+    /// slow renewal or two do not make a live node look dead.
+    #[arg(long = "missive-node-heartbeat", env = "MISSIVE_NODE_HEARTBEAT", default_value = "2s", value_parser = humantime::parse_duration)]
+    pub node_heartbeat: Duration,
+
+    /// How long a node counts as alive after its last heartbeat. When it lapses, the surviving
+    /// nodes remove the dead node's sockets from presence, and its users with no socket left
+    /// elsewhere are announced offline. Longer means fewer false deaths (a node stalled by a
+    /// long pause), shorter means users of a crashed node go offline sooner.
+    #[arg(long = "missive-node-lease", env = "MISSIVE_NODE_LEASE", default_value = "10s", value_parser = humantime::parse_duration)]
+    pub node_lease: Duration,
+
     /// Database connection pool size.
     #[arg(long = "missive-db-pool", env = "MISSIVE_DB_POOL", default_value_t = 8)]
     pub db_pool: u32,
@@ -497,6 +510,9 @@ mod tests {
         assert_eq!(c.max_upload, 25 * 1024 * 1024);
         assert_eq!(c.media_dir(), PathBuf::from("missive.db.media"));
         assert!(c.media_url.is_none());
+        assert_eq!(c.bus, None);
+        assert_eq!(c.node_heartbeat, Duration::from_secs(2));
+        assert_eq!(c.node_lease, Duration::from_secs(10));
     }
 
     #[test]

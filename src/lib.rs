@@ -9,6 +9,9 @@
 //! - [`realtime`]: Socket.IO — authentication, one list of every event, catch-up.
 //! - [`chat`]: the operations both transports share (send, history, rooms, membership,
 //!   presence); it knows no transport and reaches sockets through its `Delivery` seam.
+//! - [`cluster`]: what the nodes share besides the database — node leases, cluster-wide
+//!   presence and the failed-login throttle (in process, Postgres tables or Redis) — and the
+//!   send and typing rates that hold for the cluster.
 //! - [`store`]: all SQL, for SQLite and Postgres alike, the group-commit writer, and the commit
 //!   that hands new stream entries to delivery.
 //! - [`delivery`]: the one publisher of stream entries (in `seq` order, closing any socket that
@@ -43,7 +46,8 @@ pub mod app;
 pub mod auth;
 /// The chat operations shared by REST and Socket.IO.
 pub mod chat;
-/// The cluster bus between nodes: Postgres LISTEN/NOTIFY or Redis pub/sub.
+/// What crosses nodes: the cluster bus (Postgres LISTEN/NOTIFY or Redis pub/sub) and the shared
+/// state (node leases, presence, failed logins, rates).
 pub mod cluster;
 /// Configuration.
 pub mod config;
@@ -99,7 +103,16 @@ pub async fn run(
     media.check().await?;
     tracing::info!(store = %media.location, "media store ready");
     media::spawn_sweeper(media.clone(), store.clone(), config.upload_ttl);
-    let app = App::new(config.clone(), store.clone(), tokens, metrics, media)?;
+    let node_id = chat::operator::Latest::new_node_id();
+    let shared = cluster::state::Shared::connect(&config, &store, node_id).await?;
+    let app = App::new(
+        config.clone(),
+        store.clone(),
+        tokens,
+        metrics,
+        media,
+        shared,
+    )?;
 
     let guard = (
         axum::middleware::from_fn(delivery::conn::guard),
@@ -131,6 +144,7 @@ pub async fn run(
     realtime::spawn_admin_stats(app.clone(), io, addr);
     let router = http::router(app.clone(), (guard, layer));
     spawn_limiter_cleanup(app.clone());
+    chat::presence::spawn_upkeep(app.clone());
     let push = notify::start(app.clone()).await?;
     let _ = app.push.set(push);
 
@@ -178,6 +192,14 @@ pub async fn run(
         let settle = (tokio::time::Instant::now() + Duration::from_millis(500)).min(deadline);
         while conns.open() > 0 && tokio::time::Instant::now() < settle {
             tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        // Goodbye: the lease and whatever sockets are still counted go now, and the other
+        // nodes announce this node's users offline after the grace unless they reconnected
+        // elsewhere (see `cluster::state`).
+        match tokio::time::timeout_at(deadline, app.shared.goodbye()).await {
+            Ok(Ok(())) => tracing::info!("said goodbye to the cluster"),
+            Ok(Err(e)) => tracing::warn!(error = %e, "saying goodbye to the cluster failed"),
+            Err(_) => tracing::warn!("saying goodbye to the cluster timed out"),
         }
         deadline
     };

@@ -1,6 +1,7 @@
 //! Failed-login throttle: at most `MAX_FAILURES` wrong passwords per account *and IP address*
-//! in a sliding window without a success. Kept in memory per node; a cluster's limit is
-//! therefore per node.
+//! in a sliding window without a success. This is the rule, and the in-memory record of a
+//! single (SQLite) node; a cluster keeps the failures in its shared state (`cluster::state`),
+//! so that the limit holds for the cluster, not per node.
 //!
 //! Keyed by account and address so that a stranger guessing someone's password locks out only
 //! themself, never the owner signing in from elsewhere; and a failure is counted only once the
@@ -13,12 +14,24 @@ use std::net::IpAddr;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-const MAX_FAILURES: usize = 10;
-const WINDOW: Duration = Duration::from_secs(15 * 60);
+pub const MAX_FAILURES: usize = 10;
+pub const WINDOW: Duration = Duration::from_secs(15 * 60);
 /// Keys kept before expired ones are swept, bounding memory against made-up usernames.
 const SWEEP_AT: usize = 100_000;
 
 type Key = (String, IpAddr);
+
+/// `Err(retry_after)` when `failures` wrong passwords in the window (the oldest at `oldest`,
+/// Unix ms) have used up the allowance at `now`.
+pub fn verdict(failures: usize, oldest: Option<i64>, now: i64) -> Result<(), Duration> {
+    match oldest {
+        Some(oldest) if failures >= MAX_FAILURES => {
+            let elapsed = Duration::from_millis((now - oldest).max(0) as u64);
+            Err(WINDOW.saturating_sub(elapsed).max(Duration::from_millis(1)))
+        }
+        _ => Ok(()),
+    }
+}
 
 #[derive(Default)]
 pub struct LoginThrottle {
@@ -36,10 +49,10 @@ impl LoginThrottle {
         while q.front().is_some_and(|t| now.duration_since(*t) >= WINDOW) {
             q.pop_front();
         }
-        if q.len() >= MAX_FAILURES {
-            return Err(WINDOW - now.duration_since(q[0]));
-        }
-        Ok(())
+        let oldest = q
+            .front()
+            .map(|t| -(now.duration_since(*t).as_millis() as i64));
+        verdict(q.len(), oldest, 0)
     }
 
     /// Counts a wrong password for `username` from `addr`.
@@ -84,6 +97,14 @@ mod tests {
             "the owner is not locked out"
         );
         assert!(t.check("bob", STRANGER).is_ok());
+    }
+
+    #[test]
+    fn the_verdict_counts_failures_in_the_window_and_waits_for_the_oldest_to_leave_it() {
+        assert!(verdict(MAX_FAILURES - 1, Some(0), 1_000).is_ok());
+        assert!(verdict(0, None, 1_000).is_ok());
+        let wait = verdict(MAX_FAILURES, Some(60_000), 120_000).unwrap_err();
+        assert_eq!(wait, WINDOW - Duration::from_secs(60));
     }
 
     #[test]

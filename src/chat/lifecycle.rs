@@ -71,9 +71,7 @@ pub async fn edit(
     body: String,
 ) -> AppResult<Message> {
     check_body(&body, app.config.max_message_chars)?;
-    if let Some(limiter) = &app.send_limiter {
-        limiter.check(user)?;
-    }
+    crate::chat::charge(app, user)?;
     let mut w = app.store.begin_write().await?;
     let (member, message) = target(&mut w, room, seq, user).await?;
     rules::may_post(&member, MessageKind::Edit)?;
@@ -163,9 +161,7 @@ pub async fn react(
     emoji: &str,
 ) -> AppResult<Message> {
     check_emoji(emoji)?;
-    if let Some(limiter) = &app.send_limiter {
-        limiter.check(user)?;
-    }
+    crate::chat::charge(app, user)?;
     let mut w = app.store.begin_write().await?;
     let (member, message) = target(&mut w, room, seq, user).await?;
     rules::may_post(&member, MessageKind::Reaction)?;
@@ -248,9 +244,7 @@ pub async fn forward(
             "messages with attachments cannot be forwarded",
         ));
     }
-    if let Some(limiter) = &app.send_limiter {
-        limiter.check(user)?;
-    }
+    crate::chat::charge(app, user)?;
     let new = NewMessage {
         room_id: to,
         sender_id: user,

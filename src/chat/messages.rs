@@ -69,9 +69,7 @@ pub async fn send_ordered(
     ticket: Option<Ticket>,
 ) -> AppResult<Message> {
     check_send_input(&input, app.config.max_message_chars)?;
-    if let Some(limiter) = &app.send_limiter {
-        limiter.check(user)?;
-    }
+    crate::chat::charge(app, user)?;
     let room = match (input.room_id, input.to) {
         (Some(room), None) => room,
         (None, Some(to)) => crate::chat::rooms::direct(app, user, to).await?.0,

@@ -23,8 +23,6 @@ pub mod push;
 pub mod rooms;
 pub mod safety;
 
-use std::collections::HashSet;
-
 use futures_util::future::BoxFuture;
 
 use crate::app::App;
@@ -48,10 +46,6 @@ pub trait Delivery: Send + Sync + 'static {
     fn leave(&self, user: UserId, room: RoomId) -> BoxFuture<'_, ()>;
     /// Closes every socket of `user` (logout-all).
     fn disconnect_user(&self, user: UserId) -> BoxFuture<'_, ()>;
-    /// How many sockets `user` has connected, on every node.
-    fn socket_count(&self, user: UserId) -> BoxFuture<'_, usize>;
-    /// Which of `users` have a socket connected, on any node.
-    fn online<'a>(&'a self, users: &'a [UserId]) -> BoxFuture<'a, HashSet<UserId>>;
     /// Emits `event` to every operator socket on the `/admin` namespace, on every node.
     fn to_admins(&self, event: ServerEvent) -> BoxFuture<'_, ()>;
     /// Every socket of `user`, on every node, as operators see it.
@@ -65,9 +59,13 @@ pub trait Delivery: Send + Sync + 'static {
 /// Charges one write to `user`'s send bucket (`MISSIVE_SEND_RATE`). Every operation that
 /// stores and fans out a system message, creates a room or adds someone draws on the same
 /// bucket as messages, so renames or adds cannot flood a room where sends could not.
+///
+/// The bucket holds for the cluster: each node charges a write as many tokens as the nodes the
+/// user's sends may arrive at (see `cluster::limits`), so that the nodes together allow the
+/// configured rate, with no shared write per message.
 pub(crate) fn charge(app: &App, user: UserId) -> AppResult<()> {
     match &app.send_limiter {
-        Some(limiter) => limiter.check(user),
+        Some(limiter) => limiter.check_n(user, app.rate_cost(user)),
         None => Ok(()),
     }
 }
@@ -89,7 +87,7 @@ pub async fn update_profile(app: &App, user: UserId, display_name: &str) -> AppR
 /// `typing`: relayed to the room's other members' sockets (not the typist's own devices), never
 /// stored, not relayed in channels.
 pub async fn typing(app: &App, user: UserId, room: RoomId, typing: bool) -> AppResult<()> {
-    app.typing_limiter.check(user)?;
+    app.typing_limiter.check_n(user, app.rate_cost(user))?;
     let member = messages::require_member(app, room, user).await?;
     if rules::shares_activity(member.kind) {
         let event = ServerEvent::Typing(Typing {

@@ -31,12 +31,17 @@ pub struct Latest {
     stats: Mutex<Option<ClusterStats>>,
 }
 
-impl Default for Latest {
-    fn default() -> Self {
+impl Latest {
+    pub fn new(node_id: String) -> Self {
         Self {
-            node_id: random_id().chars().take(10).collect(),
+            node_id,
             stats: Mutex::default(),
         }
+    }
+
+    /// A new node id (random at each start).
+    pub fn new_node_id() -> String {
+        random_id().chars().take(10).collect()
     }
 }
 

@@ -137,7 +137,7 @@ pub async fn get(app: &App, user: UserId, room: RoomId) -> AppResult<Room> {
             .map(|m| m.user_id)
             .filter(|u| visible.contains(u))
             .collect();
-        let online = app.delivery().online(&ids).await;
+        let online = app.shared.online(&ids).await?;
         for m in &mut members {
             m.online = online.contains(&m.user_id);
         }
@@ -390,7 +390,7 @@ async fn member(app: &App, room: RoomId, user: UserId, viewer: UserId) -> AppRes
         .await?
         .ok_or(AppError::NotFound)?;
     let visible = crate::chat::privacy::visible_members(app, viewer, room).await?;
-    m.online = visible.contains(&user) && app.delivery().socket_count(user).await > 0;
+    m.online = visible.contains(&user) && app.shared.online(&[user]).await?.contains(&user);
     Ok(m)
 }
 

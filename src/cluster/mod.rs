@@ -16,13 +16,18 @@
 //!   subscribes; channels are prefixed).
 //! - On SQLite there is one node: nothing is published.
 //!
+//! Beside the bus, what the nodes share: node leases and cluster-wide presence ([`state`]), and
+//! the rates that hold for the cluster ([`limits`]).
+//!
 //! Supervision: while the subscribing connection is down, `up` is false (`/readyz` answers 503,
 //! `missive_bus_up` is 0); it reconnects with backoff, and once back the publisher is told
 //! [`Incoming::Lost`] (it closes local sockets, which catch up).
 
 pub mod frame;
+pub mod limits;
 pub mod pg;
 pub mod redis;
+pub mod state;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};

@@ -6,7 +6,6 @@
 //! Socket.IO room names are made only here, from typed ids (`user:{id}`, `room:{id}`): never
 //! from a string a client sent.
 
-use std::collections::HashSet;
 use std::time::Duration;
 
 use futures_util::future::BoxFuture;
@@ -272,14 +271,6 @@ impl Hub {
     pub async fn close(&self) {
         self.io.close().await
     }
-
-    /// This node's sockets of `user` (a count without a round trip: the handshake uses it).
-    fn count_local(&self, user: UserId) -> usize {
-        if !is_open(&self.io) {
-            return 0;
-        }
-        self.io.to(user_room(user)).sockets().len()
-    }
 }
 
 impl Delivery for Hub {
@@ -319,11 +310,6 @@ impl Delivery for Hub {
             self.disconnect_local(user).await;
             self.bus.publish(Op::DisconnectUser { user });
         })
-    }
-
-    /// This node's sockets only (cluster-wide counts come from shared presence state).
-    fn socket_count(&self, user: UserId) -> BoxFuture<'_, usize> {
-        Box::pin(async move { self.count_local(user) })
     }
 
     fn to_admins(&self, event: ServerEvent) -> BoxFuture<'_, ()> {
@@ -376,17 +362,6 @@ impl Delivery for Hub {
                 .await
                 .into_iter()
                 .any(|a| a == Answer::Disconnected(true))
-        })
-    }
-
-    /// Which of `users` have a socket on this node (cluster-wide presence is shared state).
-    fn online<'a>(&'a self, users: &'a [UserId]) -> BoxFuture<'a, HashSet<UserId>> {
-        Box::pin(async move {
-            users
-                .iter()
-                .copied()
-                .filter(|&u| self.count_local(u) > 0)
-                .collect()
         })
     }
 }

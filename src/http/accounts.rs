@@ -106,7 +106,7 @@ async fn login(
         app.hasher.verify(body.password, None).await?;
         return Err(AppError::InvalidCredentials);
     };
-    if let Err(wait) = app.login_throttle.check(name.as_str(), addr) {
+    if let Err(wait) = app.shared.login_allowed(name.as_str(), addr).await? {
         return Err(AppError::RateLimited {
             retry_after_ms: wait.as_millis() as u64,
         });
@@ -118,7 +118,7 @@ async fn login(
     let ok = app.hasher.verify(body.password, hash).await?;
     match user {
         Some(user) if ok => {
-            app.login_throttle.record_success(name.as_str(), addr);
+            app.shared.login_succeeded(name.as_str(), addr).await?;
             // Said only to whoever knows the password: to others a banned account looks like any.
             if app.store.is_banned(user.id).await? {
                 return Err(AppError::forbidden("this account is banned"));
@@ -127,7 +127,7 @@ async fn login(
         }
         _ => {
             // Counted only now that the password was checked: see `auth::throttle`.
-            app.login_throttle.record_failure(name.as_str(), addr);
+            app.shared.login_failed(name.as_str(), addr).await?;
             Err(AppError::InvalidCredentials)
         }
     }

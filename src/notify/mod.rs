@@ -197,7 +197,7 @@ impl Notifier {
         let Some(facts) = wanted else {
             return store.finish_pending(due).await;
         };
-        if self.app.delivery().socket_count(due.user).await > 0 {
+        if self.app.shared.sockets(due.user).await? > 0 {
             // A connected device has it (or is catching up): no push.
             return store.finish_pending(due).await;
         }

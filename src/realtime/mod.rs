@@ -62,12 +62,10 @@ pub async fn on_connect<A: Adapter>(s: SocketRef<A>, State(app): State<App>) {
     session::finish_handshake(&app, &s).await;
 }
 
-pub(crate) async fn on_disconnect<A: Adapter>(s: SocketRef<A>, State(app): State<App>) {
+pub(crate) async fn on_disconnect<A: Adapter>(s: SocketRef<A>) {
     crate::delivery::socket_gone(&s);
+    // Gives back the socket's places, its place in presence among them (`SocketPresence`).
     session::release(&s);
-    if let Some(sess) = session::session(&s) {
-        crate::chat::presence::disconnected(&app, sess.user).await;
-    }
 }
 
 pub async fn admin_connect() {}

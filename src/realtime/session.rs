@@ -16,6 +16,7 @@ use super::catchup;
 use crate::app::{App, Slot};
 use crate::chat::order::Sequencer;
 use crate::chat::presence;
+use crate::chat::presence::SocketPresence;
 use crate::delivery::hub::{room_room, user_room};
 use crate::domain::events::{ServerEvent, SessionInfo};
 use crate::domain::operator::{node_room, since_room, transport_room};
@@ -50,10 +51,10 @@ pub struct Session {
 #[derive(Clone)]
 pub struct Guest(pub Instant, #[allow(dead_code)] Arc<Slot<IpAddr>>);
 
-/// An authenticated socket's place among its user's sockets on this node, given back when it
-/// goes. Kept apart from `Session` (which handlers clone) so that only the socket holds it.
+/// An authenticated socket's place among its user's sockets and in presence, given back when
+/// it goes. Kept apart from `Session` (which handlers clone) so that only the socket holds it.
 #[derive(Clone)]
-struct UserSlot(#[allow(dead_code)] Arc<Slot<UserId>>);
+struct UserSlot(#[allow(dead_code)] Arc<SocketPresence>);
 
 /// Gives back the socket's places (see `Guest`, `UserSlot`); called when it disconnects.
 pub fn release<A: Adapter>(s: &SocketRef<A>) {
@@ -69,21 +70,13 @@ fn peer<A: Adapter>(s: &SocketRef<A>) -> Option<IpAddr> {
         .map(|info| info.0.peer.ip())
 }
 
-/// A place for one more of `user`'s sockets on this node, or `rate_limited`: taken and
-/// checked in one step, so concurrent handshakes with one token cannot all pass; other nodes'
-/// sockets are counted too (best effort: their counts are not reserved).
-async fn reserve_user_socket(app: &App, user: UserId) -> Result<Arc<Slot<UserId>>, AppError> {
-    let too_many = || AppError::RateLimited {
-        retry_after_ms: 1000,
-    };
-    let slot = app
-        .user_sockets
-        .try_take(user, MAX_SOCKETS_PER_USER)
-        .ok_or_else(too_many)?;
-    if app.delivery().socket_count(user).await >= MAX_SOCKETS_PER_USER {
-        return Err(too_many());
-    }
-    Ok(Arc::new(slot))
+/// A place for one more of `user`'s sockets, or `rate_limited`: counted and checked in one
+/// step of the shared state, over every node, so concurrent handshakes with one token cannot
+/// all pass, and with no round trip to the other nodes.
+async fn reserve_user_socket(app: &App, user: UserId) -> Result<Arc<SocketPresence>, AppError> {
+    Ok(Arc::new(
+        presence::reserve(app, user, MAX_SOCKETS_PER_USER).await?,
+    ))
 }
 
 pub fn session<A: Adapter>(s: &SocketRef<A>) -> Option<Session> {
@@ -93,6 +86,7 @@ pub fn session<A: Adapter>(s: &SocketRef<A>) -> Option<Session> {
 /// What the handshake prepared for `on_connect` to finish: the catch-up cursors and profile.
 #[derive(Clone)]
 struct Prepared {
+    place: Arc<SocketPresence>,
     profile: crate::domain::User,
     cursors: Arc<HashMap<RoomId, Seq>>,
 }
@@ -141,8 +135,9 @@ pub async fn handshake<A: Adapter>(
         .await
         .map_err(AppErrorCode)?;
     let profile = bind(&app, &s, user, exp).await.map_err(AppErrorCode)?;
-    s.extensions.insert(UserSlot(slot));
+    s.extensions.insert(UserSlot(slot.clone()));
     s.extensions.insert(Prepared {
+        place: slot,
         profile,
         cursors: Arc::new(auth.cursors),
     });
@@ -166,7 +161,7 @@ async fn verify(app: &App, token: &str) -> Result<(UserId, u64), AppError> {
 /// After CONNECT: finishes the session of a socket the handshake authenticated.
 pub async fn finish_handshake<A: Adapter>(app: &App, s: &SocketRef<A>) {
     if let Some(p) = s.extensions.remove::<Prepared>() {
-        announce(app, s, p.profile, p.cursors).await;
+        announce(app, s, &p.place, p.profile, p.cursors).await;
     }
 }
 
@@ -191,9 +186,9 @@ pub async fn auth_event<A: Adapter>(
     }
     let slot = reserve_user_socket(app, user).await?;
     let profile = bind(app, s, user, exp).await?;
-    s.extensions.insert(UserSlot(slot));
+    s.extensions.insert(UserSlot(slot.clone()));
     s.extensions.remove::<Guest>();
-    announce(app, s, profile.clone(), Arc::new(payload.cursors)).await;
+    announce(app, s, &slot, profile.clone(), Arc::new(payload.cursors)).await;
     Ok(SessionInfo { user: profile })
 }
 
@@ -266,15 +261,16 @@ pub fn mark_transport<A: Adapter>(s: &SocketRef<A>) {
 async fn announce<A: Adapter>(
     app: &App,
     s: &SocketRef<A>,
+    place: &SocketPresence,
     profile: crate::domain::User,
     cursors: Arc<HashMap<RoomId, Seq>>,
 ) {
     let user = profile.id;
-    presence::connected(app, user).await;
+    presence::arrived(app, place).await;
     if !s.connected() {
-        // Gone while we were announcing it: its disconnect handler may have run too early to
-        // count, so settle presence here.
-        presence::disconnected(app, user).await;
+        // Gone while we were announcing it: its disconnect handler may have run before its
+        // place was kept, so give it back here (which counts it down).
+        release(s);
         return;
     }
     let event = ServerEvent::Session(SessionInfo { user: profile });

@@ -34,6 +34,7 @@ macro_rules! message_columns {
 }
 
 pub mod attachments;
+pub mod cluster;
 pub mod messages;
 pub mod operator;
 pub mod ops;
