@@ -113,6 +113,7 @@ start_nodes() {
   PIDS=(); URLS=()
   for i in $(seq 1 "$n"); do
     local log=$WORK/node-$bus-$n-$i.log # one per run: a reused file could show the last run's address
+    : >"$log"                           # exists before the node opens it, for the sed below
     env MISSIVE_ADDR=127.0.0.1:0 DATABASE_URL="$PG_URL/$DB" MISSIVE_JWT_SECRET="$JWT_SECRET" \
         MISSIVE_SEND_RATE=0 MISSIVE_ACCESS_TTL=2h MISSIVE_STATIC_DIR="$ROOT/static" \
         MISSIVE_AUTH_RATE=0 MISSIVE_HANDSHAKE_RATE=0 MISSIVE_MAX_CONNS_PER_ADDR=0 MISSIVE_EVENT_RATE=0 \
