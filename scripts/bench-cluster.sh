@@ -16,7 +16,8 @@
 #     message come from `pg_stat_statements` instead when Postgres preloads it;
 #   - bus bytes per message: `missive_bus_bytes_sent_total` and `..._received_total` summed
 #     over the nodes, when the binary exports them;
-#   - CPU: cores used by all Postgres processes and by the nodes during the run (/proc).
+#   - CPU per message: CPU time of all Postgres processes and of the nodes over the load
+#     generator's run (/proc), divided by the messages stored: what sizing multiplies.
 # The machine is shared: nodes, Postgres and the load generator are not pinned (two cores cannot
 # give three nodes one each), so the figures show what coordination costs, not scale-out.
 #
@@ -111,7 +112,8 @@ start_nodes() {
   [ "$bus" = redis ] && busenv+=(MISSIVE_REDIS_URL="$REDIS_URL" MISSIVE_REDIS_PREFIX="$prefix")
   PIDS=(); URLS=()
   for i in $(seq 1 "$n"); do
-    local log=$WORK/node-$i.log
+    local log=$WORK/node-$bus-$n-$i.log # one per run: a reused file could show the last run's address
+    : >"$log"                           # exists before the node opens it, for the sed below
     env MISSIVE_ADDR=127.0.0.1:0 DATABASE_URL="$PG_URL/$DB" MISSIVE_JWT_SECRET="$JWT_SECRET" \
         MISSIVE_SEND_RATE=0 MISSIVE_ACCESS_TTL=2h MISSIVE_STATIC_DIR="$ROOT/static" \
         MISSIVE_AUTH_RATE=0 MISSIVE_HANDSHAKE_RATE=0 MISSIVE_MAX_CONNS_PER_ADDR=0 MISSIVE_EVENT_RATE=0 \
@@ -221,13 +223,13 @@ for bus in "${buses[@]}"; do
       | (if $s0 == "absent" then null else (($s1 | tonumber) - ($s0 | tonumber)) end) as $msgs
       | (($x | tonumber) - ($bgx | tonumber) * ($t + ($wall_idle | tonumber))) as $xacts
       | (($w | tonumber) - ($bgw | tonumber) * ($t + ($wall_idle | tonumber))) as $rows
-      | "| \($bus) | \($n) | \(.msgs_per_s) | \(.deliver.p50_ms // .deliver.p50 // "?") / \(.deliver.p99_ms // .deliver.p99 // "?") | \($msgs // "n/a") | "
+      | "| \($bus) | \($n) | \(.msgs_per_s) | \(f(.deliver.p50_ms; 1)) / \(f(.deliver.p99_ms; 1)) | \($msgs // "n/a") | "
         + (if $msgs and $msgs > 0 then
              (if $calls != "" then f(($calls | tonumber) / $msgs; 2) + " statements" else "n/a" end) + " | "
              + f($xacts / $msgs; 2) + " | " + f($rows / $msgs; 2) + " | "
              + (if $b0 == "absent" then "n/a (no metric)" else f((($b1 | tonumber) - ($b0 | tonumber)) / $msgs; 0) + " / " + f((($r1 | tonumber) - ($r0 | tonumber)) / $msgs; 0) end)
            else "n/a | n/a | n/a | n/a" end)
-        + " | " + f(($p | tonumber) / ($hz | tonumber) / $t; 2) + " | " + f(($c | tonumber) / ($hz | tonumber) / $t; 2) + " |"
+        + " | " + (if $msgs and $msgs > 0 then f(($p | tonumber) / ($hz | tonumber) * 1e6 / $msgs; 0) + " | " + f(($c | tonumber) / ($hz | tonumber) * 1e6 / $msgs; 0) else "n/a | n/a" end) + " |"
       ' <<<"$out")
     echo "$row" >>"$ROWS"
     say "$row"
@@ -246,7 +248,7 @@ REPORT=$WORK/report.md
   echo "nothing pinned; $(psql "$PG_URL/postgres" -Atc "select 'Postgres ' || current_setting('server_version') || ', synchronous_commit=' || current_setting('synchronous_commit')"),"
   echo "commit $(git rev-parse --short HEAD 2>/dev/null || echo unknown)$([ -n "$(git status --porcelain 2>/dev/null)" ] && echo ' (with uncommitted changes)'), $(date -u '+%Y-%m-%d %H:%M UTC'), ${ELAPSED} s."
   echo
-  echo "| Bus | Nodes | msgs/s | deliver p50 / p99 ms | messages stored | statements/msg | transactions/msg | rows written/msg | bus bytes/msg sent / received | Postgres cores | nodes' cores |"
+  echo "| Bus | Nodes | msgs/s | deliver p50 / p99 ms | messages stored | statements/msg | transactions/msg | rows written/msg | bus bytes/msg sent / received | Postgres CPU µs/msg | nodes' CPU µs/msg |"
   echo "|---|---|---|---|---|---|---|---|---|---|---|"
   cat "$ROWS"
   echo
@@ -256,7 +258,8 @@ REPORT=$WORK/report.md
     echo "Statements per message: n/a, Postgres does not preload \`pg_stat_statements\`; transactions and rows written"
     echo "per message come from \`pg_stat_database\` (the run's database), minus the idle rate measured before."
   fi
-  echo "Messages stored: \`missive_messages_stored_total\` over the nodes (warm-up and drain included, like the database counters)."
+  echo "Messages stored: \`missive_messages_stored_total\` over the nodes (warm-up and drain included, like the database and CPU counters)."
+  echo "CPU per message: user + system time of every \`postgres\` process (other databases' work on the machine included) and of the nodes, over the load generator's run, per message stored."
   for n in "${NOTES[@]}"; do echo; echo "$n"; done
 } >"$REPORT"
 cat "$REPORT"
