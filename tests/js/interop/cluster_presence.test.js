@@ -7,7 +7,7 @@
 const { describe, it, before, after, afterEach } = require('node:test');
 const assert = require('node:assert/strict');
 const crypto = require('node:crypto');
-const net = require('node:net');
+const { redisAvailable } = require('../lib/redis');
 const { startServer, testDb, PG_BASE } = require('../lib/server');
 const c = require('../lib/client');
 
@@ -18,17 +18,6 @@ const GRACE_MS = 300;
 const RATE = 5;
 /** How soon a dead node's users must be offline: its lease, the grace, a heartbeat to notice. */
 const DEAD_NODE_OFFLINE_MS = LEASE_MS + GRACE_MS + 2 * HEARTBEAT_MS + 700;
-
-/** Whether something answers on Redis's port (CI starts Redis in scripts/test.sh). */
-function redisUp() {
-  return new Promise((resolve) => {
-    const s = net.connect({ host: '127.0.0.1', port: 6379 });
-    s.setTimeout(1000);
-    s.once('connect', () => { s.end(); resolve(true); });
-    s.once('error', () => resolve(false));
-    s.once('timeout', () => { s.destroy(); resolve(false); });
-  });
-}
 
 /** Presence events about `user` a socket has received so far, with `online` as given. */
 function presenceOf(socket, user, online) {
@@ -53,7 +42,7 @@ if (testDb() === 'postgres') {
       let skip = false;
 
       before(async () => {
-        if (bus === 'redis' && !(await redisUp())) {
+        if (bus === 'redis' && !(await redisAvailable())) {
           if (process.env.CI === 'true') throw new Error('Redis is not reachable at 127.0.0.1:6379; CI must run the Redis cluster tests');
           process.stderr.write('\n*** SKIPPED: Redis is not reachable at 127.0.0.1:6379: the MISSIVE_BUS=redis cluster tests are skipped. Start redis-server. ***\n\n');
           skip = true;
