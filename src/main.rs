@@ -3,6 +3,17 @@
 //! `missive::admin`) and exits.
 
 use anyhow::Context;
+
+/// The global allocator, chosen by measurement (docs/benchmarks.md, "Allocator"): freed memory
+/// (a burst of 19 MiB password-hashing work areas, the buffers of connections that closed) must
+/// go back to the system instead of staying in glibc's per-thread arenas.
+#[cfg(feature = "mimalloc")]
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+#[cfg(all(feature = "jemalloc", not(feature = "mimalloc")))]
+#[global_allocator]
+static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 use clap::Parser;
 use missive::admin::Command;
 use missive::config::Config;
