@@ -29,7 +29,7 @@ pub struct Opts {
     #[arg(long)]
     pub server_pid: u32,
     /// Milliseconds to wait before retrying a busy answer.
-    #[arg(long, default_value_t = 20)]
+    #[arg(long, default_value_t = 100)]
     pub retry_ms: u64,
     /// Seconds to wait after each wave before reading memory.
     #[arg(long, default_value_t = 2.0)]
