@@ -4,9 +4,10 @@
 
 use anyhow::Context;
 
-/// The global allocator, chosen by measurement (docs/benchmarks.md, "Allocator"): freed memory
-/// (a burst of 19 MiB password-hashing work areas, the buffers of connections that closed) must
-/// go back to the system instead of staying in glibc's per-thread arenas.
+/// The global allocator: the system's unless built with `--features mimalloc` or `jemalloc`,
+/// which exist to measure whether freed memory (a burst of 19 MiB password-hashing work areas,
+/// the buffers of connections that closed) goes back to the system sooner than from glibc's
+/// per-thread arenas (docs/benchmarks.md, "Allocator").
 #[cfg(feature = "mimalloc")]
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
