@@ -88,7 +88,7 @@ pub struct Config {
     pub send_rate: u32,
 
     /// SQLite `synchronous` level: `normal` survives a process crash (WAL), `full` also power loss.
-    #[arg(long = "missive-sqlite-synchronous", env = "MISSIVE_SQLITE_SYNCHRONOUS", default_value = "normal", value_parser = ["off", "normal", "full", "extra"])]
+    #[arg(long = "missive-sqlite-synchronous", env = "MISSIVE_SQLITE_SYNCHRONOUS", default_value = "full", value_parser = ["off", "normal", "full", "extra"])]
     pub sqlite_synchronous: String,
 
     /// Batch concurrent sends into one transaction (group commit). Off only to measure its effect.

@@ -3,6 +3,18 @@
 //! `missive::admin`) and exits.
 
 use anyhow::Context;
+
+/// The global allocator: the system's unless built with `--features mimalloc` or `jemalloc`,
+/// which exist to measure whether freed memory (a burst of 19 MiB password-hashing work areas,
+/// the buffers of connections that closed) goes back to the system sooner than from glibc's
+/// per-thread arenas (docs/benchmarks.md, "Allocator").
+#[cfg(feature = "mimalloc")]
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+#[cfg(all(feature = "jemalloc", not(feature = "mimalloc")))]
+#[global_allocator]
+static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 use clap::Parser;
 use missive::admin::Command;
 use missive::config::Config;

@@ -91,6 +91,34 @@ impl Api {
         })
     }
 
+    /// One registration (`login: false`) or login of `username` with the pool password:
+    /// `Ok(true)` when it succeeded, `Ok(false)` when the server was busy (503 `unavailable`
+    /// from a full hashing queue, or 429) and the caller may retry, else an error.
+    pub async fn auth_attempt(&self, username: &str, login: bool) -> anyhow::Result<bool> {
+        let path = if login {
+            "/api/auth/login"
+        } else {
+            "/api/auth/register"
+        };
+        let resp = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .json(&json!({ "username": username, "password": PASSWORD }))
+            .send()
+            .await
+            .with_context(|| format!("POST {path}"))?;
+        let status = resp.status();
+        if status.is_success() {
+            let _: Session = resp.json().await?;
+            return Ok(true);
+        }
+        if status.as_u16() == 503 || status.as_u16() == 429 {
+            return Ok(false);
+        }
+        let text = resp.text().await.unwrap_or_default();
+        bail!("POST {path}: {status}: {text}")
+    }
+
     /// Registers `count` users named `lg<stamp>_<i>`, `concurrency` at a time.
     pub async fn register_many(
         &self,

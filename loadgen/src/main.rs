@@ -1,5 +1,5 @@
-//! `loadgen`: Missive's load generator. Each scenario of issue 6 is a subcommand (`dm`,
-//! `fanout`, `catchup`, `idle`, `connect`); `users` registers a reusable user pool and `report`
+//! `loadgen`: Missive's load generator. Each scenario of issues 6 and 12 is a subcommand (`dm`,
+//! `fanout`, `catchup`, `idle`, `connect`, `storm`); `users` registers a reusable user pool and `report`
 //! turns the JSON lines of a benchmark run into the Markdown table of `docs/benchmarks.md`.
 //!
 //! This module owns the command line and the runtime; `sio` is the Socket.IO client, `api` the
@@ -41,6 +41,10 @@ pub struct Common {
     /// Free text copied into the JSON line (e.g. the database), for `report`.
     #[arg(long, default_value = "")]
     pub label: String,
+    /// A short key of the server's setup copied into the JSON line (`sqlite-full`,
+    /// `sqlite-normal`, `postgres`, `peer-full`, …): `report` finds the headline figures by it.
+    #[arg(long, default_value = "")]
+    pub setup: String,
     /// A user pool written by `loadgen users`; without it the run registers its own users.
     #[arg(long)]
     pub users: Option<PathBuf>,
@@ -72,6 +76,8 @@ enum Command {
     Idle(scenarios::idle::Opts),
     /// Authenticated connections per second.
     Connect(scenarios::connect::Opts),
+    /// N registrations then N logins at once; server memory after each wave.
+    Storm(scenarios::storm::Opts),
     /// Render the JSON lines of a run as a Markdown table.
     Report {
         /// File of JSON lines written by the scenarios' `--json`.
@@ -108,6 +114,7 @@ fn main() -> anyhow::Result<()> {
             Command::Catchup(o) => scenarios::catchup::run(o).await,
             Command::Idle(o) => scenarios::idle::run(o).await,
             Command::Connect(o) => scenarios::connect::run(o).await,
+            Command::Storm(o) => scenarios::storm::run(o).await,
             Command::Report { results } => report::run(&results),
         }
     })

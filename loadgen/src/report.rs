@@ -1,6 +1,9 @@
-//! `loadgen report`: renders the JSON lines a benchmark run collected as Markdown — one table
-//! of every run with its result against issue 6's target, and a detail table of the `dm` runs'
-//! latency percentiles. The targets live here, in one place.
+//! `loadgen report`: renders the JSON lines a benchmark run collected as Markdown — the table of
+//! issue 12's targets (each figure beside its target and the Node peer's figure of the same
+//! run), one table of every run with its result against its target, and a detail table of the
+//! `dm` runs' latency percentiles. The targets live here, in one place. Runs are found by their
+//! `setup` key (`sqlite-full`, `sqlite-normal`, `sqlite-full-nogc`, `postgres`, `peer-full`,
+//! `peer-normal`), as `scripts/bench.sh` sets it.
 
 use std::path::Path;
 
@@ -50,27 +53,44 @@ fn yes(met: bool) -> String {
     if met { "yes".into() } else { "**no**".into() }
 }
 
+fn mib(kib: f64) -> String {
+    if kib.is_finite() {
+        format!("{:.1} MiB", kib / 1024.0)
+    } else {
+        "n/a".into()
+    }
+}
+
+/// The durable, default-configured SQLite setups a throughput target applies to.
+fn sqlite_durable(setup: &str) -> bool {
+    setup == "sqlite-full" || setup == "sqlite-normal"
+}
+
 /// (workload, result, target, met) of one run.
 fn row(v: &Value) -> (String, String, String, String) {
-    let label = s(v, "label").to_ascii_lowercase();
+    let setup = s(v, "setup");
     let none = || ("—".to_string(), "—".to_string());
     match s(v, "scenario") {
         "dm" => {
             let rate = f(v, &["msgs_per_s"]);
+            let by = match s(v, "addressing") {
+                "" => String::new(),
+                a => format!(", by `{a}`"),
+            };
             let workload = if s(v, "mode") == "open" {
                 format!(
-                    "open loop {} msgs/s, {} pairs, {} s",
+                    "open loop {} msgs/s, {} pairs, {} s{by}",
                     thousands(f(v, &["rate"])),
                     v["pairs"],
                     v["duration_s"]
                 )
             } else {
                 format!(
-                    "closed loop, {} pairs, window {}, {} s",
+                    "closed loop, {} pairs, window {}, {} s{by}",
                     v["pairs"], v["window"], v["duration_s"]
                 )
             };
-            let result = format!(
+            let mut result = format!(
                 "{} msgs/s; send→deliver p50 {} / p99 {} ms; {} of {} complete, {} errors, {} shed",
                 thousands(rate),
                 ms(f(v, &["deliver", "p50_ms"])),
@@ -80,20 +100,30 @@ fn row(v: &Value) -> (String, String, String, String) {
                 v["errors"],
                 thousands(f(v, &["shed"]))
             );
-            let (target, met) =
-                if s(v, "mode") == "closed" && label.contains("sqlite") && !label.contains("off") {
-                    ("≥ 50,000 msgs/s".into(), yes(rate >= 50_000.0))
-                } else if s(v, "mode") == "open" && f(v, &["rate"]) == 10_000.0 {
-                    let p99 = f(v, &["deliver", "p99_ms"]);
-                    let kept =
-                        f(v, &["complete"]) >= 0.99 * f(v, &["sent"]) && f(v, &["shed"]) == 0.0;
-                    (
-                        "p99 send→deliver ≤ 20 ms at 10,000 msgs/s".into(),
-                        yes(p99 <= 20.0 && kept),
-                    )
-                } else {
-                    none()
-                };
+            if v["rss_peak_kib"].is_number() {
+                result.push_str(&format!(
+                    "; server RSS peak {}",
+                    mib(f(v, &["rss_peak_kib"]))
+                ));
+            }
+            let closed = s(v, "mode") == "closed";
+            let (target, met) = if closed && sqlite_durable(setup) {
+                ("≥ 50,000 msgs/s".into(), yes(rate >= 50_000.0))
+            } else if closed && setup == "postgres" {
+                ("≥ 15,000 msgs/s".into(), yes(rate >= 15_000.0))
+            } else if s(v, "mode") == "open"
+                && f(v, &["rate"]) == 10_000.0
+                && !setup.starts_with("peer")
+            {
+                let p99 = f(v, &["deliver", "p99_ms"]);
+                let kept = f(v, &["complete"]) >= 0.99 * f(v, &["sent"]) && f(v, &["shed"]) == 0.0;
+                (
+                    "p99 send→deliver ≤ 20 ms at 10,000 msgs/s".into(),
+                    yes(p99 <= 20.0 && kept),
+                )
+            } else {
+                none()
+            };
             (workload, result, target, met)
         }
         "fanout" => {
@@ -162,6 +192,29 @@ fn row(v: &Value) -> (String, String, String, String) {
             };
             (workload, result, target, met)
         }
+        "storm" => {
+            let after_reg = f(v, &["rss_after_register_kib"]);
+            let after_login = f(v, &["rss_after_login_kib"]);
+            (
+                format!(
+                    "{n} registrations, then {n} logins, at once",
+                    n = thousands(f(v, &["count"]))
+                ),
+                format!(
+                    "server RSS {} before; {} after the registrations ({:.1} s, {} retried), {} after the logins ({:.1} s, {} retried); peak {}",
+                    mib(f(v, &["rss_before_kib"])),
+                    mib(after_reg),
+                    f(v, &["register_s"]),
+                    thousands(f(v, &["register_busy"])),
+                    mib(after_login),
+                    f(v, &["login_s"]),
+                    thousands(f(v, &["login_busy"])),
+                    mib(f(v, &["hwm_after_login_kib"]))
+                ),
+                "≤ 64 MiB after".into(),
+                yes(after_reg.max(after_login) <= 64.0 * 1024.0),
+            )
+        }
         "connect" => (
             format!(
                 "{} connections, {} handshakes at a time",
@@ -182,6 +235,170 @@ fn row(v: &Value) -> (String, String, String, String) {
     }
 }
 
+/// The first run of `setup` and `scenario` that `pick` accepts.
+fn find<'a>(
+    runs: &'a [Value],
+    setup: &str,
+    scenario: &str,
+    pick: impl Fn(&Value) -> bool,
+) -> Option<&'a Value> {
+    runs.iter()
+        .find(|v| s(v, "setup") == setup && s(v, "scenario") == scenario && pick(v))
+}
+
+fn closed_dm(addressing: &'static str) -> impl Fn(&Value) -> bool {
+    move |v| s(v, "mode") == "closed" && s(v, "addressing") == addressing
+}
+
+fn open_dm(rate: f64) -> impl Fn(&Value) -> bool {
+    move |v| s(v, "mode") == "open" && f(v, &["rate"]) == rate
+}
+
+/// Issue 12's table: (figure, target, Missive, Node peer, met) rows; a figure whose run is
+/// missing reads "not run".
+fn targets(runs: &[Value]) -> Vec<[String; 5]> {
+    let not_run = || "not run".to_string();
+    let rate = |v: Option<&Value>| v.map(|v| f(v, &["msgs_per_s"]));
+    let show_rate = |r: Option<f64>| {
+        r.map(|r| format!("{} msgs/s", thousands(r)))
+            .unwrap_or_else(not_run)
+    };
+    let met = |x: Option<bool>| x.map(yes).unwrap_or_else(|| "—".into());
+    let mut out = Vec::new();
+
+    let peer_full = rate(find(runs, "peer-full", "dm", closed_dm("to")));
+    let peer_normal = rate(find(runs, "peer-normal", "dm", closed_dm("to")));
+    for (addressing, label) in [("to", "`to` (a user id)"), ("room_id", "`room_id`")] {
+        let r = rate(find(runs, "sqlite-full", "dm", closed_dm(addressing)));
+        out.push([
+            format!(
+                "durable DM msgs/s, closed loop, SQLite (default: synchronous=FULL), by {label}"
+            ),
+            "≥ 50,000".into(),
+            show_rate(r),
+            if addressing == "to" {
+                show_rate(peer_full)
+            } else {
+                "—".into()
+            },
+            met(r.map(|r| r >= 50_000.0)),
+        ]);
+    }
+    for (setup, peer, sync) in [
+        ("sqlite-full", peer_full, "FULL"),
+        ("sqlite-normal", peer_normal, "NORMAL"),
+    ] {
+        let r = rate(find(runs, setup, "dm", closed_dm("to")));
+        let ratio = r.zip(peer).map(|(m, p)| m / p);
+        out.push([
+            format!("the same against the Node peer, same run, both synchronous={sync}, by `to`"),
+            "≥ 3×".into(),
+            show_rate(r),
+            show_rate(peer),
+            match ratio {
+                Some(x) => format!("{x:.2}× — {}", met(Some(x >= 3.0))),
+                None => "—".into(),
+            },
+        ]);
+    }
+    let p99 = |v: Option<&Value>| {
+        v.map(|v| {
+            format!(
+                "p99 {} ms ({} msgs/s, {} shed)",
+                ms(f(v, &["deliver", "p99_ms"])),
+                thousands(f(v, &["msgs_per_s"])),
+                thousands(f(v, &["shed"]))
+            )
+        })
+        .unwrap_or_else(not_run)
+    };
+    let open = find(runs, "sqlite-full", "dm", open_dm(10_000.0));
+    out.push([
+        "p99 send→deliver at 10,000 msgs/s offered, SQLite, by `to`".into(),
+        "≤ 20 ms".into(),
+        p99(open),
+        p99(find(runs, "peer-full", "dm", open_dm(10_000.0))),
+        met(open.map(|v| f(v, &["deliver", "p99_ms"]) <= 20.0 && f(v, &["shed"]) == 0.0)),
+    ]);
+    for (addressing, label) in [("to", "`to`"), ("room_id", "`room_id`")] {
+        let r = rate(find(runs, "postgres", "dm", closed_dm(addressing)));
+        out.push([
+            format!("durable DM msgs/s, closed loop, single node on Postgres, by {label}"),
+            "≥ 15,000".into(),
+            show_rate(r),
+            "—".into(),
+            met(r.map(|r| r >= 15_000.0)),
+        ]);
+    }
+    let idle = find(runs, "sqlite-full", "idle", |_| true);
+    out.push([
+        format!(
+            "server memory per idle authenticated connection at {}, SQLite",
+            idle.map(|v| thousands(f(v, &["connections"])))
+                .unwrap_or_else(|| "19,000".into())
+        ),
+        "≤ 20 KiB".into(),
+        idle.map(|v| format!("{:.1} KiB", f(v, &["kib_per_conn"])))
+            .unwrap_or_else(not_run),
+        "—".into(),
+        met(idle.map(|v| f(v, &["kib_per_conn"]) <= 20.0 && f(v, &["connections"]) >= 19_000.0)),
+    ]);
+    let storm = find(runs, "sqlite-full", "storm", |_| true);
+    for (key, what) in [
+        ("rss_after_register_kib", "registrations"),
+        ("rss_after_login_kib", "logins"),
+    ] {
+        out.push([
+            format!(
+                "server RSS after {} concurrent {what}",
+                storm
+                    .map(|v| thousands(f(v, &["count"])))
+                    .unwrap_or_else(|| "1,000".into())
+            ),
+            "≤ 64 MiB".into(),
+            storm.map(|v| mib(f(v, &[key]))).unwrap_or_else(not_run),
+            "— (no accounts)".into(),
+            met(storm.map(|v| f(v, &[key]) <= 64.0 * 1024.0 && f(v, &["count"]) >= 1000.0)),
+        ]);
+    }
+    let peak = |v: Option<&Value>| v.map(|v| f(v, &["rss_peak_kib"]));
+    let m = peak(find(runs, "sqlite-full", "dm", closed_dm("to")));
+    out.push([
+        "server RSS during the DM benchmark (peak, closed loop by `to`, SQLite)".into(),
+        "≤ 64 MiB".into(),
+        m.map(mib).unwrap_or_else(not_run),
+        peak(find(runs, "peer-full", "dm", closed_dm("to")))
+            .map(mib)
+            .unwrap_or_else(not_run),
+        met(m.map(|k| k <= 64.0 * 1024.0)),
+    ]);
+    let catchup = find(runs, "sqlite-full", "catchup", |v| {
+        f(v, &["messages"]) == 10_000.0
+    });
+    out.push([
+        "catch-up of 10,000 queued messages, SQLite".into(),
+        "≤ 1 s".into(),
+        catchup
+            .map(|v| format!("{:.3} s", f(v, &["last_message_s"])))
+            .unwrap_or_else(not_run),
+        "—".into(),
+        met(catchup.map(|v| f(v, &["last_message_s"]) <= 1.0)),
+    ]);
+    let fanout = find(runs, "sqlite-full", "fanout", |v| {
+        f(v, &["members"]) >= 1000.0
+    });
+    out.push([
+        "1,000-member fan-out, p99 to the last member, SQLite".into(),
+        "≤ 100 ms".into(),
+        fanout
+            .map(|v| format!("{} ms", ms(f(v, &["last", "p99_ms"]))))
+            .unwrap_or_else(not_run),
+        "—".into(),
+        met(fanout.map(|v| f(v, &["last", "p99_ms"]) <= 100.0)),
+    ]);
+    out
+}
+
 pub fn run(results: &Path) -> anyhow::Result<()> {
     let text = std::fs::read_to_string(results)
         .with_context(|| format!("reading {}", results.display()))?;
@@ -190,6 +407,16 @@ pub fn run(results: &Path) -> anyhow::Result<()> {
         .filter(|l| l.trim_start().starts_with('{'))
         .map(serde_json::from_str)
         .collect::<Result<_, _>>()?;
+    println!("## Issue 12's targets");
+    println!();
+    println!("| Figure | Target | Missive | Node peer (same run) | Met |");
+    println!("|---|---|---|---|---|");
+    for [figure, target, missive, peer, met] in targets(&runs) {
+        println!("| {figure} | {target} | {missive} | {peer} | {met} |");
+    }
+    println!();
+    println!("## Every run");
+    println!();
     println!("| Setup | Scenario | Workload | Result | Target | Met |");
     println!("|---|---|---|---|---|---|");
     for v in &runs {
@@ -204,9 +431,9 @@ pub fn run(results: &Path) -> anyhow::Result<()> {
     println!("`dm` latency detail (milliseconds):");
     println!();
     println!(
-        "| Setup | Mode | msgs/s | sent | complete | errors | ack p50 | ack p99 | ack p99.9 | ack max | deliver p50 | deliver p99 | deliver p99.9 | deliver max |"
+        "| Setup | Mode | By | msgs/s | sent | complete | errors | ack p50 | ack p99 | ack p99.9 | ack max | deliver p50 | deliver p99 | deliver p99.9 | deliver max | RSS peak |"
     );
-    println!("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|");
     for v in runs.iter().filter(|v| s(v, "scenario") == "dm") {
         let mode = if s(v, "mode") == "open" {
             format!("open {}/s", thousands(f(v, &["rate"])))
@@ -221,14 +448,16 @@ pub fn run(results: &Path) -> anyhow::Result<()> {
                 .join(" | ")
         };
         println!(
-            "| {} | {mode} | {} | {} | {} | {} | {} | {} |",
+            "| {} | {mode} | {} | {} | {} | {} | {} | {} | {} | {} |",
             s(v, "label"),
+            s(v, "addressing"),
             thousands(f(v, &["msgs_per_s"])),
             thousands(f(v, &["sent"])),
             thousands(f(v, &["complete"])),
             v["errors"],
             lat("ack"),
-            lat("deliver")
+            lat("deliver"),
+            mib(f(v, &["rss_peak_kib"]))
         );
     }
     Ok(())
@@ -256,10 +485,59 @@ mod tests {
         });
         assert_eq!(row(&v).3, "yes");
         let v: Value = serde_json::json!({
-            "scenario": "dm", "label": "SQLite, group commit on", "mode": "closed",
+            "scenario": "dm", "label": "SQLite", "setup": "sqlite-full", "mode": "closed",
             "msgs_per_s": 20000, "pairs": 50, "window": 16, "duration_s": 10,
             "deliver": {"p50_ms": 1.0, "p99_ms": 2.0}, "complete": 1, "sent": 1, "errors": 0
         });
         assert_eq!(row(&v).3, "**no**");
+        let v: Value = serde_json::json!({
+            "scenario": "storm", "setup": "sqlite-full", "count": 1000,
+            "rss_after_register_kib": 50_000, "rss_after_login_kib": 70_000
+        });
+        assert_eq!(
+            row(&v).3,
+            "**no**",
+            "70,000 KiB after the logins is over 64 MiB"
+        );
+    }
+
+    #[test]
+    fn the_target_table_sets_missive_beside_the_peer_of_the_same_run() {
+        let dm = |setup: &str, addressing: &str, rate: f64| {
+            serde_json::json!({
+                "scenario": "dm", "setup": setup, "addressing": addressing, "mode": "closed",
+                "msgs_per_s": rate, "rss_peak_kib": 40_000
+            })
+        };
+        let runs = vec![
+            dm("sqlite-full", "to", 60_000.0),
+            dm("sqlite-full", "room_id", 55_000.0),
+            dm("peer-full", "to", 10_000.0),
+            dm("sqlite-normal", "to", 60_000.0),
+            dm("peer-normal", "to", 30_000.0),
+        ];
+        let t = targets(&runs);
+        let by_figure = |start: &str| {
+            t.iter()
+                .find(|r| r[0].starts_with(start))
+                .unwrap_or_else(|| panic!("no row {start}"))
+                .clone()
+        };
+        let to = by_figure(
+            "durable DM msgs/s, closed loop, SQLite (default: synchronous=FULL), by `to`",
+        );
+        assert_eq!(to[2], "60,000 msgs/s");
+        assert_eq!(to[3], "10,000 msgs/s");
+        assert_eq!(to[4], "yes");
+        let full = by_figure("the same against the Node peer, same run, both synchronous=FULL");
+        assert_eq!(full[4], "6.00× — yes");
+        let normal = by_figure("the same against the Node peer, same run, both synchronous=NORMAL");
+        assert_eq!(normal[4], "2.00× — **no**");
+        let pg = by_figure("durable DM msgs/s, closed loop, single node on Postgres, by `to`");
+        assert_eq!(pg[2], "not run");
+        assert_eq!(pg[4], "—");
+        let rss = by_figure("server RSS during the DM benchmark");
+        assert_eq!(rss[2], "39.1 MiB");
+        assert_eq!(rss[4], "yes");
     }
 }

@@ -72,7 +72,12 @@ pub async fn send_ordered(
     crate::chat::charge(app, user)?;
     let room = match (input.room_id, input.to) {
         (Some(room), None) => room,
-        (None, Some(to)) => crate::chat::rooms::direct(app, user, to).await?.0,
+        // A pair seen before needs no look-up: what may have changed since (a block, the
+        // sender's membership) is checked by the writer like for any send by `room_id`.
+        (None, Some(to)) => match app.store.known_direct_room(user, to) {
+            Some(room) => room,
+            None => crate::chat::rooms::direct(app, user, to).await?.0,
+        },
         _ => return Err(AppError::invalid("give exactly one of room_id and to")),
     };
     if input.reply_to.is_some_and(|r| r < Seq(1)) {

@@ -3,6 +3,7 @@
 //! databases behave identically and one test suite runs against both.
 //!
 //! Layout: `users` (accounts, refresh tokens, presence), `rooms` (rooms and memberships),
+//! `direct_rooms` (the in-memory map of pairs of users to their direct room),
 //! `messages` (the per-room streams and cursors), `writer` (the group-commit write path), `privacy` (blocks, privacy settings, invite links,
 //! the channel directory, reports, bans and the audit log), `operator` (the operator's console: node
 //! heartbeats, account and room look-ups).
@@ -35,6 +36,7 @@ macro_rules! message_columns {
 
 pub mod attachments;
 pub mod cluster;
+pub mod direct_rooms;
 pub mod messages;
 pub mod operator;
 pub mod ops;
@@ -58,7 +60,7 @@ use sqlx::{Any, AnyPool, Transaction};
 use tokio::sync::{Mutex, OwnedMutexGuard, mpsc};
 
 use crate::config::Config;
-use crate::domain::{Message, RoomId, Seq};
+use crate::domain::{Message, RoomId, Seq, UserId};
 
 /// The Postgres channel on which committed stream entries are announced to every node, as
 /// `room:from:to` ranges separated by commas.
@@ -91,6 +93,8 @@ pub struct Store {
     /// Whether commits announce their entries with a `NOTIFY` inside the transaction (the
     /// Postgres bus); on the Redis bus the publisher announces them after COMMIT.
     notify_in_tx: bool,
+    /// Pairs of users → their direct room, filled by `direct_room`.
+    direct_rooms: Arc<direct_rooms::DirectRooms>,
 }
 
 /// A write transaction, holding SQLite's writer lock for its life, and the stream entries it
@@ -229,9 +233,9 @@ impl Store {
         }
         let synchronous = match config.sqlite_synchronous.as_str() {
             "off" => "pragma synchronous = off",
-            "full" => "pragma synchronous = full",
+            "normal" => "pragma synchronous = normal",
             "extra" => "pragma synchronous = extra",
-            _ => "pragma synchronous = normal",
+            _ => "pragma synchronous = full",
         };
         let options: AnyConnectOptions = url.parse().context("parsing DATABASE_URL")?;
         let pool = AnyPoolOptions::new()
@@ -277,6 +281,7 @@ impl Store {
             committed: committed_tx,
             notify_in_tx: backend == Backend::Postgres
                 && config.bus_kind()? == Some(crate::config::BusKind::Postgres),
+            direct_rooms: Arc::default(),
         };
         store.writer = writer::spawn(store.clone(), config.group_commit);
         Ok((store, committed))
@@ -309,6 +314,12 @@ impl Store {
     pub fn writer(&self) -> &writer::WriterHandle {
         &self.writer
     }
+
+    /// The direct room of `a` and `b` if this node has seen it, without asking the database
+    /// (see `direct_rooms` for why it never goes stale).
+    pub fn known_direct_room(&self, a: UserId, b: UserId) -> Option<RoomId> {
+        self.direct_rooms.get(a, b)
+    }
 }
 
 /// True when the error is a unique-constraint violation (either database).
@@ -326,7 +337,7 @@ pub fn is_unique_violation(e: &sqlx::Error) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::{MessageId, MessageKind, UserId};
+    use crate::domain::{MessageId, MessageKind};
 
     fn entry(room: i64, seq: i64) -> Message {
         Message {

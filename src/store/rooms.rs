@@ -306,6 +306,7 @@ impl Store {
                 .fetch_optional(&self.pool)
                 .await?;
         if let Some(id) = existing {
+            self.direct_rooms.insert(a, b, RoomId(id));
             return Ok((RoomId(id), false));
         }
         let now = now_ms();
@@ -326,12 +327,14 @@ impl Store {
                 .bind(&key)
                 .fetch_one(&self.pool)
                 .await?;
+            self.direct_rooms.insert(a, b, RoomId(id));
             return Ok((RoomId(id), false));
         };
         for user in [a, b] {
             insert_member(&mut w.tx, RoomId(id), user, Role::Member, now).await?;
         }
         w.commit().await?;
+        self.direct_rooms.insert(a, b, RoomId(id));
         Ok((RoomId(id), true))
     }
 

@@ -130,6 +130,7 @@ pub async fn run(opts: Opts) -> anyhow::Result<()> {
         json!({
             "scenario": "catchup",
             "label": opts.common.label,
+            "setup": opts.common.setup,
             "messages": k,
             "batches": batches,
             "connect_ms": times.connected.as_secs_f64() * 1e3,

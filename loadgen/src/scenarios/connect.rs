@@ -91,6 +91,7 @@ pub async fn run(opts: Opts) -> anyhow::Result<()> {
         json!({
             "scenario": "connect",
             "label": opts.common.label,
+            "setup": opts.common.setup,
             "connections": ok,
             "failed": failed,
             "concurrency": opts.concurrency,

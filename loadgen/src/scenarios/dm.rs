@@ -4,6 +4,11 @@
 //! the maximum. One task drives both sockets of a pair, so a message's ack and its delivery
 //! are seen by the same task without locks. A message counts only when acked (durably
 //! stored) and delivered to the other user.
+//!
+//! Messages are addressed by the direct room's `room_id`, or with `--to` by the other user's
+//! id (`message:send` `{to, body}`). `--peer` runs the same load against the Node peer of
+//! `bench/node-peer` (no accounts: the handshake token is the user id; sends by `to`).
+//! `--server-pid` samples the server's memory during the run.
 
 use std::time::Duration;
 
@@ -61,6 +66,16 @@ pub struct Opts {
     /// the bus. Users are registered and rooms created through `--url`.
     #[arg(long = "also-url")]
     pub also_url: Vec<String>,
+    /// Address messages by the other user's id (`to`) instead of the direct room's id.
+    #[arg(long)]
+    pub to: bool,
+    /// The server is the Node peer (`bench/node-peer`): users are made-up ids, each connects
+    /// with its id as the token, and messages are addressed by `to`.
+    #[arg(long)]
+    pub peer: bool,
+    /// The server's process id: its resident memory is sampled during the run.
+    #[arg(long)]
+    pub server_pid: Option<u32>,
 }
 
 /// The nodes the two users of pair `pair` connect to, out of `nodes`.
@@ -105,7 +120,10 @@ struct PairOut {
 struct Plan {
     pair: usize,
     pairs: usize,
-    room_json: String,
+    /// The direct room (absent against the peer, which has none).
+    room_json: Option<String>,
+    /// What side `s` puts in its sends: `"room_id":…` or `"to":<the other user>`.
+    address: [String; 2],
     client_prefix: Option<String>,
     opts: Opts,
 }
@@ -116,23 +134,53 @@ pub async fn run(opts: Opts) -> anyhow::Result<()> {
         .map(|u| Target::from_url(u))
         .collect::<anyhow::Result<Vec<_>>>()?;
     let api = api::Api::new(&opts.common.url)?;
-    let users = api::users(
-        &api,
-        opts.common.users.as_deref(),
-        opts.pairs * 2,
-        opts.common.register_concurrency,
-    )
-    .await?;
     let stamp = run_stamp();
+    let users = if opts.peer {
+        // The peer has no accounts: a user is its id, which is also its token.
+        (0..opts.pairs * 2)
+            .map(|i| {
+                let id = format!("{stamp}-u{i}");
+                User {
+                    id: id.clone(),
+                    username: id.clone(),
+                    token: id,
+                }
+            })
+            .collect()
+    } else {
+        api::users(
+            &api,
+            opts.common.users.as_deref(),
+            opts.pairs * 2,
+            opts.common.register_concurrency,
+        )
+        .await?
+    };
     let (ready_tx, mut ready_rx) = mpsc::channel::<anyhow::Result<()>>(opts.pairs.max(1));
     let (start_tx, start_rx) = watch::channel::<Option<u64>>(None);
     let mut tasks = Vec::new();
     for (pair, users) in users.chunks(2).enumerate() {
-        let room = api.direct_room(&users[0], &users[1]).await?;
+        let room_json = if opts.peer {
+            None
+        } else {
+            Some(serde_json::to_string(
+                &api.direct_room(&users[0], &users[1]).await?,
+            )?)
+        };
+        let address = if opts.to || opts.peer {
+            [
+                format!("\"to\":{}", serde_json::to_string(&users[1].id)?),
+                format!("\"to\":{}", serde_json::to_string(&users[0].id)?),
+            ]
+        } else {
+            let room = room_json.clone().unwrap_or_default();
+            [format!("\"room_id\":{room}"), format!("\"room_id\":{room}")]
+        };
         let plan = Plan {
             pair,
             pairs: opts.pairs,
-            room_json: serde_json::to_string(&room)?,
+            room_json,
+            address,
             client_prefix: (!opts.no_client_id).then(|| format!("{stamp}-{pair}")),
             opts: opts.clone(),
         };
@@ -154,6 +202,7 @@ pub async fn run(opts: Opts) -> anyhow::Result<()> {
     }
     let start = now_us() + 20_000;
     start_tx.send_replace(Some(start));
+    let rss = opts.server_pid.map(stats::RssSampler::start);
 
     let mut total = Tally::default();
     let mut ack = histogram();
@@ -181,6 +230,17 @@ pub async fn run(opts: Opts) -> anyhow::Result<()> {
         window_s
     };
     let rate = total.complete as f64 / elapsed_s;
+    let (rss_peak_kib, rss_end_kib) = match (&rss, opts.server_pid) {
+        (Some(r), Some(pid)) => (Some(r.peak_kib()), stats::rss_kib(pid).ok()),
+        _ => (None, None),
+    };
+    drop(rss);
+    let addressing = if opts.to || opts.peer {
+        "to"
+    } else {
+        "room_id"
+    };
+    let server = if opts.peer { "node-peer" } else { "missive" };
     let ack_l = Latency::of(&ack);
     let del_l = Latency::of(&deliver);
     let mode = if opts.rate > 0 {
@@ -189,7 +249,7 @@ pub async fn run(opts: Opts) -> anyhow::Result<()> {
         format!("closed loop, window {}", opts.window)
     };
     let mut summary = format!(
-        "dm: {} pairs, {mode}, {:.0} s measured, {} B bodies\n  sent {}  acked {}  delivered {}  complete {}  errors {}  shed {}\n  throughput {:.0} msgs/s (acked and delivered)\n  send→ack     {}\n  send→deliver {}",
+        "dm: {} pairs, {mode}, {:.0} s measured, {} B bodies, addressed by {addressing}, {server}\n  sent {}  acked {}  delivered {}  complete {}  errors {}  shed {}\n  throughput {:.0} msgs/s (acked and delivered)\n  send→ack     {}\n  send→deliver {}",
         opts.pairs,
         opts.duration,
         opts.body_size,
@@ -206,12 +266,24 @@ pub async fn run(opts: Opts) -> anyhow::Result<()> {
     if let Some(e) = &total.first_error {
         summary.push_str(&format!("\n  first error: {e}"));
     }
+    if let (Some(peak), Some(end)) = (rss_peak_kib, rss_end_kib) {
+        summary.push_str(&format!(
+            "\n  server RSS during the run: peak {:.1} MiB (sampled every 100 ms), {:.1} MiB at the end",
+            peak as f64 / 1024.0,
+            end as f64 / 1024.0
+        ));
+    }
     stats::emit(
         opts.common.json,
         &summary,
         json!({
             "scenario": "dm",
             "label": opts.common.label,
+            "setup": opts.common.setup,
+            "server": server,
+            "addressing": addressing,
+            "rss_peak_kib": rss_peak_kib,
+            "rss_end_kib": rss_end_kib,
             "mode": if opts.rate > 0 { "open" } else { "closed" },
             "pairs": opts.pairs,
             "rate": opts.rate,
@@ -440,9 +512,10 @@ async fn run_pair(
             }
         }
     }
-    // Leave both users caught up so later runs do not replay this run's messages.
-    let room = plan.room_json.clone();
-    for side in sides.iter_mut() {
+    // Leave both users caught up so later runs do not replay this run's messages (the peer
+    // keeps no cursors).
+    let room = plan.room_json.clone().unwrap_or_default();
+    for side in sides.iter_mut().filter(|_| plan.room_json.is_some()) {
         if side.max_seq > 0 {
             let data = format!("{{\"room_id\":{room},\"seq\":{}}}", side.max_seq);
             side.conn
@@ -450,7 +523,7 @@ async fn run_pair(
                 .await?;
         }
     }
-    for side in sides.iter_mut() {
+    for side in sides.iter_mut().filter(|_| plan.room_json.is_some()) {
         let _ = tokio::time::timeout(Duration::from_secs(5), async {
             while let Ok(Some(p)) = side.conn.recv().await {
                 if p.kind == Kind::Ack && p.id == Some(FINAL_ACK) {
@@ -488,12 +561,12 @@ async fn send(
         tally.sent += 1;
     }
     let body = body(s, n as u64, t_us, plan.opts.body_size);
+    let address = &plan.address[s];
     let data = match &plan.client_prefix {
-        Some(prefix) => format!(
-            "{{\"room_id\":{},\"body\":\"{body}\",\"client_id\":\"{prefix}-{s}-{n}\"}}",
-            plan.room_json
-        ),
-        None => format!("{{\"room_id\":{},\"body\":\"{body}\"}}", plan.room_json),
+        Some(prefix) => {
+            format!("{{{address},\"body\":\"{body}\",\"client_id\":\"{prefix}-{s}-{n}\"}}")
+        }
+        None => format!("{{{address},\"body\":\"{body}\"}}"),
     };
     side.conn
         .emit_raw("message:send", &data, Some(n as u64))

@@ -233,6 +233,7 @@ pub async fn run(opts: Opts) -> anyhow::Result<()> {
         json!({
             "scenario": "fanout",
             "label": opts.common.label,
+            "setup": opts.common.setup,
             "members": m,
             "messages": opts.messages,
             "window": opts.window,

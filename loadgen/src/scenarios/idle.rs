@@ -141,6 +141,7 @@ pub async fn run(opts: Opts) -> anyhow::Result<()> {
         json!({
             "scenario": "idle",
             "label": opts.common.label,
+            "setup": opts.common.setup,
             "connections": n2,
             "requested": c,
             "failed": step1.failed + step2.failed,

@@ -1,4 +1,4 @@
-//! The workloads of issue 6, one module each, and what they share: reading the `message`
+//! The workloads of issues 6 and 12, one module each, and what they share: reading the `message`
 //! events the client cares about, message bodies that carry their own send time, connecting
 //! many sockets at once, and unique `client_id` prefixes.
 
@@ -7,6 +7,7 @@ pub mod connect;
 pub mod dm;
 pub mod fanout;
 pub mod idle;
+pub mod storm;
 
 use std::borrow::Cow;
 use std::net::Ipv4Addr;

@@ -115,6 +115,29 @@ describe('blocking', () => {
     await c.emitOk(bobSocket, 'message:send', { to: alice.id, body: 'hi again' });
   });
 
+  it('a pair already messaged by `to` is checked again on every send: a block after it refuses, an unblock lets through', async () => {
+    // The server remembers each pair's direct room after the first `to` send (no database
+    // look-up before queueing); a block must still be enforced for the sends that follow.
+    const [alice, bob] = await c.users(url, 2);
+    const aliceSocket = await c.connect(url, { token: alice.token });
+    const bobSocket = await c.connect(url, { token: bob.token });
+    const first = await c.emitOk(bobSocket, 'message:send', { to: alice.id, body: 'first contact' });
+    await c.waitFor(aliceSocket, 'message', (m) => m.seq === first.message.seq && m.room_id === first.message.room_id);
+    await c.emitOk(bobSocket, 'message:send', { to: alice.id, body: 'second' });
+
+    await block(alice, bob);
+    await c.emitErr(bobSocket, 'message:send', { to: alice.id, body: 'after the block' }, 'forbidden');
+    await c.emitErr(aliceSocket, 'message:send', { to: bob.id, body: 'blocker writes' }, 'forbidden');
+    await c.expectNone(aliceSocket, 'message', (m) => m.body === 'after the block');
+    const history = c.assertOk(await c.api(url, 'GET', `/api/rooms/${first.message.room_id}/messages`, alice.token), 200);
+    assert.deepEqual(history.messages.filter((m) => m.kind === 'text').map((m) => m.body), ['first contact', 'second']);
+
+    c.assertOk(await c.api(url, 'DELETE', `/api/me/blocks/${bob.id}`, alice.token), 204);
+    const again = await c.emitOk(bobSocket, 'message:send', { to: alice.id, body: 'after the unblock' });
+    assert.equal(again.message.room_id, first.message.room_id, 'the same direct room');
+    await c.waitFor(aliceSocket, 'message', (m) => m.seq === again.message.seq && m.body === 'after the unblock');
+  });
+
   it('a blocked user cannot add the blocker to a group, at creation or later', async () => {
     const [alice, bob, carol] = await c.users(url, 3);
     await block(alice, bob);
