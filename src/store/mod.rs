@@ -293,7 +293,14 @@ impl Store {
             Some(lock) => Some(lock.clone().lock_owned().await),
             None => None,
         };
-        let tx = self.pool.begin().await?;
+        // On SQLite the write lock is taken at BEGIN: a deferred transaction that reads first
+        // and then writes fails with SQLITE_BUSY_SNAPSHOT (517) when a write outside this
+        // lock (the push queue, single statements) committed in between, and busy_timeout
+        // cannot help it; IMMEDIATE waits for that write instead.
+        let tx = match self.backend {
+            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
+            Backend::Postgres => self.pool.begin().await?,
+        };
         Ok(WriteTx {
             tx,
             notify_in_tx: self.notify_in_tx,
@@ -375,5 +382,44 @@ mod tests {
             .flat_map(|p| parse_notify_payload(p))
             .collect();
         assert_eq!(back.len(), 2_000);
+    }
+
+    /// A write transaction reads before it writes (access, blocks); a single statement written
+    /// outside the in-process lock (the push queue does this) between the two must make it
+    /// wait, not fail with SQLITE_BUSY_SNAPSHOT.
+    #[tokio::test]
+    async fn a_write_outside_the_lock_does_not_fail_a_write_transaction_on_sqlite() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = crate::config::Config::defaults();
+        config.database_url = format!("sqlite://{}/t.db", dir.path().display());
+        let (store, _committed) = Store::connect(&config).await.unwrap();
+        let mut w = store.begin_write().await.unwrap();
+        let before: i64 = sqlx::query_scalar("select count(*) from nodes")
+            .fetch_one(&mut *w.tx)
+            .await
+            .unwrap();
+        let outside = {
+            let pool = store.pool.clone();
+            tokio::spawn(async move {
+                sqlx::query("insert into nodes (id, heartbeat_at, stats) values ('b', 1, '{}')")
+                    .execute(&pool)
+                    .await
+            })
+        };
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        sqlx::query("insert into nodes (id, heartbeat_at, stats) values ('a', 1, '{}')")
+            .execute(&mut *w.tx)
+            .await
+            .expect("the transaction's write after its read");
+        w.commit().await.unwrap();
+        outside
+            .await
+            .unwrap()
+            .expect("the outside write, after the commit");
+        let after: i64 = sqlx::query_scalar("select count(*) from nodes")
+            .fetch_one(&store.pool)
+            .await
+            .unwrap();
+        assert_eq!(after, before + 2);
     }
 }

@@ -80,7 +80,12 @@ async fn commit_batch(store: &Store, jobs: Vec<Job>) {
         Ok(results) => results,
         Err(e) if jobs.len() == 1 => vec![Err(e)],
         Err(e) => {
-            tracing::warn!(error = %e, size = jobs.len(), "batch failed; retrying its messages one by one");
+            // The cause, not the client-facing "internal error" (database errors name no body).
+            let cause = match &e {
+                AppError::Internal(inner) => format!("{inner:#}"),
+                other => other.to_string(),
+            };
+            tracing::warn!(error = %cause, size = jobs.len(), "batch failed; retrying its messages one by one");
             let mut results = Vec::with_capacity(jobs.len());
             for job in &jobs {
                 let result = store_all(store, std::slice::from_ref(job)).await;
