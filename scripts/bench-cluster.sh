@@ -211,6 +211,10 @@ for bus in "${buses[@]}"; do
     read -r x1 w1 < <(db_counters)
     s1=$(metric_sum missive_messages_stored_total); b1=$(metric_sum missive_bus_bytes_sent_total)
     r1=$(metric_sum missive_bus_bytes_received_total)
+    # A counter appears on its first increment: absent before the run but present after is 0.
+    if [ "$b0" = absent ] && [ "$b1" != absent ]; then b0=0; fi
+    if [ "$r0" = absent ] && [ "$r1" != absent ]; then r0=0; fi
+    if [ "$r1" = absent ]; then r1=0; r0=0; fi
     calls=""; [ "$USE_PGSS" = true ] && calls=$(pgss_calls)
 
     row=$(jq -r --arg bus "$bus" --arg n "$n" \
