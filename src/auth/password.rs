@@ -1,8 +1,6 @@
 //! argon2id password hashing on a fixed pool of threads fed by a bounded queue, so that neither
 //! a flood of logins nor clients that hang up mid-login can make the server hold more than
-//! `workers × 19 MiB` of hashing memory or more than `queue` waiting hashes. A worker keeps its
-//! work area while jobs are queued and gives it back when it finds the queue empty, so an idle
-//! server holds none of it (the allocator then returns it to the system: see `main.rs`).
+//! `workers × 19 MiB` of hashing memory or more than `queue` waiting hashes.
 //!
 //! Why not `spawn_blocking` behind a semaphore: the permit lives in the request's future, so a
 //! client that closes its connection frees the permit while the blocking hash keeps running,
@@ -10,7 +8,7 @@
 //! a job whose requester has gone is skipped before it starts, and a full queue is answered
 //! `unavailable` at once.
 
-use std::sync::mpsc::{Receiver, SyncSender, TryRecvError, TrySendError, sync_channel};
+use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};
 use std::sync::{Arc, Mutex};
 
 use argon2::password_hash::{
@@ -135,30 +133,19 @@ fn hash_blocking(password: &str) -> anyhow::Result<String> {
     Memory::new().hash(password)
 }
 
-/// A worker: takes jobs until every `Hasher` is gone, skipping those nobody waits for. Its
-/// work area lives while jobs keep coming (a burst pays one allocation per worker) and is
-/// dropped before the worker waits on an empty queue.
+/// A worker: takes jobs until every `Hasher` is gone, skipping those nobody waits for.
 fn work(jobs: Arc<Mutex<Receiver<Job>>>) {
-    let mut memory: Option<Memory> = None;
+    let mut memory = Memory::new();
     loop {
-        let next = jobs.lock().unwrap().try_recv();
-        let job = match next {
+        let job = match jobs.lock().unwrap().recv() {
             Ok(job) => job,
-            Err(TryRecvError::Disconnected) => return,
-            Err(TryRecvError::Empty) => {
-                memory = None;
-                match jobs.lock().unwrap().recv() {
-                    Ok(job) => job,
-                    Err(_) => return,
-                }
-            }
+            Err(_) => return,
         };
         if job.reply.is_closed() {
             metrics::counter!("missive_hash_jobs_skipped_total").increment(1);
             continue;
         }
-        let memory = memory.get_or_insert_with(Memory::new);
-        let _ = job.reply.send((job.work)(memory));
+        let _ = job.reply.send((job.work)(&mut memory));
     }
 }
 
