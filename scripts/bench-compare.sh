@@ -9,6 +9,11 @@
 # alternate within each round so that drift in the machine's load hits both alike. Prints each
 # run and the median msgs/s per binary and database, and the candidate/baseline ratio.
 # Traffic stays on 127.0.0.1.
+#
+# Both binaries run SQLite at the same `synchronous` level, MISSIVE_SQLITE_SYNCHRONOUS (default
+# `normal`, the first landing's default; today's default is `full`), so the comparison is of the
+# code, not of durability. MISSIVE_COMPARE_BACKENDS (default `sqlite postgres`) picks the
+# databases.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export RUST_BACKTRACE=0
@@ -18,6 +23,7 @@ CAND=${2:?candidate binary}
 ROUNDS=${3:-3}
 PG_URL=${MISSIVE_BENCH_PG_URL:-postgres://postgres@127.0.0.1:5432}
 JWT_SECRET="missive-bench-secret-$(date +%s)-0123456789abcdef"
+SYNCHRONOUS=${MISSIVE_SQLITE_SYNCHRONOUS:-normal}
 
 say() { printf '==> %s\n' "$*" >&2; }
 
@@ -50,7 +56,7 @@ trap cleanup EXIT
 run() {
   local bin=$1 db=$2 log=$WORK/server.log pool=$WORK/users-$RANDOM.json
   env MISSIVE_ADDR=127.0.0.1:0 DATABASE_URL="$db" MISSIVE_JWT_SECRET="$JWT_SECRET" \
-    MISSIVE_SEND_RATE=0 MISSIVE_ACCESS_TTL=2h RUST_LOG=warn \
+    MISSIVE_SEND_RATE=0 MISSIVE_ACCESS_TTL=2h RUST_LOG=warn MISSIVE_SQLITE_SYNCHRONOUS="$SYNCHRONOUS" \
     MISSIVE_AUTH_RATE=0 MISSIVE_HANDSHAKE_RATE=0 MISSIVE_MAX_CONNS_PER_ADDR=0 MISSIVE_EVENT_RATE=0 \
     "${PIN_SERVER[@]}" "$bin" >"$log" 2>&1 </dev/null &
   PID=$!
@@ -69,7 +75,8 @@ run() {
 
 median() { sort -n | awk '{ a[NR] = $1 } END { print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
 
-for backend in sqlite postgres; do
+say "SQLite synchronous=$SYNCHRONOUS for both binaries"
+for backend in ${MISSIVE_COMPARE_BACKENDS:-sqlite postgres}; do
   : >"$WORK/base.txt"; : >"$WORK/cand.txt"
   for round in $(seq 1 "$ROUNDS"); do
     for who in base cand; do

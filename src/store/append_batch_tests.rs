@@ -319,6 +319,7 @@ on_both_backends!(
     a_reply_to_past_the_rooms_end_is_refused_invalid,
     the_senders_delivered_and_read_cursors_advance_to_their_last_stored_seq,
     nothing_is_posted_to_a_closed_channel_and_the_refusal_takes_no_seq,
+    a_batch_of_several_hundred_across_rooms_and_senders_is_stored_whole_and_in_order,
 );
 
 async fn seqs_are_reserved_per_room_in_input_order_with_no_gap_across_two_rooms_in_one_batch(
@@ -663,4 +664,78 @@ async fn postgres_a_channel_closed_while_a_batch_waits_for_its_lock_refuses_the_
     let (code, last_seq, stored) = batch.await.expect("batch task");
     assert_eq!(code, Some("forbidden"), "the batch was refused");
     assert_eq!((last_seq, stored), (1, 1), "nothing stored after the close");
+}
+
+/// 301 inputs (more than one `values` list on SQLite): three rooms, five senders, one non-member,
+/// repeats of earlier batches and within the batch. Every accepted input is stored once, each
+/// room's seqs follow input order with no gap, and each answer carries its row's id.
+async fn a_batch_of_several_hundred_across_rooms_and_senders_is_stored_whole_and_in_order(
+    backend: Backend,
+    test: &str,
+) {
+    let Some(mut db) = TestDb::new(backend, test).await else {
+        return;
+    };
+    let mut users = Vec::new();
+    for n in 0..5 {
+        users.push(db.user(&format!("u{n}")).await);
+    }
+    let stranger = db.user("stranger").await;
+    let mut rooms = Vec::new();
+    for _ in 0..3 {
+        let room = db.room("group", users[0]).await;
+        for u in &users[1..] {
+            db.join(room, *u, "member").await;
+        }
+        rooms.push(room);
+    }
+    let earlier = db
+        .append(&[with_client_id(
+            text(rooms[0], users[1], "earlier"),
+            "c-earlier",
+        )])
+        .await;
+    let (earlier, _) = ok(&earlier[0]);
+    let earlier = earlier.clone();
+
+    let mut batch = Vec::new();
+    for i in 0..300 {
+        let (room, sender) = (rooms[i % 3], users[i % 5]);
+        batch.push(with_client_id(
+            text(room, sender, &format!("m{i}")),
+            &format!("c{i}"),
+        ));
+    }
+    batch.push(text(rooms[1], stranger, "not a member"));
+    batch[7] = with_client_id(text(rooms[0], users[1], "again"), "c-earlier");
+    batch[250] = with_client_id(text(rooms[1], users[1], "repeat"), "c1");
+    let out = db.append(&batch).await;
+
+    assert_eq!(refused(&out[300]), "not_found");
+    let (again, new) = ok(&out[7]);
+    assert!(!new);
+    assert_eq!((again.id, again.seq), (earlier.id, earlier.seq));
+    let (repeat, new) = ok(&out[250]);
+    assert!(!new);
+    assert_eq!(repeat.seq, ok(&out[1]).0.seq);
+    for room in &rooms {
+        let stored = db.stored(*room).await;
+        let answered: Vec<(i64, i64, i64, String)> = out
+            .iter()
+            .filter_map(|r| r.as_ref().ok())
+            .filter(|(m, new)| *new && m.room_id == *room)
+            .map(|(m, _)| (m.id.0, m.seq.0, m.sender_id.0, m.body.clone()))
+            .collect();
+        let first = if *room == rooms[0] { 1 } else { 0 };
+        assert_eq!(stored[first..], answered[..], "room {room}");
+        let seqs: Vec<i64> = stored.iter().map(|s| s.1).collect();
+        let want: Vec<i64> = (1..=stored.len() as i64).collect();
+        assert_eq!(seqs, want, "room {room}: no gap");
+        assert_eq!(db.last_seq(*room).await, stored.len() as i64);
+    }
+    let total: usize = out.iter().filter(|r| matches!(r, Ok((_, true)))).count();
+    assert_eq!(
+        total, 298,
+        "300 inputs less one earlier repeat and one in-batch repeat"
+    );
 }

@@ -11,7 +11,7 @@ use serde_json::json;
 use sqlx::{AnyConnection, FromRow};
 
 use super::rooms::MembershipRow;
-use super::{Backend, Store};
+use super::{Backend, Store, values};
 use crate::domain::{
     self, Attachment, AttachmentId, Membership, Message, MessageId, MessageKind, RoomId, RoomKind,
     Seq, UserId, now_ms, rules,
@@ -319,16 +319,23 @@ pub async fn append_batch(
             let ids: Vec<AttachmentId> = m.attachments.iter().map(|a| a.id).collect();
             super::attachments::bind_to_message(conn, m.room_id, Seq(*seq), &ids).await?;
         }
-        rows.push(json!({
-            "room_id": m.room_id.0, "seq": *seq, "sender_id": m.sender_id.0, "kind": m.kind.as_str(),
-            "body": m.body, "client_id": m.client_id, "reply_to": m.reply_to.map(|s| s.0), "created_at": now,
-            "forwarded": i64::from(m.forwarded), "search_text": m.search_text(),
-            "attachments": attachments_json(&m.attachments),
-        }));
+        rows.push(Row {
+            room_id: m.room_id.0,
+            seq: *seq,
+            sender_id: m.sender_id.0,
+            kind: m.kind.as_str(),
+            body: &m.body,
+            client_id: m.client_id.as_deref(),
+            reply_to: m.reply_to.map(|s| s.0),
+            created_at: now,
+            forwarded: i64::from(m.forwarded),
+            search_text: m.search_text(),
+            attachments: attachments_json(&m.attachments),
+        });
         *seq += 1;
     }
     if !rows.is_empty() {
-        let ids = insert_rows(conn, backend, &serde_json::Value::Array(rows).to_string()).await?;
+        let ids = insert_rows(conn, backend, &rows).await?;
         for (msg, _) in out.iter_mut().flatten().filter(|(_, new)| *new) {
             msg.id = MessageId(
                 *ids.get(&(msg.room_id.0, msg.seq.0))
@@ -465,7 +472,7 @@ async fn direct_blocks(
     batch: &[&NewMessage],
     access: &HashMap<(RoomId, UserId), Membership>,
 ) -> Result<HashMap<(RoomId, UserId), (bool, bool)>, sqlx::Error> {
-    let keys: Vec<serde_json::Value> = batch
+    let mut keys: Vec<(i64, i64)> = batch
         .iter()
         .filter(|m| m.kind != MessageKind::System)
         .filter(|m| {
@@ -473,8 +480,10 @@ async fn direct_blocks(
                 .get(&(m.room_id, m.sender_id))
                 .is_some_and(|a| a.kind == RoomKind::Direct)
         })
-        .map(|m| json!({ "r": m.room_id.0, "u": m.sender_id.0 }))
+        .map(|m| (m.room_id.0, m.sender_id.0))
         .collect();
+    keys.sort_unstable();
+    keys.dedup();
     if keys.is_empty() {
         return Ok(HashMap::new());
     }
@@ -493,21 +502,35 @@ async fn direct_blocks(
             )
         };
     }
-    let sql = match backend {
-        Backend::Sqlite => blocks_sql!(
-            "from json_each($1) k
-             join memberships s on s.room_id = json_extract(k.value, '$.r')
-                               and s.user_id = json_extract(k.value, '$.u')"
-        ),
-        Backend::Postgres => blocks_sql!(
-            "from json_array_elements($1::json) k
-             join memberships s on s.room_id = (k->>'r')::bigint and s.user_id = (k->>'u')::bigint"
-        ),
+    let rows: Vec<(i64, i64, i32, i32)> = match backend {
+        Backend::Sqlite => {
+            let mut rows = Vec::with_capacity(keys.len());
+            for chunk in values::padded(keys.len()) {
+                let sql = format!(
+                    blocks_sql!(
+                        "from (values {}) k
+                         join memberships s on s.room_id = k.column1 and s.user_id = k.column2"
+                    ),
+                    values::placeholders(chunk.len, 2)
+                );
+                let mut q = sqlx::query_as::<_, (i64, i64, i32, i32)>(sqlx::AssertSqlSafe(sql));
+                for i in chunk.indices() {
+                    q = q.bind(keys[i].0).bind(keys[i].1);
+                }
+                rows.extend(q.fetch_all(&mut *conn).await?);
+            }
+            rows
+        }
+        Backend::Postgres => {
+            sqlx::query_as(blocks_sql!(
+                "from json_array_elements($1::json) k
+                 join memberships s on s.room_id = (k->>'r')::bigint and s.user_id = (k->>'u')::bigint"
+            ))
+            .bind(pairs_json(&keys))
+            .fetch_all(&mut *conn)
+            .await?
+        }
     };
-    let rows: Vec<(i64, i64, i32, i32)> = sqlx::query_as(sql)
-        .bind(serde_json::Value::Array(keys).to_string())
-        .fetch_all(conn)
-        .await?;
     Ok(rows
         .into_iter()
         .map(|(room, user, by_other, by_sender)| {
@@ -525,65 +548,130 @@ async fn senders_access(
     backend: Backend,
     batch: &[&NewMessage],
 ) -> Result<HashMap<(RoomId, UserId), Membership>, sqlx::Error> {
-    let keys: Vec<serde_json::Value> = batch
-        .iter()
-        .map(|m| json!({ "r": m.room_id.0, "u": m.sender_id.0 }))
-        .collect();
-    let sql = match backend {
-        Backend::Sqlite => concat!(
-            membership_columns!(),
-            "from json_each($1) k
-             join memberships m on m.room_id = json_extract(k.value, '$.r') and m.user_id = json_extract(k.value, '$.u')
-             join rooms r on r.id = m.room_id"
-        ),
-        Backend::Postgres => concat!(
-            membership_columns!(),
-            "from json_array_elements($1::json) k
-             join memberships m on m.room_id = (k->>'r')::bigint and m.user_id = (k->>'u')::bigint
-             join rooms r on r.id = m.room_id"
-        ),
+    let mut keys: Vec<(i64, i64)> = batch.iter().map(|m| (m.room_id.0, m.sender_id.0)).collect();
+    keys.sort_unstable();
+    keys.dedup();
+    let rows: Vec<MembershipRow> = match backend {
+        Backend::Sqlite => {
+            let mut rows = Vec::with_capacity(keys.len());
+            for chunk in values::padded(keys.len()) {
+                let sql = format!(
+                    concat!(
+                        membership_columns!(),
+                        "from (values {}) k
+                         join memberships m on m.room_id = k.column1 and m.user_id = k.column2
+                         join rooms r on r.id = m.room_id"
+                    ),
+                    values::placeholders(chunk.len, 2)
+                );
+                let mut q = sqlx::query_as::<_, MembershipRow>(sqlx::AssertSqlSafe(sql));
+                for i in chunk.indices() {
+                    q = q.bind(keys[i].0).bind(keys[i].1);
+                }
+                rows.extend(q.fetch_all(&mut *conn).await?);
+            }
+            rows
+        }
+        Backend::Postgres => {
+            sqlx::query_as(concat!(
+                membership_columns!(),
+                "from json_array_elements($1::json) k
+                 join memberships m on m.room_id = (k->>'r')::bigint and m.user_id = (k->>'u')::bigint
+                 join rooms r on r.id = m.room_id"
+            ))
+            .bind(pairs_json(&keys))
+            .fetch_all(&mut *conn)
+            .await?
+        }
     };
-    let rows: Vec<MembershipRow> = sqlx::query_as(sql)
-        .bind(serde_json::Value::Array(keys).to_string())
-        .fetch_all(conn)
-        .await?;
     Ok(rows.into_iter().map(MembershipRow::keyed).collect())
 }
 
-/// Inserts the JSON rows; returns each new row's id by `(room_id, seq)`.
+/// `[{"r": room, "u": user}, …]`: a batch's (room, user) pairs as Postgres takes them.
+fn pairs_json(keys: &[(i64, i64)]) -> String {
+    let keys: Vec<serde_json::Value> = keys
+        .iter()
+        .map(|(r, u)| json!({ "r": r, "u": u }))
+        .collect();
+    serde_json::Value::Array(keys).to_string()
+}
+
+/// A message row to insert (its id comes back from the insert).
+#[derive(serde::Serialize)]
+struct Row<'a> {
+    room_id: i64,
+    seq: i64,
+    sender_id: i64,
+    kind: &'static str,
+    body: &'a str,
+    client_id: Option<&'a str>,
+    reply_to: Option<i64>,
+    created_at: i64,
+    forwarded: i64,
+    search_text: Option<String>,
+    attachments: Option<String>,
+}
+
+/// Inserts the rows; returns each new row's id by `(room_id, seq)`. SQLite binds them as
+/// `values` lists; Postgres takes them as one JSON array (one round trip).
 async fn insert_rows(
     conn: &mut AnyConnection,
     backend: Backend,
-    rows: &str,
+    rows: &[Row<'_>],
 ) -> Result<HashMap<(i64, i64), i64>, sqlx::Error> {
-    let sql = match backend {
+    let mut ids = HashMap::with_capacity(rows.len());
+    match backend {
         Backend::Sqlite => {
-            "insert into messages (room_id, seq, sender_id, kind, body, client_id, reply_to, created_at,
-                                   forwarded, search_text, attachments)
-             select json_extract(value, '$.room_id'), json_extract(value, '$.seq'),
-                    json_extract(value, '$.sender_id'), json_extract(value, '$.kind'),
-                    json_extract(value, '$.body'), json_extract(value, '$.client_id'),
-                    json_extract(value, '$.reply_to'), json_extract(value, '$.created_at'),
-                    json_extract(value, '$.forwarded'), json_extract(value, '$.search_text'),
-                    json_extract(value, '$.attachments')
-             from json_each($1)
-             returning id, room_id, seq"
+            for chunk in values::exact(rows.len()) {
+                let sql = format!(
+                    "insert into messages (room_id, seq, sender_id, kind, body, client_id, reply_to,
+                                           created_at, forwarded, search_text, attachments)
+                     values {}
+                     returning id, room_id, seq",
+                    values::placeholders(chunk.len, 11)
+                );
+                let mut q = sqlx::query_as::<_, (i64, i64, i64)>(sqlx::AssertSqlSafe(sql));
+                for r in &rows[chunk.rows.clone()] {
+                    q = q
+                        .bind(r.room_id)
+                        .bind(r.seq)
+                        .bind(r.sender_id)
+                        .bind(r.kind)
+                        .bind(r.body.to_owned())
+                        .bind(r.client_id.map(str::to_owned))
+                        .bind(r.reply_to)
+                        .bind(r.created_at)
+                        .bind(r.forwarded)
+                        .bind(r.search_text.clone())
+                        .bind(r.attachments.clone());
+                }
+                for (id, room, seq) in q.fetch_all(&mut *conn).await? {
+                    ids.insert((room, seq), id);
+                }
+            }
         }
         Backend::Postgres => {
-            "insert into messages (room_id, seq, sender_id, kind, body, client_id, reply_to, created_at,
-                                   forwarded, search_text, attachments)
-             select (e->>'room_id')::bigint, (e->>'seq')::bigint, (e->>'sender_id')::bigint, e->>'kind',
-                    e->>'body', e->>'client_id', (e->>'reply_to')::bigint, (e->>'created_at')::bigint,
-                    (e->>'forwarded')::integer, e->>'search_text', e->>'attachments'
-             from json_array_elements($1::json) as e
-             returning id, room_id, seq"
+            let json = serde_json::to_string(rows).map_err(|e| sqlx::Error::Encode(e.into()))?;
+            let returned: Vec<(i64, i64, i64)> = sqlx::query_as(
+                "insert into messages (room_id, seq, sender_id, kind, body, client_id, reply_to, created_at,
+                                       forwarded, search_text, attachments)
+                 select (e->>'room_id')::bigint, (e->>'seq')::bigint, (e->>'sender_id')::bigint, e->>'kind',
+                        e->>'body', e->>'client_id', (e->>'reply_to')::bigint, (e->>'created_at')::bigint,
+                        (e->>'forwarded')::integer, e->>'search_text', e->>'attachments'
+                 from json_array_elements($1::json) as e
+                 returning id, room_id, seq",
+            )
+            .bind(json)
+            .fetch_all(&mut *conn)
+            .await?;
+            ids.extend(
+                returned
+                    .into_iter()
+                    .map(|(id, room, seq)| ((room, seq), id)),
+            );
         }
-    };
-    let rows: Vec<(i64, i64, i64)> = sqlx::query_as(sql).bind(rows).fetch_all(conn).await?;
-    Ok(rows
-        .into_iter()
-        .map(|(id, room, seq)| ((room, seq), id))
-        .collect())
+    }
+    Ok(ids)
 }
 
 /// The messages already stored under the batch's `(sender_id, client_id)` keys.
@@ -592,33 +680,49 @@ async fn stored_client_ids(
     backend: Backend,
     batch: &[&NewMessage],
 ) -> Result<HashMap<(UserId, String), Message>, sqlx::Error> {
-    let keys: Vec<serde_json::Value> = batch
+    let mut keys: Vec<(i64, &str)> = batch
         .iter()
-        .filter_map(|m| {
-            m.client_id
-                .as_ref()
-                .map(|c| json!({ "s": m.sender_id.0, "c": c }))
-        })
+        .filter_map(|m| m.client_id.as_deref().map(|c| (m.sender_id.0, c)))
         .collect();
+    keys.sort_unstable();
+    keys.dedup();
     if keys.is_empty() {
         return Ok(HashMap::new());
     }
-    let sql = match backend {
-        Backend::Sqlite => concat!(
-            message_columns!(),
-            "from json_each($1) k
-             join messages m on m.sender_id = json_extract(k.value, '$.s') and m.client_id = json_extract(k.value, '$.c')"
-        ),
-        Backend::Postgres => concat!(
-            message_columns!(),
-            "from json_array_elements($1::json) k
-             join messages m on m.sender_id = (k->>'s')::bigint and m.client_id = k->>'c'"
-        ),
-    };
-    let rows: Vec<MessageRow> = sqlx::query_as(sql)
-        .bind(serde_json::Value::Array(keys).to_string())
-        .fetch_all(conn)
-        .await?;
+    let mut rows: Vec<MessageRow> = Vec::new();
+    match backend {
+        Backend::Sqlite => {
+            for chunk in values::padded(keys.len()) {
+                let sql = format!(
+                    concat!(
+                        message_columns!(),
+                        "from (values {}) k
+                         join messages m on m.sender_id = k.column1 and m.client_id = k.column2"
+                    ),
+                    values::placeholders(chunk.len, 2)
+                );
+                let mut q = sqlx::query_as::<_, MessageRow>(sqlx::AssertSqlSafe(sql));
+                for i in chunk.indices() {
+                    q = q.bind(keys[i].0).bind(keys[i].1.to_owned());
+                }
+                rows.extend(q.fetch_all(&mut *conn).await?);
+            }
+        }
+        Backend::Postgres => {
+            let keys: Vec<serde_json::Value> = keys
+                .iter()
+                .map(|(s, c)| json!({ "s": s, "c": c }))
+                .collect();
+            rows = sqlx::query_as(concat!(
+                message_columns!(),
+                "from json_array_elements($1::json) k
+                 join messages m on m.sender_id = (k->>'s')::bigint and m.client_id = k->>'c'"
+            ))
+            .bind(serde_json::Value::Array(keys).to_string())
+            .fetch_all(&mut *conn)
+            .await?;
+        }
+    }
     Ok(rows
         .into_iter()
         .map(|r| {

@@ -44,6 +44,7 @@ pub mod privacy;
 pub mod pushers;
 pub mod rooms;
 pub mod users;
+mod values;
 pub mod writer;
 
 #[cfg(test)]
@@ -189,6 +190,29 @@ pub fn parse_notify_payload(payload: &str) -> Vec<(RoomId, Seq, Seq)> {
         .collect()
 }
 
+/// How often SQLite's WAL is copied back into the database file.
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(500);
+
+/// Copies SQLite's WAL back into the database file every `CHECKPOINT_EVERY`, on a connection of
+/// its own, until the pool closes. A passive checkpoint never blocks the writer, so the copy and
+/// its fsyncs no longer stall the commit that happened to fill the WAL (SQLite's automatic
+/// checkpoint, turned off on every connection). A WAL the checkpoint could not finish (a reader
+/// was still on it) is finished by a later one.
+async fn checkpointer(pool: AnyPool) {
+    let mut tick = tokio::time::interval(CHECKPOINT_EVERY);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    while !pool.is_closed() {
+        tick.tick().await;
+        if let Err(e) = sqlx::query("pragma wal_checkpoint(passive)")
+            .execute(&pool)
+            .await
+            && !pool.is_closed()
+        {
+            tracing::warn!(error = %e, "checkpointing the WAL failed");
+        }
+    }
+}
+
 /// The migrations embedded in this binary for `backend`.
 pub fn migrator(backend: Backend) -> sqlx::migrate::Migrator {
     match backend {
@@ -249,6 +273,9 @@ impl Store {
                             synchronous,
                             "pragma foreign_keys = on",
                             "pragma busy_timeout = 10000",
+                            // Checkpoints run beside the writer (`checkpointer`), not inside
+                            // whichever commit crosses the WAL's size limit.
+                            "pragma wal_autocheckpoint = 0",
                         ] {
                             sqlx::query(pragma).execute(&mut *conn).await?;
                         }
@@ -284,6 +311,9 @@ impl Store {
             direct_rooms: Arc::default(),
         };
         store.writer = writer::spawn(store.clone(), config.group_commit);
+        if backend == Backend::Sqlite {
+            tokio::spawn(checkpointer(store.pool.clone()));
+        }
         Ok((store, committed))
     }
 
