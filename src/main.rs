@@ -4,10 +4,11 @@
 
 use anyhow::Context;
 
-/// The global allocator: the system's unless built with `--features mimalloc` or `jemalloc`,
-/// which exist to measure whether freed memory (a burst of 19 MiB password-hashing work areas,
-/// the buffers of connections that closed) goes back to the system sooner than from glibc's
-/// per-thread arenas (docs/benchmarks.md, "Allocator").
+/// The global allocator: jemalloc by default (the `jemalloc` feature), mimalloc with
+/// `--features mimalloc`, the system's with `--no-default-features`. Measured under the same
+/// benchmark (docs/benchmarks.md, "Allocator"): jemalloc gave 16 % more durable msgs/s than
+/// glibc's malloc and gave a burst of password-hashing work areas back to the system, at the
+/// price of about 6 KiB more per idle connection.
 #[cfg(feature = "mimalloc")]
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
