@@ -167,7 +167,9 @@ impl Conn {
     }
 
     /// `connect`, retried while the server refuses with `rate_limited` (a user's sockets from a
-    /// previous run may not all be closed yet): up to 30 times, 500 ms apart.
+    /// previous run may not all be closed yet) or closes the connection before CONNECT is
+    /// answered (a server still busy with the previous run's 19,000 disconnects lets the
+    /// handshake time out), as socket.io-client reconnects: up to 60 times, 500 ms apart.
     pub async fn connect_retry(
         target: &Target,
         token: &str,
@@ -176,7 +178,12 @@ impl Conn {
         let mut tries = 0;
         loop {
             match Self::connect(target, token, source).await {
-                Err(e) if tries < 30 && format!("{e:#}").contains("rate_limited") => {
+                Err(e)
+                    if tries < 60
+                        && (format!("{e:#}").contains("rate_limited")
+                            || format!("{e:#}")
+                                .contains("closed during the Socket.IO connect")) =>
+                {
                     tries += 1;
                     tokio::time::sleep(Duration::from_millis(500)).await;
                 }

@@ -28,9 +28,13 @@ pub struct Opts {
     /// The server's process id, for its memory.
     #[arg(long)]
     pub server_pid: u32,
-    /// Milliseconds to wait before retrying a busy answer.
+    /// Milliseconds to wait before retrying a busy answer; the wait doubles with each busy
+    /// answer in a row, up to `--retry-max-ms`, as a well-behaved client backs off.
     #[arg(long, default_value_t = 100)]
     pub retry_ms: u64,
+    /// The longest wait between retries of one user.
+    #[arg(long, default_value_t = 2000)]
+    pub retry_max_ms: u64,
     /// Seconds to wait after each wave before reading memory.
     #[arg(long, default_value_t = 2.0)]
     pub settle: f64,
@@ -42,6 +46,7 @@ async fn wave(
     names: &[String],
     login: bool,
     retry: Duration,
+    retry_max: Duration,
 ) -> anyhow::Result<(f64, u64)> {
     let busy = Arc::new(AtomicU64::new(0));
     let started = Instant::now();
@@ -49,12 +54,16 @@ async fn wave(
     try_join_all(names.iter().map(|name| {
         let busy = busy.clone();
         async move {
+            let mut wait = retry;
             while !api.auth_attempt(name, login).await? {
                 busy.fetch_add(1, Ordering::Relaxed);
                 if Instant::now() > deadline {
                     anyhow::bail!("still busy after 600 s");
                 }
-                tokio::time::sleep(retry).await;
+                // Half to all of the current wait, so retries do not arrive in lockstep.
+                let jitter = 0.5 + 0.5 * (started.elapsed().subsec_nanos() % 1000) as f64 / 1000.0;
+                tokio::time::sleep(wait.mul_f64(jitter)).await;
+                wait = (wait * 2).min(retry_max);
             }
             anyhow::Ok(())
         }
@@ -77,13 +86,14 @@ pub async fn run(opts: Opts) -> anyhow::Result<()> {
     let names: Vec<String> = (0..opts.count).map(|i| format!("st{stamp}_{i}")).collect();
     let settle = Duration::from_secs_f64(opts.settle);
     let retry = Duration::from_millis(opts.retry_ms.max(1));
+    let retry_max = Duration::from_millis(opts.retry_max_ms.max(opts.retry_ms).max(1));
     let mib = |kib: u64| kib as f64 / 1024.0;
 
     let rss0 = rss_kib(pid).context("reading the server's memory")?;
-    let (reg_s, reg_busy) = wave(&api, &names, false, retry).await?;
+    let (reg_s, reg_busy) = wave(&api, &names, false, retry, retry_max).await?;
     tokio::time::sleep(settle).await;
     let (rss_reg, hwm_reg) = (rss_kib(pid)?, hwm_kib(pid)?);
-    let (login_s, login_busy) = wave(&api, &names, true, retry).await?;
+    let (login_s, login_busy) = wave(&api, &names, true, retry, retry_max).await?;
     tokio::time::sleep(settle).await;
     let (rss_login, hwm_login) = (rss_kib(pid)?, hwm_kib(pid)?);
 
