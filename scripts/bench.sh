@@ -274,7 +274,7 @@ fi
   echo "the server's RSS is sampled every 100 ms during the run. Missive also delivers each message"
   echo "to the sender's own devices; the Node peer, as built by hand, only to the recipient."
   echo "\`storm\` — $STORM registrations at once, then $STORM logins of the same users at once"
-  echo "(a 503 from the full hashing queue is retried after 100 ms); server RSS 2 s after each wave."
+  echo "(a 503 from the full hashing queue is retried after 100 ms, the wait doubling with jitter up to 2 s); server RSS 2 s after each wave."
   echo "\`fanout\` — one sender into a group of M online members, one message at a time;"
   echo "latency to the last member. \`catchup\` — K messages queued for an offline user, time from"
   echo "its connect to the last \`sync\` message. \`idle\` — authenticated idle sockets; server RSS"

@@ -1,12 +1,16 @@
 //! All SQL lives here. One `Store` serves SQLite and Postgres through sqlx's `Any` driver with the
 //! same statements (`$N` placeholders, `returning`, integer milliseconds for times), so both
-//! databases behave identically and one test suite runs against both.
+//! databases behave identically and one test suite runs against both. The writer's batch is the
+//! exception where it pays: on SQLite it binds `values` lists (`?` placeholders), on Postgres one
+//! JSON array.
 //!
 //! Layout: `users` (accounts, refresh tokens, presence), `rooms` (rooms and memberships),
-//! `direct_rooms` (the in-memory map of pairs of users to their direct room),
-//! `messages` (the per-room streams and cursors), `writer` (the group-commit write path), `privacy` (blocks, privacy settings, invite links,
-//! the channel directory, reports, bans and the audit log), `operator` (the operator's console: node
-//! heartbeats, account and room look-ups).
+//! `direct_rooms` (the in-memory map of pairs of users to their direct room), `messages` (the
+//! per-room streams and cursors), `writer` (the group-commit write path), `values` (many rows
+//! bound to one SQLite statement as `values` lists), `privacy` (blocks, privacy settings, invite
+//! links, the channel directory, reports, bans and the audit log), `operator` (the operator's
+//! console: node heartbeats, account and room look-ups). SQLite's WAL is checkpointed beside the
+//! writer (`checkpointer`).
 //!
 //! Every write that appends stream entries goes through a [`WriteTx`], whose `commit` is the one
 //! door from the database to live delivery: it announces the new entries to the other nodes
