@@ -18,7 +18,8 @@ CI=${CI:-false}
 PG_URL=${MISSIVE_TEST_PG_URL:-postgres://postgres@127.0.0.1:5432}
 export MISSIVE_TEST_PG_URL=$PG_URL
 
-say() { printf '\n==> %s\n' "$*"; }
+# Every heading carries the seconds since the script started, so a slow step shows in the log.
+say() { printf '\n==> [%ss] %s\n' "$SECONDS" "$*"; }
 skip() { printf '\n*** SKIPPED: %s ***\n\n' "$*" >&2; }
 die() { printf '\nERROR: %s\n' "$*" >&2; exit 1; }
 
@@ -144,9 +145,10 @@ export MISSIVE_BIN=${CARGO_TARGET_DIR:-$ROOT/target}/debug/missive
 LANES=$(mktemp -d)
 trap 'rm -rf "$LOG" "$LANES"' EXIT
 lane_step() {
-  local lane=$1 name=$2; shift 2
-  printf '\n==> %s\n' "$name" >>"$LANES/$lane.log"
+  local lane=$1 name=$2 start=$SECONDS; shift 2
+  printf '\n==> [%ss] %s\n' "$start" "$name" >>"$LANES/$lane.log"
   if ! "$@" >>"$LANES/$lane.log" 2>&1; then echo "$name" >>"$LANES/$lane.failed"; fi
+  printf '<== [%ss] took %ss: %s\n' "$SECONDS" "$((SECONDS - start))" "$name" >>"$LANES/$lane.log"
 }
 fuzz_step() {
   lane_step "$1" "Fuzzing every client payload's decoding (cargo-fuzz, libFuzzer) for ${FUZZ_SECONDS}s" \
