@@ -138,10 +138,16 @@ say "Building the server"
 cargo build --quiet || die "cargo build failed"
 export MISSIVE_BIN=${CARGO_TARGET_DIR:-$ROOT/target}/debug/missive
 
-# Two lanes run at once, one per database (the machine has two cores and most suites spend their
-# time waiting on sockets): each lane runs its suites one after the other into its own log, shown
-# when both are done. The Rust suites (both databases inside) lead the SQLite lane and the fuzzing
-# of the client payloads ends it: the Postgres lane, with the cluster suites, is the longer one.
+# Four lanes run at once, each its suites one after the other into its own log, shown when all
+# are done. The suites spend most of their time waiting on sockets and timers (two lanes kept the
+# two cores about a quarter busy), so the lanes overlap their waits:
+# - sqlite: the Rust suites (both databases inside), then the interop suite, the client
+#   library's tests and schemathesis, on SQLite;
+# - postgres: the interop suite (with the cluster suites), the client library's tests and
+#   schemathesis, on Postgres;
+# - browser: the web client's end-to-end suite in headless Chromium, on SQLite then Postgres;
+# - fuzz: building the fuzz target (a release build, niced, so it takes the cores the others
+#   leave) and fuzzing the client payloads.
 LANES=$(mktemp -d)
 trap 'rm -rf "$LOG" "$LANES"' EXIT
 lane_step() {
@@ -150,26 +156,30 @@ lane_step() {
   if ! "$@" >>"$LANES/$lane.log" 2>&1; then echo "$name" >>"$LANES/$lane.failed"; fi
   printf '<== [%ss] took %ss: %s\n' "$SECONDS" "$((SECONDS - start))" "$name" >>"$LANES/$lane.log"
 }
-fuzz_step() {
-  lane_step "$1" "Fuzzing every client payload's decoding (cargo-fuzz, libFuzzer) for ${FUZZ_SECONDS}s" \
-    scripts/fuzz.sh "$FUZZ_SECONDS"
+suites() {
+  local lane=$1 db=$2
+  lane_step "$lane" "Socket.IO interop suite, official socket.io-client, on $db" \
+    env MISSIVE_TEST_DB="$db" bash -c 'cd tests/js && npm test --silent'
+  lane_step "$lane" "Client library (clients/js): unit tests and integration tests against the server, on $db" \
+    env MISSIVE_TEST_DB="$db" bash -c 'cd clients/js && npm test --silent'
+  lane_step "$lane" "REST API fuzzed against docs/openapi.json (schemathesis) on $db" scripts/schemathesis.sh "$db"
 }
 lane() {
-  local db=$1
-  if [ "$db" = sqlite ]; then
-    lane_step "$db" "Rust tests (unit, HTTP integration on SQLite and Postgres, load generator)" \
-      cargo test --workspace --quiet
-  fi
-  lane_step "$db" "Socket.IO interop suite, official socket.io-client, on $db" \
-    env MISSIVE_TEST_DB="$db" bash -c 'cd tests/js && npm test --silent'
-  lane_step "$db" "Client library (clients/js): unit tests and integration tests against the server, on $db" \
-    env MISSIVE_TEST_DB="$db" bash -c 'cd clients/js && npm test --silent'
-  lane_step "$db" "REST API fuzzed against docs/openapi.json (schemathesis) on $db" scripts/schemathesis.sh "$db"
-  if [ "$have_chromium" = true ]; then
-    lane_step "$db" "Web client end-to-end suite in headless Chromium, on $db" \
-      env MISSIVE_TEST_DB="$db" bash -c 'cd tests/js && npm run e2e --silent'
-  fi
-  if [ "$db" = sqlite ] && [ "$have_fuzz" = true ]; then fuzz_step "$db"; fi
+  case $1 in
+    sqlite)
+      lane_step sqlite "Rust tests (unit, HTTP integration on SQLite and Postgres, load generator)" \
+        cargo test --workspace --quiet
+      suites sqlite sqlite ;;
+    postgres) suites postgres postgres ;;
+    browser)
+      for db in "${dbs[@]}"; do
+        lane_step browser "Web client end-to-end suite in headless Chromium, on $db" \
+          env MISSIVE_TEST_DB="$db" bash -c 'cd tests/js && npm run e2e --silent'
+      done ;;
+    fuzz)
+      lane_step fuzz "Fuzzing every client payload's decoding (cargo-fuzz, libFuzzer) for ${FUZZ_SECONDS}s" \
+        scripts/fuzz.sh "$FUZZ_SECONDS" ;;
+  esac
 }
 
 say "Building the test binaries"
@@ -177,18 +187,21 @@ cargo test --workspace --quiet --no-run || die "building the tests failed"
 
 dbs=(sqlite)
 [ "$have_pg" = true ] && dbs+=(postgres)
-say "Running the suites: one lane per database (${dbs[*]}), logs below when both are done"
+lanes=("${dbs[@]}")
+[ "$have_chromium" = true ] && lanes+=(browser)
+[ "$have_fuzz" = true ] && lanes+=(fuzz)
+say "Running the suites: one lane each for ${lanes[*]}, logs below when all are done"
 pids=()
-for db in "${dbs[@]}"; do
-  lane "$db" &
+for l in "${lanes[@]}"; do
+  lane "$l" &
   pids+=($!)
 done
 for pid in "${pids[@]}"; do wait "$pid"; done
-for db in "${dbs[@]}"; do
-  say "Lane $db"
-  cat "$LANES/$db.log" | tee -a "$LOG"
-  if [ -f "$LANES/$db.failed" ]; then
-    while IFS= read -r name; do failed+=("$name"); done <"$LANES/$db.failed"
+for l in "${lanes[@]}"; do
+  say "Lane $l"
+  cat "$LANES/$l.log" | tee -a "$LOG"
+  if [ -f "$LANES/$l.failed" ]; then
+    while IFS= read -r name; do failed+=("$name"); done <"$LANES/$l.failed"
   fi
 done
 
