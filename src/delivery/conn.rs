@@ -21,8 +21,8 @@ use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use axum::extract::connect_info::Connected;
-use axum::extract::{ConnectInfo, Request};
-use axum::http::StatusCode;
+use axum::extract::{ConnectInfo, OriginalUri, Request};
+use axum::http::{HeaderValue, StatusCode, Uri};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::serve::{IncomingStream, Listener};
@@ -397,9 +397,38 @@ fn session_of(query: &str) -> (Option<&str>, Option<&str>) {
     (sid, transport)
 }
 
+/// Gives a request its own copies of its URI (also the one axum keeps as `OriginalUri`) and
+/// header values.
+///
+/// Why: hyper parses them as slices of the connection's read buffer (a 16 KiB allocation), and
+/// engine.io and Socket.IO keep a handshake's request parts for the whole session, so every
+/// session kept its handshake connection's read buffer alive (`heaptrack` of idle sockets,
+/// docs/benchmarks.md). The copies are a few hundred bytes.
+pub fn detach_from_read_buffer(req: &mut Request) {
+    let Ok(uri) = Uri::try_from(req.uri().to_string()) else {
+        return;
+    };
+    if let Some(OriginalUri(original)) = req.extensions_mut().get_mut::<OriginalUri>() {
+        *original = uri.clone();
+    }
+    *req.uri_mut() = uri;
+    for value in req.headers_mut().values_mut() {
+        if let Ok(mut own) = HeaderValue::from_bytes(value.as_bytes()) {
+            own.set_sensitive(value.is_sensitive());
+            *value = own;
+        }
+    }
+}
+
 /// Middleware in front of Socket.IO: refuses closed sessions (engine.io's "session ID unknown",
-/// on which clients reconnect) and registers each WebSocket upgrade's connection.
-pub async fn guard(req: Request, next: Next) -> Response {
+/// on which clients reconnect), registers each WebSocket upgrade's connection, and detaches a
+/// handshake's request (no session id yet) from its connection's read buffer.
+pub async fn guard(mut req: Request, next: Next) -> Response {
+    if req.uri().path().starts_with("/socket.io/")
+        && req.uri().query().is_none_or(|q| session_of(q).0.is_none())
+    {
+        detach_from_read_buffer(&mut req);
+    }
     if req.uri().path().starts_with("/socket.io/")
         && let Some(query) = req.uri().query()
         && let (Some(sid), transport) = session_of(query)
@@ -427,6 +456,34 @@ pub async fn guard(req: Request, next: Next) -> Response {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_detached_request_shares_no_byte_with_the_buffer_it_was_parsed_from() {
+        let buffer = bytes::Bytes::from_static(b"/socket.io/?EIO=4&transport=websocket Bearer abc");
+        let inside = |p: *const u8| buffer.as_ptr_range().contains(&p);
+        let mut req = Request::new(axum::body::Body::empty());
+        *req.uri_mut() = Uri::from_maybe_shared(buffer.slice(0..37)).unwrap();
+        let original = OriginalUri(req.uri().clone());
+        req.extensions_mut().insert(original);
+        let mut auth = HeaderValue::from_maybe_shared(buffer.slice(38..)).unwrap();
+        auth.set_sensitive(true);
+        req.headers_mut().insert("authorization", auth);
+        assert!(inside(req.uri().path().as_ptr()));
+        assert!(inside(req.headers()["authorization"].as_bytes().as_ptr()));
+
+        detach_from_read_buffer(&mut req);
+
+        assert_eq!(req.uri(), "/socket.io/?EIO=4&transport=websocket");
+        assert!(!inside(req.uri().path().as_ptr()));
+        assert!(!inside(req.uri().query().unwrap().as_ptr()));
+        let OriginalUri(original) = req.extensions().get::<OriginalUri>().unwrap();
+        assert_eq!(original, req.uri());
+        assert!(!inside(original.path().as_ptr()));
+        let auth = &req.headers()["authorization"];
+        assert_eq!(auth, "Bearer abc");
+        assert!(auth.is_sensitive());
+        assert!(!inside(auth.as_bytes().as_ptr()));
+    }
 
     #[test]
     fn an_engine_io_query_names_its_session_and_transport() {
