@@ -85,7 +85,7 @@ done
 [ -n "$PROFILE" ] || { echo "heaptrack wrote no profile; its log: $WORK/heaptrack.log" >&2; exit 1; }
 heaptrack_print -f "$PROFILE" 2>/dev/null | grep -E '^(peak heap|peak RSS|total runtime)'
 heaptrack_print -f "$PROFILE" --print-peaks 1 --print-allocators 0 --print-temporary 0 --print-leaks 0 \
-  --print-histogram 0 --peak-limit 80 --sub-peak-limit 80 2>/dev/null >"$WORK/peaks.txt"
+  --peak-limit 80 --sub-peak-limit 80 2>/dev/null >"$WORK/peaks.txt"
 echo
 echo "Live bytes at the heap's peak by allocation site (per $UNIT over $UNITS):"
 python3 - "$WORK/peaks.txt" "$UNITS" <<'EOF'
