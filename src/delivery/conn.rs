@@ -9,6 +9,9 @@
 //! WebSocket opened directly carries the switch in its handshake request. A long-polling session
 //! has no one connection; its session id is refused by [`guard`] from then on, which makes the
 //! client drop the session and reconnect.
+//!
+//! [`guard`] also gives each handshake request its own copy of its URI and headers
+//! ([`detach_from_read_buffer`]), so that a session does not keep its connection's read buffer.
 
 use std::collections::{HashMap, HashSet};
 use std::future::Future;
