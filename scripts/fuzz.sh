@@ -32,7 +32,9 @@ if ! CARGO_FUZZ=$("$ROOT/scripts/install-cargo-fuzz.sh" | tail -1) || [ ! -x "$C
   echo "cargo-fuzz could not be installed (scripts/install-cargo-fuzz.sh)" >&2
   exit 2
 fi
-fuzz() { nice -n 10 "$CARGO_FUZZ" fuzz "$@"; }
+# Niced to the lowest priority: beside the test suites (scripts/test.sh), the build and the
+# fuzzing take only the CPU they leave.
+fuzz() { nice -n 19 "$CARGO_FUZZ" fuzz "$@"; }
 
 cd "$ROOT/fuzz"
 cp "$ROOT/Cargo.lock" Cargo.lock
