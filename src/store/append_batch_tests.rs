@@ -320,6 +320,7 @@ on_both_backends!(
     the_senders_delivered_and_read_cursors_advance_to_their_last_stored_seq,
     nothing_is_posted_to_a_closed_channel_and_the_refusal_takes_no_seq,
     a_batch_of_several_hundred_across_rooms_and_senders_is_stored_whole_and_in_order,
+    a_deleted_newest_messages_id_is_never_given_again,
 );
 
 async fn seqs_are_reserved_per_room_in_input_order_with_no_gap_across_two_rooms_in_one_batch(
@@ -738,4 +739,37 @@ async fn a_batch_of_several_hundred_across_rooms_and_senders_is_stored_whole_and
         total, 298,
         "300 inputs less one earlier repeat and one in-batch repeat"
     );
+}
+
+/// SQLite's writer gives the new rows' ids itself (so that no row comes back per message):
+/// they must keep `autoincrement`'s promise, even past a deleted newest row.
+async fn a_deleted_newest_messages_id_is_never_given_again(backend: Backend, test: &str) {
+    let Some(mut db) = TestDb::new(backend, test).await else {
+        return;
+    };
+    let owner = db.user("owner").await;
+    let room = db.room("group", owner).await;
+    let first = db
+        .append(&[text(room, owner, "a"), text(room, owner, "b")])
+        .await;
+    let newest = ok(&first[1]).0.id.0;
+    if backend == Backend::Sqlite {
+        assert_eq!(
+            ok(&first[0]).0.id.0 + 1,
+            newest,
+            "one batch, consecutive ids"
+        );
+    }
+    sqlx::query("delete from messages where id = $1")
+        .bind(newest)
+        .execute(&mut db.conn)
+        .await
+        .expect("delete");
+    let next = db
+        .append(&[text(room, owner, "c"), text(room, owner, "d")])
+        .await;
+    let ids: Vec<i64> = next.iter().map(|r| ok(r).0.id.0).collect();
+    assert!(ids[0] > newest, "id {} reused after {newest}", ids[0]);
+    let stored: Vec<i64> = db.stored(room).await.iter().map(|s| s.0).collect();
+    assert_eq!(stored[1..], ids[..], "the answered ids are the stored ones");
 }

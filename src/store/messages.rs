@@ -10,7 +10,7 @@ use std::collections::HashMap;
 use serde_json::json;
 use sqlx::{AnyConnection, FromRow};
 
-use super::rooms::MembershipRow;
+use super::rooms::{MEMBERSHIP_FIELDS, MembershipRow};
 use super::{Backend, Store, values};
 use crate::domain::{
     self, Attachment, AttachmentId, Membership, Message, MessageId, MessageKind, RoomId, RoomKind,
@@ -409,18 +409,30 @@ async fn reserve_seqs(
                 .iter()
                 .map(|(room, n)| json!({ "r": room.0, "n": n }))
                 .collect();
-            let rows: Vec<(i64, i64)> = sqlx::query_as(
+            let rooms = serde_json::Value::Array(rooms).to_string();
+            sqlx::query(
                 "update rooms set last_seq = rooms.last_seq + j.n, last_message_seq = rooms.last_seq + j.n,
                                   last_activity_at = $2
                  from (select json_extract(value, '$.r') as r, json_extract(value, '$.n') as n
                        from json_each($1)) j
-                 where rooms.id = j.r and rooms.closed_at is null
-                 returning rooms.id, rooms.last_seq",
+                 where rooms.id = j.r and rooms.closed_at is null",
             )
-            .bind(serde_json::Value::Array(rooms).to_string())
+            .bind(&rooms)
             .bind(now)
-            .fetch_all(&mut *conn)
+            .execute(&mut *conn)
             .await?;
+            // Read back in one row rather than `returning` one row per room (see
+            // `values::packed`); this transaction holds SQLite's one write lock, so the rooms
+            // read are exactly the rooms updated.
+            let packed: String = sqlx::query_scalar(
+                "select json_group_array(json_array(rooms.id, rooms.last_seq))
+                 from json_each($1) j join rooms on rooms.id = json_extract(j.value, '$.r')
+                 where rooms.closed_at is null",
+            )
+            .bind(&rooms)
+            .fetch_one(&mut *conn)
+            .await?;
+            let rows: Vec<(i64, i64)> = values::unpack(&packed)?;
             reserved.extend(rows.into_iter().map(|(room, last)| (RoomId(room), last)));
         }
         Backend::Postgres => {
@@ -493,10 +505,10 @@ async fn direct_blocks(
                 "select s.room_id, s.user_id,
                         case when exists (select 1 from blocks b
                                           where b.blocker_id = o.user_id and b.blocked_id = s.user_id)
-                             then 1 else 0 end,
+                             then 1 else 0 end as by_other,
                         case when exists (select 1 from blocks b
                                           where b.blocker_id = s.user_id and b.blocked_id = o.user_id)
-                             then 1 else 0 end ",
+                             then 1 else 0 end as by_sender ",
                 $pairs,
                 " join memberships o on o.room_id = s.room_id and o.user_id <> s.user_id"
             )
@@ -506,18 +518,19 @@ async fn direct_blocks(
         Backend::Sqlite => {
             let mut rows = Vec::with_capacity(keys.len());
             for chunk in values::padded(keys.len()) {
-                let sql = format!(
+                let inner = format!(
                     blocks_sql!(
                         "from (values {}) k
                          join memberships s on s.room_id = k.column1 and s.user_id = k.column2"
                     ),
                     values::placeholders(chunk.len, 2)
                 );
-                let mut q = sqlx::query_as::<_, (i64, i64, i32, i32)>(sqlx::AssertSqlSafe(sql));
+                let sql = values::packed(&inner, "room_id, user_id, by_other, by_sender");
+                let mut q = sqlx::query_scalar::<_, String>(sqlx::AssertSqlSafe(sql));
                 for i in chunk.indices() {
                     q = q.bind(keys[i].0).bind(keys[i].1);
                 }
-                rows.extend(q.fetch_all(&mut *conn).await?);
+                rows.extend(values::unpack::<(i64, i64, i32, i32)>(&q.fetch_one(&mut *conn).await?)?);
             }
             rows
         }
@@ -555,7 +568,7 @@ async fn senders_access(
         Backend::Sqlite => {
             let mut rows = Vec::with_capacity(keys.len());
             for chunk in values::padded(keys.len()) {
-                let sql = format!(
+                let inner = format!(
                     concat!(
                         membership_columns!(),
                         "from (values {}) k
@@ -564,11 +577,12 @@ async fn senders_access(
                     ),
                     values::placeholders(chunk.len, 2)
                 );
-                let mut q = sqlx::query_as::<_, MembershipRow>(sqlx::AssertSqlSafe(sql));
+                let sql = values::packed(&inner, MEMBERSHIP_FIELDS);
+                let mut q = sqlx::query_scalar::<_, String>(sqlx::AssertSqlSafe(sql));
                 for i in chunk.indices() {
                     q = q.bind(keys[i].0).bind(keys[i].1);
                 }
-                rows.extend(q.fetch_all(&mut *conn).await?);
+                rows.extend(values::unpack::<MembershipRow>(&q.fetch_one(&mut *conn).await?)?);
             }
             rows
         }
@@ -622,17 +636,28 @@ async fn insert_rows(
     let mut ids = HashMap::with_capacity(rows.len());
     match backend {
         Backend::Sqlite => {
+            // The ids are given here rather than returned: a statement's rows come back from
+            // SQLite's thread one at a time, each waking this task (two context switches per
+            // message on a single core). SQLite has one writer, so the next ids are ours until
+            // COMMIT; `sqlite_sequence` keeps `autoincrement`'s promise that no id is reused.
+            let (mut next,): (i64,) = sqlx::query_as(
+                "select max(coalesce((select seq from sqlite_sequence where name = 'messages'), 0),
+                            coalesce((select max(id) from messages), 0)) + 1",
+            )
+            .fetch_one(&mut *conn)
+            .await?;
             for chunk in values::exact(rows.len()) {
                 let sql = format!(
-                    "insert into messages (room_id, seq, sender_id, kind, body, client_id, reply_to,
+                    "insert into messages (id, room_id, seq, sender_id, kind, body, client_id, reply_to,
                                            created_at, forwarded, search_text, attachments)
-                     values {}
-                     returning id, room_id, seq",
-                    values::placeholders(chunk.len, 11)
+                     values {}",
+                    values::placeholders(chunk.len, 12)
                 );
-                let mut q = sqlx::query_as::<_, (i64, i64, i64)>(sqlx::AssertSqlSafe(sql));
+                let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
                 for r in &rows[chunk.rows.clone()] {
+                    ids.insert((r.room_id, r.seq), next);
                     q = q
+                        .bind(next)
                         .bind(r.room_id)
                         .bind(r.seq)
                         .bind(r.sender_id)
@@ -644,10 +669,9 @@ async fn insert_rows(
                         .bind(r.forwarded)
                         .bind(r.search_text.clone())
                         .bind(r.attachments.clone());
+                    next += 1;
                 }
-                for (id, room, seq) in q.fetch_all(&mut *conn).await? {
-                    ids.insert((room, seq), id);
-                }
+                q.execute(&mut *conn).await?;
             }
         }
         Backend::Postgres => {

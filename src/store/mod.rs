@@ -87,6 +87,8 @@ pub enum Backend {
 #[derive(Clone)]
 pub struct Store {
     pub pool: AnyPool,
+    /// Where write transactions run: on SQLite one connection of its own, on Postgres `pool`.
+    write_pool: AnyPool,
     pub backend: Backend,
     /// SQLite has one writer at a time; taking this lock before `BEGIN` makes writers queue in
     /// the process instead of failing with `SQLITE_BUSY`. `None` on Postgres.
@@ -231,6 +233,9 @@ impl Store {
     /// Flushes and closes the pool at shutdown: on SQLite the WAL is checkpointed into the
     /// database file, so a copy of that one file (or the next start) needs no recovery.
     pub async fn close(&self) {
+        if self.backend == Backend::Sqlite {
+            self.write_pool.close().await;
+        }
         if self.backend == Backend::Sqlite
             && let Err(e) = sqlx::query("pragma wal_checkpoint(truncate)")
                 .execute(&self.pool)
@@ -266,28 +271,34 @@ impl Store {
             _ => "pragma synchronous = full",
         };
         let options: AnyConnectOptions = url.parse().context("parsing DATABASE_URL")?;
-        let pool = AnyPoolOptions::new()
-            .max_connections(config.db_pool.max(2))
-            .acquire_timeout(Duration::from_secs(10))
-            .after_connect(move |conn, _meta| {
-                Box::pin(async move {
-                    if backend == Backend::Sqlite {
-                        for pragma in [
-                            "pragma journal_mode = wal",
-                            synchronous,
-                            "pragma foreign_keys = on",
-                            "pragma busy_timeout = 10000",
-                            // Checkpoints run beside the writer (`checkpointer`), not inside
-                            // whichever commit crosses the WAL's size limit.
-                            "pragma wal_autocheckpoint = 0",
-                        ] {
-                            sqlx::query(pragma).execute(&mut *conn).await?;
+        let pool_options = |max: u32| {
+            AnyPoolOptions::new()
+                .max_connections(max)
+                .acquire_timeout(Duration::from_secs(10))
+                // A SQLite connection lives in this process: a ping before each use would only
+                // cost a round trip to its thread.
+                .test_before_acquire(backend == Backend::Postgres)
+                .after_connect(move |conn, _meta| {
+                    Box::pin(async move {
+                        if backend == Backend::Sqlite {
+                            for pragma in [
+                                "pragma journal_mode = wal",
+                                synchronous,
+                                "pragma foreign_keys = on",
+                                "pragma busy_timeout = 10000",
+                                // Checkpoints run beside the writer (`checkpointer`), not
+                                // inside whichever commit crosses the WAL's size limit.
+                                "pragma wal_autocheckpoint = 0",
+                            ] {
+                                sqlx::query(pragma).execute(&mut *conn).await?;
+                            }
                         }
-                    }
-                    Ok(())
+                        Ok(())
+                    })
                 })
-            })
-            .connect_with(options)
+        };
+        let pool = pool_options(config.db_pool.max(2))
+            .connect_with(options.clone())
             .await
             .context("connecting to the database")?;
         let mut attempts = 0;
@@ -303,9 +314,23 @@ impl Store {
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
         let write_lock = (backend == Backend::Sqlite).then(|| Arc::new(Mutex::new(())));
+        // SQLite writes one transaction at a time (`write_lock`), always on the same connection:
+        // its page cache then stays valid from one commit to the next, where a connection
+        // taken from the shared pool would first re-read what another one wrote.
+        let write_pool = match backend {
+            Backend::Sqlite => pool_options(1)
+                .min_connections(1)
+                .idle_timeout(None)
+                .max_lifetime(None)
+                .connect_with(options)
+                .await
+                .context("connecting the writer to the database")?,
+            Backend::Postgres => pool.clone(),
+        };
         let (committed_tx, committed) = mpsc::unbounded_channel();
         let mut store = Self {
             pool,
+            write_pool,
             backend,
             write_lock,
             writer: writer::WriterHandle::detached(),
@@ -332,8 +357,8 @@ impl Store {
         // lock (the push queue, single statements) committed in between, and busy_timeout
         // cannot help it; IMMEDIATE waits for that write instead.
         let tx = match self.backend {
-            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
-            Backend::Postgres => self.pool.begin().await?,
+            Backend::Sqlite => self.write_pool.begin_with("BEGIN IMMEDIATE").await?,
+            Backend::Postgres => self.write_pool.begin().await?,
         };
         Ok(WriteTx {
             tx,

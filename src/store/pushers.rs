@@ -5,7 +5,7 @@
 
 use sqlx::AnyConnection;
 
-use super::Store;
+use super::{Backend, Store, values};
 use crate::domain::push::{Mute, Pusher};
 use crate::domain::{RoomId, Seq, UserId, now_ms};
 use crate::error::AppResult;
@@ -279,15 +279,31 @@ impl Store {
         after: Seq,
         limit: i64,
     ) -> AppResult<Vec<(Seq, UserId, String, i64)>> {
-        let rows: Vec<(i64, i64, String, i64)> = sqlx::query_as(
-            "select seq, sender_id, kind, created_at from messages
-             where room_id = $1 and seq > $2 order by seq limit $3",
-        )
-        .bind(room.0)
-        .bind(after.0)
-        .bind(limit)
-        .fetch_all(&self.pool)
-        .await?;
+        const ENTRIES: &str = "select seq, sender_id, kind, created_at from messages
+                               where room_id = $1 and seq > $2 order by seq limit $3";
+        let rows: Vec<(i64, i64, String, i64)> = match self.backend {
+            // One row per entry would wake this task once per entry (see `values::packed`).
+            Backend::Sqlite => {
+                let sql = values::packed(ENTRIES, "seq, sender_id, kind, created_at");
+                let packed: String = sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
+                    .bind(room.0)
+                    .bind(after.0)
+                    .bind(limit)
+                    .fetch_one(&self.pool)
+                    .await?;
+                let mut rows: Vec<(i64, i64, String, i64)> = values::unpack(&packed)?;
+                rows.sort_unstable_by_key(|r| r.0);
+                rows
+            }
+            Backend::Postgres => {
+                sqlx::query_as(ENTRIES)
+                    .bind(room.0)
+                    .bind(after.0)
+                    .bind(limit)
+                    .fetch_all(&self.pool)
+                    .await?
+            }
+        };
         Ok(rows
             .into_iter()
             .map(|(s, u, k, at)| (Seq(s), UserId(u), k, at))

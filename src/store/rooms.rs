@@ -148,8 +148,12 @@ impl From<MemberRow> for Member {
     }
 }
 
-/// A membership row, read with `membership_columns!`.
-#[derive(FromRow)]
+/// The names of `membership_columns!`'s columns, in order (for `values::packed`).
+pub(super) const MEMBERSHIP_FIELDS: &str =
+    "room_id, user_id, kind, role, delivered_seq, read_seq, last_seq, joined_seq, closed_at";
+
+/// A membership row, read with `membership_columns!` (or, packed, with `MEMBERSHIP_FIELDS`).
+#[derive(FromRow, serde::Deserialize)]
 pub(super) struct MembershipRow {
     room_id: i64,
     user_id: i64,
