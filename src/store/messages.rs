@@ -424,14 +424,16 @@ async fn reserve_seqs(
             // Read back in one row rather than `returning` one row per room (see
             // `values::packed`); this transaction holds SQLite's one write lock, so the rooms
             // read are exactly the rooms updated.
-            let packed: String = sqlx::query_scalar(
-                "select json_group_array(json_array(rooms.id, rooms.last_seq))
+            let sql = values::packed(
+                "select rooms.id, rooms.last_seq
                  from json_each($1) j join rooms on rooms.id = json_extract(j.value, '$.r')
                  where rooms.closed_at is null",
-            )
-            .bind(&rooms)
-            .fetch_one(&mut *conn)
-            .await?;
+                "id, last_seq",
+            );
+            let packed: String = sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
+                .bind(&rooms)
+                .fetch_one(&mut *conn)
+                .await?;
             let rows: Vec<(i64, i64)> = values::unpack(&packed)?;
             reserved.extend(rows.into_iter().map(|(room, last)| (RoomId(room), last)));
         }

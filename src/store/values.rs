@@ -16,7 +16,7 @@
 use std::ops::Range;
 
 /// The lengths a `values` list comes in, longest first: powers of two, so `n` rows take at most
-/// `n / 128 + 7` inserts. 128 rows of the widest insert (11 columns) bind 1,408 parameters, far
+/// `n / 128 + 7` inserts. 128 rows of the widest insert (12 columns) bind 1,536 parameters, far
 /// below SQLite's limit of 32,766.
 const SHAPES: [usize; 8] = [128, 64, 32, 16, 8, 4, 2, 1];
 
